@@ -1,0 +1,54 @@
+// refit plan / refit apply PLAYBOOK --sim FIXTURE: run a playbook in a simulated world.
+#include <iostream>
+#include <memory>
+
+#include "cli/common.hpp"
+#include "report/console_sink.hpp"
+#include "run/session.hpp"
+
+namespace refit::cli {
+
+namespace {
+
+struct PlanOptions {
+  run::SessionOptions session;
+  std::string output = "text";
+};
+
+}  // namespace
+
+void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std::string& mode) {
+  auto opts = std::make_shared<PlanOptions>();
+  opts->session.mode = mode;
+  std::string help = mode == "plan"
+      ? "simulate a playbook: every step, change, command and wait, with estimated durations"
+      : "run a playbook (against a simulated world; real clusters come in a later release)";
+  auto* sub = app.add_subcommand(mode, help);
+  sub->add_option("PLAYBOOK", opts->session.playbook, "bundled name (eks/upgrade) or path")->required();
+  sub->add_option("--sim", opts->session.fixture, "world fixture (YAML) to run against")->required();
+  sub->add_option("--set", opts->session.sets, "parameter value name=value (repeatable; wins over -f)");
+  sub->add_option("-f,--values", opts->session.values_file, "YAML file of parameter values");
+  sub->add_option("--scenario", opts->session.scenario, "fault scenario (YAML) to inject into the world");
+  sub->add_option("--seed", opts->session.seed, "seed of the simulated world's randomness")->default_val(1);
+  sub->add_option("-o,--output", opts->output, "text, or json: one JSON event per line")
+      ->check(CLI::IsMember({"text", "json"}));
+  sub->callback([&global, &command, opts] {
+    command.run = [&global, opts] {
+      opts->session.vm = vm_options(global);
+      std::unique_ptr<run::EventSink> sink;
+      if (opts->output == "json") sink = std::make_unique<report::JsonLinesSink>(std::cout);
+      else sink = std::make_unique<report::ConsoleSink>(std::cout, report::ConsoleOptions{use_color(global), global.verbose});
+      try {
+        auto result = run::run_session(opts->session, {sink.get()});
+        std::cout.flush();
+        return run::exit_code(result.outcome.status);
+      } catch (const run::SetupError& e) {
+        std::cout.flush();
+        print_error(e.what());
+        return 1;
+      }
+    };
+  });
+}
+
+}  // namespace refit::cli

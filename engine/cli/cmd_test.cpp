@@ -1,0 +1,148 @@
+// refit test FILE...: run Lua test files (docs/testing.md).
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli/common.hpp"
+#include "lua/guard.hpp"
+#include "lua/json_bridge.hpp"
+#include "report/console_sink.hpp"
+#include "run/session.hpp"
+
+namespace refit::cli {
+
+namespace {
+
+std::string string_field(lua_State* L, int index, const char* key) {
+  lua_getfield(L, index, key);
+  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+  lua_pop(L, 1);
+  return out;
+}
+
+// refit.testhost.plan(opts): runs a whole session in a fresh VM and world; returns what happened.
+int testhost_plan(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  run::SessionOptions options;
+  options.playbook = string_field(L, 1, "playbook");
+  options.fixture = string_field(L, 1, "sim");
+  options.mode = string_field(L, 1, "mode");
+  if (options.mode.empty()) options.mode = "plan";
+  std::string scenario = string_field(L, 1, "scenario");
+  if (!scenario.empty()) options.scenario = scenario;
+  std::string values = string_field(L, 1, "values");
+  if (!values.empty()) options.values_file = values;
+  lua_getfield(L, 1, "seed");
+  if (lua_isinteger(L, -1)) options.seed = static_cast<std::uint64_t>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "set");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      options.sets.push_back(fmt::format("{}={}", lua_tostring(L, -2), luaL_tolstring(L, -1, nullptr)));
+      lua_pop(L, 2);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "lib");
+  if (lua_istable(L, -1)) {
+    for (lua_Integer i = 1; i <= static_cast<lua_Integer>(lua_rawlen(L, -1)); ++i) {
+      lua_rawgeti(L, -1, i);
+      options.vm.lib_dirs.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  // The nested run uses the same stdlib as the test runner.
+  options.vm.stdlib_dir = lua::Vm::from(L).options().stdlib_dir;
+  options.capture_world = true;
+
+  run::EventRecorder recorder;
+  std::ostringstream text;
+  report::ConsoleSink console(text, report::ConsoleOptions{false, false});
+  nlohmann::json result;
+  try {
+    auto r = run::run_session(options, {&recorder, &console});
+    result = {{"status", run::status_name(r.outcome.status)}, {"exit_code", run::exit_code(r.outcome.status)},
+              {"message", r.outcome.message}, {"world_before", std::move(r.world_before)},
+              {"world", std::move(r.world_after)}};
+  } catch (const run::SetupError& e) {
+    result = {{"status", "setup_failed"}, {"exit_code", 1}, {"message", e.what()}};
+  }
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : recorder.events) events.push_back(nlohmann::json::parse(e.to_json().dump()));
+  result["events"] = std::move(events);
+  result["output"] = text.str();
+  lua::push_json(L, result, lua::NullMode::Drop);
+  return 1;
+}
+
+int run_test_file(const GlobalOptions& global, const std::string& file, int& passed, int& failed) {
+  lua::Vm vm(vm_options(global));
+  run::prepare_vm(vm);
+  lua_State* L = vm.state();
+  lua_newtable(L);
+  lua_pushcfunction(L, lua::guarded<testhost_plan>);
+  lua_setfield(L, -2, "plan");
+  vm.preload_value("refit.testhost");
+
+  auto source = lua::Vm::read_user_file(file);
+  if (!source) {
+    print_error(fmt::format("{}: cannot read the test file", file));
+    return 1;
+  }
+  auto slash = file.find_last_of('/');
+  lua::SourceDir dir{slash == std::string::npos ? "." : file.substr(0, slash), false};
+  vm.add_module_dir(dir);
+  if (auto err = vm.load_source(*source, file, dir)) {
+    print_error(*err);
+    return 1;
+  }
+  if (auto err = vm.pcall(0, 0)) {
+    print_error(fmt::format("{}\n{}", err->message, err->traceback));
+    return 1;
+  }
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "refit.test");
+  if (auto err = vm.pcall(1, 1)) {
+    print_error(err->message);
+    return 1;
+  }
+  lua_getfield(L, -1, "_report");
+  if (auto err = vm.pcall(0, 3)) {
+    print_error(err->message);
+    return 1;
+  }
+  int p = static_cast<int>(lua_tointeger(L, -3));
+  int f = static_cast<int>(lua_tointeger(L, -2));
+  if (lua_istable(L, -1)) {
+    for (lua_Integer i = 1; i <= static_cast<lua_Integer>(lua_rawlen(L, -1)); ++i) {
+      lua_rawgeti(L, -1, i);
+      std::cout << lua_tostring(L, -1) << '\n';
+      lua_pop(L, 1);
+    }
+  }
+  passed += p;
+  failed += f;
+  return f > 0 || p == 0 ? 1 : 0;  // a file with no passing case proves nothing
+}
+
+}  // namespace
+
+void add_test(CLI::App& app, GlobalOptions& global, Command& command) {
+  auto* sub = app.add_subcommand("test", "run Lua test files (see docs/testing.md)");
+  static std::vector<std::string> files;
+  sub->add_option("FILE", files, "test files")->required();
+  sub->callback([&global, &command] {
+    command.run = [&global] {
+      int passed = 0, failed = 0, status = 0;
+      for (const auto& file : files) status |= run_test_file(global, file, passed, failed);
+      std::cout << fmt::format("{} passed, {} failed\n", passed, failed);
+      return status;
+    };
+  });
+}
+
+}  // namespace refit::cli

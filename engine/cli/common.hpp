@@ -1,0 +1,37 @@
+// What the subcommands share: the global options and the helpers that turn them into a VM and sinks.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "lua/vm.hpp"
+
+namespace refit::cli {
+
+struct GlobalOptions {
+  std::string stdlib_dir;          // --stdlib DIR (or REFIT_STDLIB)
+  std::vector<std::string> libs;   // --lib DIR
+  std::size_t memory_mib = 512;    // --memory
+  std::int64_t max_instructions = 200'000'000;
+  bool no_color = false;
+  bool verbose = false;
+};
+
+void add_global_options(CLI::App& app, GlobalOptions& options);
+lua::VmOptions vm_options(const GlobalOptions& options);
+bool use_color(const GlobalOptions& options);
+
+// Prints "refit: <message>" on stderr.
+void print_error(const std::string& message);
+
+// Subcommands: each registers itself and sets `run` to the function that executes it.
+struct Command {
+  std::function<int()> run;
+};
+void add_list(CLI::App& app, GlobalOptions& global, Command& command);
+void add_show(CLI::App& app, GlobalOptions& global, Command& command);
+void add_check(CLI::App& app, GlobalOptions& global, Command& command);
+void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std::string& mode);
+void add_test(CLI::App& app, GlobalOptions& global, Command& command);
+
+}  // namespace refit::cli

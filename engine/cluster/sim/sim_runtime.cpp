@@ -1,0 +1,385 @@
+#include "cluster/sim/sim_runtime.hpp"
+
+#include <fmt/format.h>
+
+#include "data/yaml.hpp"
+#include "lua/cluster_binding.hpp"
+#include "lua/guard.hpp"
+#include "lua/json_bridge.hpp"
+#include "lua/lib_codecs.hpp"
+
+namespace refit::sim {
+
+namespace {
+
+std::string directory_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+data::Json read_yaml_file(const std::string& path, const char* what) {
+  auto text = lua::Vm::read_user_file(path);
+  try {
+    data::Json doc = data::parse_yaml(*text);
+    if (!doc.is_object()) throw FixtureError(fmt::format("{}: a {} is a YAML mapping", path, what));
+    return doc;
+  } catch (const data::YamlError& e) {
+    throw FixtureError(fmt::format("{}:{}:{}: invalid YAML: {}", path, e.line, e.column, e.what()));
+  }
+}
+
+}  // namespace
+
+// The W primitives. Each gets the SimRuntime as upvalue 1.
+struct SimPrimitives {
+  static SimRuntime& rt(lua_State* L) { return *static_cast<SimRuntime*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+  static int now(lua_State* L) {
+    lua_pushinteger(L, rt(L).world_.clock().now_ms());
+    return 1;
+  }
+
+  // W.after(ms, fn [, label]) -> id. Ids are never reused, so cancelling a stale id is harmless.
+  static int after(lua_State* L) {
+    SimRuntime& r = rt(L);
+    lua_Integer ms = luaL_checkinteger(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    std::string label = luaL_optstring(L, 3, "");
+    lua_pushvalue(L, 2);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    std::uint64_t timer = ++r.last_timer_;
+    auto& clock = r.world_.clock();
+    auto event = clock.schedule(clock.now_ms() + std::max<lua_Integer>(ms, 0), [&r, ref, timer, label]() {
+      r.timers_.erase(timer);
+      lua_State* S = r.vm_.state();
+      lua_rawgeti(S, LUA_REGISTRYINDEX, ref);
+      luaL_unref(S, LUA_REGISTRYINDEX, ref);
+      if (auto err = r.vm_.pcall(0, 0)) r.record_model_error(label.empty() ? "a scheduled event" : label, *err);
+    }, label);
+    r.timers_[timer] = {ref, event};
+    lua_pushinteger(L, static_cast<lua_Integer>(timer));
+    return 1;
+  }
+
+  static int cancel(lua_State* L) {
+    SimRuntime& r = rt(L);
+    auto timer = static_cast<std::uint64_t>(luaL_checkinteger(L, 1));
+    auto it = r.timers_.find(timer);
+    if (it != r.timers_.end()) {
+      luaL_unref(L, LUA_REGISTRYINDEX, it->second.first);
+      r.world_.clock().cancel(it->second.second);
+      r.timers_.erase(it);
+    }
+    return 0;
+  }
+
+  static int random(lua_State* L) {
+    SeededRandom& rng = rt(L).world_.random();
+    if (lua_gettop(L) == 0) {
+      lua_pushnumber(L, rng.uniform());
+    } else {
+      lua_Integer lo = luaL_checkinteger(L, 1);
+      lua_Integer hi = luaL_checkinteger(L, 2);
+      luaL_argcheck(L, lo <= hi, 2, "interval is empty");
+      lua_pushinteger(L, rng.range(lo, hi));
+    }
+    return 1;
+  }
+
+  // W.add_cluster(name, { version =, default = })
+  static int add_cluster(lua_State* L) {
+    SimRuntime& r = rt(L);
+    std::string name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "version");
+    std::string version = luaL_optstring(L, -1, "");
+    lua_getfield(L, 2, "default");
+    bool make_default = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (version.empty()) throw lua::Error(fmt::format("cluster \"{}\": version is required", name));
+    SimCluster* cluster = nullptr;
+    try {
+      cluster = &r.world_.add_cluster(name, version, make_default);
+    } catch (const std::exception& e) {
+      throw lua::Error(e.what());
+    }
+    r.watch_cluster(*cluster);
+    lua::push_cluster_handle(L, cluster, nullptr, cluster);
+    return 1;
+  }
+
+  static int cluster(lua_State* L) {
+    SimRuntime& r = rt(L);
+    std::string name = luaL_checkstring(L, 1);
+    SimCluster* c = r.world_.find(name);
+    if (c == nullptr) throw lua::Error(fmt::format("no cluster \"{}\" in the simulated world", name));
+    lua::push_cluster_handle(L, c, nullptr, c);
+    return 1;
+  }
+
+  static int clusters(lua_State* L) {
+    SimRuntime& r = rt(L);
+    lua_newtable(L);
+    lua_Integer i = 1;
+    for (const auto& c : r.world_.clusters()) {
+      lua_pushstring(L, c->name().c_str());
+      lua_rawseti(L, -2, i++);
+    }
+    return 1;
+  }
+
+  // W.on_change(cluster, kind, fn)
+  static int on_change(lua_State* L) {
+    SimRuntime& r = rt(L);
+    std::string cluster = luaL_checkstring(L, 1);
+    std::string kind = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r.subs_ref_);
+    if (lua_getfield(L, -1, cluster.c_str()) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, cluster.c_str());
+    }
+    if (lua_getfield(L, -1, kind.c_str()) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, kind.c_str());
+    }
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(lua_rawlen(L, -2)) + 1);
+    r.subscribed_.insert({cluster, kind});
+    return 0;
+  }
+
+  static int tool(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r.tools_ref_);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, -3);
+    return 0;
+  }
+
+  // W.read_yaml(path) -> { doc, ... } (path relative to the fixture's directory)
+  static int read_yaml(lua_State* L) {
+    SimRuntime& r = rt(L);
+    std::string rel = luaL_checkstring(L, 1);
+    auto text = lua::Vm::read_source(lua::SourceDir{r.fixture_dir_, false}, rel);
+    if (!text) throw lua::Error(fmt::format("{}: cannot read {} (paths are relative to the fixture's directory, without ..)",
+                                            r.fixture_display_, rel), 0);
+    std::vector<data::Json> docs;
+    try {
+      docs = data::parse_yaml_documents(*text);
+    } catch (const data::YamlError& e) {
+      throw lua::Error(fmt::format("{}/{}:{}:{}: invalid YAML: {}", r.fixture_dir_, rel, e.line, e.column, e.what()), 0);
+    }
+    lua::push_json(L, data::Json(docs));
+    return 1;
+  }
+
+  static std::string format_args(lua_State* L, int first) {
+    // string.format(fmt, ...) from the arguments at `first`.
+    int n = lua_gettop(L);
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "format");
+    for (int i = first; i <= n; ++i) lua_pushvalue(L, i);
+    lua_call(L, n - first + 1, 1);
+    std::string out = lua_tostring(L, -1);
+    lua_pop(L, 2);
+    return out;
+  }
+
+  // W.fixture_error(path, fmt, ...): "<fixture>: <path>: <message>"
+  static int fixture_error(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    std::string field = lua_tostring(L, 1);
+    std::string msg = format_args(L, 2);
+    throw lua::Error(fmt::format("{}: {}: {}", r.fixture_display_, field, msg), 0);
+  }
+
+  static int log(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checkstring(L, 1);
+    std::string msg = format_args(L, 1);
+    if (r.log_) r.log_(msg);
+    return 0;
+  }
+};
+
+SimRuntime::SimRuntime(lua::Vm& vm, World& world) : vm_(vm), world_(world) {
+  lua_State* L = vm_.state();
+  lua_newtable(L);
+  tools_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  subs_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  const luaL_Reg fns[] = {{"now", lua::guarded<SimPrimitives::now>},
+                          {"after", lua::guarded<SimPrimitives::after>},
+                          {"cancel", lua::guarded<SimPrimitives::cancel>},
+                          {"random", lua::guarded<SimPrimitives::random>},
+                          {"add_cluster", lua::guarded<SimPrimitives::add_cluster>},
+                          {"cluster", lua::guarded<SimPrimitives::cluster>},
+                          {"clusters", lua::guarded<SimPrimitives::clusters>},
+                          {"on_change", lua::guarded<SimPrimitives::on_change>},
+                          {"tool", lua::guarded<SimPrimitives::tool>},
+                          {"read_yaml", lua::guarded<SimPrimitives::read_yaml>},
+                          {"fixture_error", lua::guarded<SimPrimitives::fixture_error>},
+                          {"log", lua::guarded<SimPrimitives::log>},
+                          {nullptr, nullptr}};
+  lua_newtable(L);
+  for (const luaL_Reg* f = fns; f->name != nullptr; ++f) {
+    lua_pushlightuserdata(L, this);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_newtable(L);
+  lua_setfield(L, -2, "cloud");
+  lua_newtable(L);
+  lua_setfield(L, -2, "scenario");
+  lua::open_json(L);
+  lua_setfield(L, -2, "json");
+  lua::open_yaml(L);
+  lua_setfield(L, -2, "yaml");
+  w_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+SimRuntime::~SimRuntime() {
+  // Scheduled callbacks capture `this`; the clock must not outlive us with them.
+  for (const auto& [timer, entry] : timers_) world_.clock().cancel(entry.second);
+  for (auto& c : world_.clusters()) c->store().set_observer(nullptr);
+}
+
+void SimRuntime::watch_cluster(SimCluster& cluster) {
+  std::string name = cluster.name();
+  cluster.store().set_observer([this, name](const Change& change) {
+    const std::string& kind = change.object.value("kind", std::string());
+    if (subscribed_.count({name, kind}) == 0) return;
+    // The change is delivered after the operation that caused it, at the same virtual time.
+    const char* type = change.type == ChangeType::Added ? "ADDED" : change.type == ChangeType::Modified ? "MODIFIED" : "DELETED";
+    nlohmann::json payload = {{"type", type}, {"object", change.object}};
+    if (change.old != nullptr) payload["old"] = *change.old;
+    auto& clock = world_.clock();
+    clock.schedule(clock.now_ms(), [this, name, kind, payload = std::move(payload)]() {
+      lua_State* L = vm_.state();
+      lua_rawgeti(L, LUA_REGISTRYINDEX, subs_ref_);
+      lua_getfield(L, -1, name.c_str());
+      lua_getfield(L, -1, kind.c_str());
+      int list = lua_gettop(L);
+      auto n = static_cast<lua_Integer>(lua_rawlen(L, list));
+      for (lua_Integer i = 1; i <= n; ++i) {
+        lua_rawgeti(L, list, i);
+        lua::push_json(L, payload, lua::NullMode::Drop);
+        if (auto err = vm_.pcall(1, 0)) record_model_error(fmt::format("the {} watcher of cluster {}", kind, name), *err);
+      }
+      lua_pop(L, 3);
+    }, "change " + kind);
+  });
+}
+
+void SimRuntime::record_model_error(const std::string& what, const lua::CallError& error) {
+  if (model_error_) return;  // the first failure is the cause; later ones follow from it
+  model_error_ = fmt::format("the simulated world failed in {}: {}\n{}", what, error.message, error.traceback);
+}
+
+void SimRuntime::advance_to(std::int64_t t) {
+  world_.clock().advance_to(t);
+  if (model_error_) throw std::runtime_error(*model_error_);
+}
+
+void SimRuntime::load(const std::string& fixture_path, const std::optional<std::string>& scenario_path) {
+  fixture_display_ = fixture_path;
+  fixture_dir_ = directory_of(fixture_path);
+  data::Json fixture = read_yaml_file(fixture_path, "fixture");
+  std::optional<data::Json> scenario;
+  if (scenario_path) scenario = read_yaml_file(*scenario_path, "scenario");
+
+  lua_State* L = vm_.state();
+  lua::SourceDir stdlib = vm_.stdlib_dir();
+  auto source = lua::Vm::read_source(stdlib, "refit/sim/init.lua");
+  if (!source) throw FixtureError("the simulation models are missing: no refit/sim/init.lua in the stdlib");
+  if (auto err = vm_.load_source(*source, stdlib.path + "/refit/sim/init.lua", stdlib)) throw FixtureError(*err);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, w_ref_);
+  if (scenario) {
+    lua::push_json(L, *scenario, lua::NullMode::Drop);
+    lua_setfield(L, -2, "scenario");
+  }
+  if (auto err = vm_.pcall(1, 1)) throw FixtureError(err->message);
+  lua::push_json(L, fixture, lua::NullMode::Drop);
+  lua_pushstring(L, fixture_dir_.c_str());
+  if (scenario) lua::push_json(L, *scenario, lua::NullMode::Drop);
+  else lua_pushnil(L);
+  if (auto err = vm_.pcall(3, 0)) throw FixtureError(err->message);
+  // Whatever the fixture scheduled at time zero (controllers settling) happens before the run.
+  advance_to(0);
+  if (world_.clusters().empty()) throw FixtureError(fmt::format("{}: the fixture defines no clusters", fixture_path));
+}
+
+exec::Result SimRuntime::run(const exec::Request& request) {
+  lua_State* L = vm_.state();
+  const std::string& program = request.argv.front();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tools_ref_);
+  lua_getfield(L, -1, program.c_str());
+  if (!lua_isfunction(L, -1)) {
+    std::string known;
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      known += (known.empty() ? "" : ", ") + std::string(lua_tostring(L, -2));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return exec::Result{127, "",
+                        fmt::format("refit: the simulated world has no model of '{}' (it models: {})\n", program,
+                                    known.empty() ? "none" : known),
+                        0};
+  }
+  lua_remove(L, -2);
+  lua_createtable(L, static_cast<int>(request.argv.size()), 0);
+  for (std::size_t i = 1; i < request.argv.size(); ++i) {
+    lua_pushstring(L, request.argv[i].c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i));
+  }
+  lua_createtable(L, 0, 1);
+  SimCluster* def = world_.default_cluster();
+  lua_pushstring(L, def ? def->name().c_str() : "");
+  lua_setfield(L, -2, "cluster");
+  if (auto err = vm_.pcall(2, 1)) {
+    throw std::runtime_error(fmt::format("the simulated '{}' failed: {}", program, err->message));
+  }
+  // Read without raising: C++ objects are alive in this frame.
+  exec::Result result;
+  result.duration_ms = 1000;  // a CLI call takes about a second when the model does not say
+  if (lua_istable(L, -1)) {
+    int isnum = 0;
+    lua_getfield(L, -1, "code");
+    lua_Integer code = lua_tointegerx(L, -1, &isnum);
+    if (isnum) result.code = static_cast<int>(code);
+    lua_getfield(L, -2, "stdout");
+    if (lua_type(L, -1) == LUA_TSTRING) result.out = lua_tostring(L, -1);
+    lua_getfield(L, -3, "stderr");
+    if (lua_type(L, -1) == LUA_TSTRING) result.err = lua_tostring(L, -1);
+    lua_getfield(L, -4, "duration");
+    lua_Integer duration = lua_tointegerx(L, -1, &isnum);
+    if (isnum) result.duration_ms = duration;
+    lua_pop(L, 4);
+  }
+  lua_pop(L, 1);
+  return result;
+}
+
+nlohmann::json SimRuntime::dump() {
+  lua_State* L = vm_.state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, w_ref_);
+  lua_getfield(L, -1, "cloud");
+  nlohmann::json cloud = lua::to_json(L, -1);
+  lua_pop(L, 2);
+  return {{"clusters", world_.dump_clusters()}, {"cloud", cloud}};
+}
+
+}  // namespace refit::sim

@@ -1,0 +1,64 @@
+// The simulated world as the engine drives it: the Lua models (stdlib/refit/sim) get the `W`
+// primitives (docs/sim-models.md); the runner gets a Timeline (the virtual clock) and an Executor
+// (the tool models).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "cluster/sim/world.hpp"
+#include "exec/executor.hpp"
+#include "lua/vm.hpp"
+#include "run/timeline.hpp"
+
+namespace refit::sim {
+
+// A fixture or scenario that cannot be loaded; the message names the file and the field.
+struct FixtureError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class SimRuntime final : public run::Timeline, public exec::Executor {
+ public:
+  SimRuntime(lua::Vm& vm, World& world);
+  ~SimRuntime() override;
+
+  // Builds the world from a fixture file (and a scenario file) through stdlib/refit/sim/init.lua.
+  void load(const std::string& fixture_path, const std::optional<std::string>& scenario_path);
+
+  std::int64_t now() const override { return world_.clock().now_ms(); }
+  void advance_to(std::int64_t t) override;
+  bool idle() const override { return world_.clock().pending() == 0; }
+
+  exec::Result run(const exec::Request& request) override;
+
+  // {"clusters": {...}, "cloud": {...}}: the whole world, deterministic, for comparisons.
+  nlohmann::json dump();
+
+  World& world() { return world_; }
+  void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+
+ private:
+  friend struct SimPrimitives;
+  void watch_cluster(SimCluster& cluster);
+  void record_model_error(const std::string& what, const lua::CallError& error);
+
+  lua::Vm& vm_;
+  World& world_;
+  int w_ref_ = LUA_NOREF;        // the W table
+  int tools_ref_ = LUA_NOREF;    // name -> model function
+  int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn, ... }
+  std::set<std::pair<std::string, std::string>> subscribed_;
+  std::uint64_t last_timer_ = 0;
+  std::map<std::uint64_t, std::pair<int, VirtualClock::EventId>> timers_;  // W.after id -> (fn ref, clock event)
+  std::optional<std::string> model_error_;
+  std::string fixture_display_;
+  std::string fixture_dir_;
+  std::function<void(const std::string&)> log_;
+};
+
+}  // namespace refit::sim

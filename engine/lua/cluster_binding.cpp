@@ -1,0 +1,293 @@
+#include "lua/cluster_binding.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "cluster/kinds.hpp"
+#include "cluster/sim/sim_cluster.hpp"
+#include "lua/guard.hpp"
+#include "lua/json_bridge.hpp"
+
+namespace refit::lua {
+
+namespace {
+
+const char* const kHandleType = "refit.Cluster";
+
+struct Handle {
+  cluster::Cluster* cluster;
+  MutationObserver* observer;
+  sim::SimCluster* sim;
+};
+
+Handle& check_handle(lua_State* L) {
+  return *static_cast<Handle*>(luaL_checkudata(L, 1, kHandleType));
+}
+
+std::string string_field(lua_State* L, int index, const char* key) {
+  lua_getfield(L, index, key);
+  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+  lua_pop(L, 1);
+  return out;
+}
+
+// A field of t, or of t.metadata when t is an object.
+std::string ref_field(lua_State* L, int index, const char* key) {
+  std::string v = string_field(L, index, key);
+  if (!v.empty()) return v;
+  lua_getfield(L, index, "metadata");
+  if (lua_istable(L, -1)) v = string_field(L, lua_gettop(L), key);
+  lua_pop(L, 1);
+  return v;
+}
+
+std::string describe(const cluster::ObjectRef& ref) {
+  return ref.ns.empty() ? fmt::format("{} {}", ref.kind, ref.name) : fmt::format("{} {}/{}", ref.kind, ref.ns, ref.name);
+}
+
+nlohmann::json ref_json(const cluster::ObjectRef& ref) {
+  std::string api_version = ref.api_version;
+  if (api_version.empty()) {
+    const BuiltinKind* builtin = find_builtin_kind(ref.kind);
+    if (builtin != nullptr) api_version = std::string(builtin->api_version);
+  }
+  return {{"apiVersion", api_version}, {"kind", ref.kind}, {"namespace", ref.ns}, {"name", ref.name}};
+}
+
+cluster::ObjectRef ref_of_object(const nlohmann::json& obj) {
+  cluster::ObjectRef ref;
+  ref.api_version = obj.value("apiVersion", "");
+  ref.kind = obj.value("kind", "");
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+    ref.ns = md->value("namespace", "");
+    ref.name = md->value("name", "");
+  }
+  return ref;
+}
+
+void notify(Handle& h, const std::string& verb, const cluster::ObjectRef& ref, const nlohmann::json& patch = nullptr) {
+  if (h.observer != nullptr) h.observer->on_mutation(h.cluster->name(), verb, ref_json(ref), patch);
+}
+
+// Store errors are raised as Lua errors at the caller's line ("Deployment kube-system/x not found").
+[[noreturn]] void rethrow_as_lua(const std::exception& e, const char* method) {
+  throw Error(fmt::format("{}: {}", method, e.what()));
+}
+
+int l_name(lua_State* L) {
+  Handle& h = check_handle(L);
+  lua_pushstring(L, h.cluster->name().c_str());
+  return 1;
+}
+
+int l_version(lua_State* L) {
+  Handle& h = check_handle(L);
+  auto v = h.cluster->version();
+  push_json(L, nlohmann::json{{"major", v.major}, {"minor", v.minor}, {"gitVersion", v.git_version}});
+  return 1;
+}
+
+int l_set_version(lua_State* L) {
+  Handle& h = check_handle(L);
+  std::string v = luaL_checkstring(L, 2);
+  if (h.sim == nullptr) throw Error("set_version: only the simulated world can change a server version");
+  h.sim->set_version(v);
+  return 0;
+}
+
+int l_get(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ObjectRef ref = read_object_ref(L, 2);
+  bool found = false;
+  try {
+    found = h.cluster->get(ref, [&](const nlohmann::json& obj) { push_json(L, obj, NullMode::Drop); });
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "get");
+  }
+  if (found) return 1;
+  lua_pushnil(L);
+  lua_pushstring(L, fmt::format("{} not found", describe(ref)).c_str());
+  return 2;
+}
+
+std::string label_selector(lua_State* L, int index) {
+  lua_getfield(L, index, "labels");
+  std::string out;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    out = lua_tostring(L, -1);
+  } else if (lua_istable(L, -1)) {
+    std::map<std::string, std::string> sorted;  // deterministic selector text
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING) throw Error("list: labels keys must be strings");
+      sorted[lua_tostring(L, -2)] = luaL_tolstring(L, -1, nullptr);
+      lua_pop(L, 2);
+    }
+    for (const auto& [k, v] : sorted) out += (out.empty() ? "" : ",") + k + "=" + v;
+  } else if (!lua_isnil(L, -1)) {
+    throw Error(fmt::format("list: labels must be a string or a table, got {}", luaL_typename(L, -1)));
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+int l_list(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ListQuery q;
+  q.kind = string_field(L, 2, "kind");
+  if (q.kind.empty()) throw Error("list: kind is required, e.g. c:list { kind = \"Node\" }");
+  q.api_version = string_field(L, 2, "apiVersion");
+  q.ns = string_field(L, 2, "namespace");
+  q.label_selector = label_selector(L, 2);
+  q.field_selector = string_field(L, 2, "fields");
+  lua_newtable(L);
+  int out = lua_gettop(L);
+  lua_Integer i = 1;
+  try {
+    h.cluster->list(q, [&](const nlohmann::json& obj) {
+      push_json(L, obj, NullMode::Drop);
+      lua_rawseti(L, out, i++);
+    });
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "list");
+  }
+  push_array_marker(L);
+  lua_setmetatable(L, out);
+  return 1;
+}
+
+nlohmann::json object_arg(lua_State* L, int index, const char* method) {
+  luaL_checktype(L, index, LUA_TTABLE);
+  try {
+    return to_json(L, index);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: {}", method, e.what()));
+  }
+}
+
+template <bool Apply>
+int l_create_or_apply(lua_State* L) {
+  Handle& h = check_handle(L);
+  const char* method = Apply ? "apply" : "create";
+  nlohmann::json obj = object_arg(L, 2, method);
+  cluster::ObjectRef ref = ref_of_object(obj);
+  nlohmann::json result;
+  try {
+    result = Apply ? h.cluster->apply(std::move(obj)) : h.cluster->create(std::move(obj));
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, method);
+  }
+  notify(h, method, ref_of_object(result));
+  push_json(L, result, NullMode::Drop);
+  return 1;
+}
+
+int l_patch(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ObjectRef ref = read_object_ref(L, 2);
+  nlohmann::json patch = object_arg(L, 3, "patch");
+  std::string type = "merge";
+  if (lua_istable(L, 4)) {
+    type = string_field(L, 4, "type");
+    if (type.empty()) type = "merge";
+  }
+  nlohmann::json result;
+  try {
+    if (type == "merge") result = h.cluster->merge_patch(ref, patch);
+    else if (type == "json") result = h.cluster->json_patch(ref, patch);
+    else throw Error(fmt::format("patch: type must be \"merge\" or \"json\", got \"{}\"", type));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "patch");
+  }
+  notify(h, "patch", ref, patch);
+  push_json(L, result, NullMode::Drop);
+  return 1;
+}
+
+int l_patch_status(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ObjectRef ref = read_object_ref(L, 2);
+  nlohmann::json patch = object_arg(L, 3, "patch_status");
+  nlohmann::json result;
+  try {
+    result = h.cluster->patch_status(ref, patch);
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "patch_status");
+  }
+  notify(h, "patch_status", ref, patch);
+  push_json(L, result, NullMode::Drop);
+  return 1;
+}
+
+int l_delete(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ObjectRef ref = read_object_ref(L, 2);
+  bool removed = false;
+  try {
+    removed = h.cluster->remove(ref);
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "delete");
+  }
+  if (!removed) {
+    lua_pushnil(L);
+    lua_pushstring(L, fmt::format("{} not found", describe(ref)).c_str());
+    return 2;
+  }
+  notify(h, "delete", ref);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_tostring(lua_State* L) {
+  Handle& h = check_handle(L);
+  lua_pushfstring(L, "cluster %s", h.cluster->name().c_str());
+  return 1;
+}
+
+void push_metatable(lua_State* L) {
+  if (luaL_newmetatable(L, kHandleType)) {
+    const luaL_Reg methods[] = {
+        {"name", guarded<l_name>},         {"version", guarded<l_version>},
+        {"get", guarded<l_get>},           {"list", guarded<l_list>},
+        {"create", guarded<l_create_or_apply<false>>},
+        {"apply", guarded<l_create_or_apply<true>>},
+        {"patch", guarded<l_patch>},       {"patch_status", guarded<l_patch_status>},
+        {"delete", guarded<l_delete>},     {"set_version", guarded<l_set_version>},
+        {nullptr, nullptr}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, guarded<l_tostring>);
+    lua_setfield(L, -2, "__tostring");
+  }
+}
+
+}  // namespace
+
+cluster::ObjectRef read_object_ref(lua_State* L, int index) {
+  index = lua_absindex(L, index);
+  cluster::ObjectRef ref;
+  ref.kind = string_field(L, index, "kind");
+  ref.api_version = string_field(L, index, "apiVersion");
+  ref.name = ref_field(L, index, "name");
+  ref.ns = ref_field(L, index, "namespace");
+  if (ref.kind.empty()) throw Error("a ref needs kind, e.g. { kind = \"Node\", name = \"n1\" }", 2);
+  if (ref.name.empty()) throw Error(fmt::format("a ref to a {} needs a name", ref.kind), 2);
+  return ref;
+}
+
+void push_cluster_handle(lua_State* L, cluster::Cluster* cluster, MutationObserver* observer, sim::SimCluster* sim) {
+  auto* h = static_cast<Handle*>(lua_newuserdatauv(L, sizeof(Handle), 0));
+  *h = Handle{cluster, observer, sim};
+  push_metatable(L);
+  lua_setmetatable(L, -2);
+}
+
+}  // namespace refit::lua

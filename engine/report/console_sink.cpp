@@ -1,0 +1,231 @@
+#include "report/console_sink.hpp"
+
+#include <cctype>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "exec/executor.hpp"
+#include "report/duration_text.hpp"
+
+namespace refit::report {
+
+namespace {
+
+constexpr const char* kGreen = "32";
+constexpr const char* kYellow = "33";
+constexpr const char* kRed = "31";
+constexpr const char* kDim = "2";
+constexpr const char* kBold = "1";
+
+constexpr int kNameWidth = 40;
+
+std::string str(const run::EventFields& f, const char* key) {
+  auto it = f.find(key);
+  if (it == f.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::int64_t num(const run::EventFields& f, const char* key) {
+  auto it = f.find(key);
+  return it != f.end() && it->is_number() ? it->get<std::int64_t>() : 0;
+}
+
+bool flag(const run::EventFields& f, const char* key) {
+  auto it = f.find(key);
+  return it != f.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string object_text(const run::EventFields& f) {
+  std::string ns = str(f, "namespace");
+  return fmt::format("{} {}{}", str(f, "kind"), ns.empty() ? "" : ns + "/", str(f, "name"));
+}
+
+// Multi-line messages keep their indentation under the first line.
+std::string indent_rest(const std::string& text, const std::string& indent) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += indent;
+  }
+  return out;
+}
+
+std::string capitalized(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+}  // namespace
+
+std::string ConsoleSink::paint(const std::string& text, const char* code) const {
+  if (!options_.color) return text;
+  return fmt::format("\033[{}m{}\033[0m", code, text);
+}
+
+void ConsoleSink::section(const std::string& title, const std::string& columns) {
+  if (section_ == title) return;
+  section_ = title;
+  out_ << '\n' << paint(title, kBold);
+  if (!columns.empty()) out_ << std::string(title.size() < 47 ? 47 - title.size() : 1, ' ') << paint(columns, kDim);
+  out_ << '\n';
+}
+
+void ConsoleSink::flush_details() {
+  for (const auto& line : details_) out_ << "        " << indent_rest(line, "          ") << '\n';
+  details_.clear();
+}
+
+// What a step did, listed under it.
+void ConsoleSink::detail(const run::Event& e) {
+  const auto& f = e.fields;
+  const std::string& n = e.name;
+  if (n == "mutation") {
+    static const std::map<std::string, std::string> sign = {
+        {"create", "+"}, {"apply", "="}, {"patch", "~"}, {"patch_status", "~"}, {"delete", "-"}};
+    std::string verb = str(f, "verb");
+    std::string cluster = str(f, "cluster");
+    details_.push_back(paint(fmt::format("{} {} {}  ({})", sign.count(verb) ? sign.at(verb) : "?", verb,
+                                         object_text(f), cluster), kDim));
+  } else if (n == "command") {
+    std::vector<std::string> argv = f.at("argv").get<std::vector<std::string>>();
+    std::string line = "$ " + exec::display_command(argv);
+    if (num(f, "code") != 0) line += fmt::format("   -> exit {}", num(f, "code"));
+    details_.push_back(paint(line, kDim));
+  } else if (n == "wait_finished") {
+    std::string polls = num(f, "polls") > 0 ? fmt::format(", {} polls", num(f, "polls")) : "";
+    if (flag(f, "ok")) {
+      details_.push_back(paint(fmt::format("waited {} for {}{}", duration_text(num(f, "waited")), str(f, "what"), polls), kDim));
+    } else {
+      std::string reason = str(f, "reason");
+      details_.push_back(paint(fmt::format("gave up waiting for {} after {}{}{}", str(f, "what"),
+                                           duration_text(num(f, "waited")), polls,
+                                           reason.empty() ? "" : ": " + reason), kYellow));
+    }
+  } else if (n == "log") {
+    std::string level = str(f, "level");
+    if (level == "warn") details_.push_back(paint("warning: " + str(f, "message"), kYellow));
+    else if (level == "info") details_.push_back(str(f, "message"));
+    else if (options_.verbose) details_.push_back(paint(str(f, "message"), kDim));
+  } else if (n == "state_set") {
+    if (options_.verbose) details_.push_back(paint(fmt::format("state {} = {}", str(f, "key"), f.at("value").dump()), kDim));
+  } else if (n == "phase_failed") {
+    details_.push_back(paint(fmt::format("{} failed (attempt {}): {}", str(f, "phase"), num(f, "attempt"), str(f, "error")), kRed));
+  } else if (n == "retry") {
+    details_.push_back(paint(fmt::format("retrying in {} (attempt {})", duration_text(num(f, "delay")), num(f, "attempt")), kYellow));
+  } else if (n == "step_expanded") {
+    // The expanded steps appear one by one; nothing to add.
+  }
+}
+
+void ConsoleSink::on_event(const run::Event& e) {
+  const auto& f = e.fields;
+  const std::string& n = e.name;
+
+  if (n == "run_started") {
+    mode_ = str(f, "mode");
+    std::string where = str(f, "world") == "sim" ? fmt::format("simulated world {}", str(f, "fixture")) : str(f, "world");
+    std::string scenario = str(f, "scenario");
+    out_ << paint(fmt::format("refit {} {}", mode_, str(f, "playbook")), kBold) << "  " << where;
+    if (!scenario.empty()) out_ << ", scenario " << scenario;
+    out_ << ", seed " << str(f, "seed") << '\n';
+    auto params = f.find("params");
+    if (params != f.end() && params->is_object() && !params->empty()) {
+      std::string line;
+      for (const auto& [k, v] : params->items()) line += fmt::format("  {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
+      out_ << paint("params:" + line, kDim) << '\n';
+    }
+    return;
+  }
+  if (n == "check_started") {
+    section("Preflight checks");
+    details_.clear();
+    return;
+  }
+  if (n == "check_passed" || n == "check_failed") {
+    bool ok = n == "check_passed";
+    out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << str(f, "check") << '\n';
+    if (!ok) details_.push_back(paint(str(f, "error"), kRed));
+    if (ok && !options_.verbose) details_.clear();
+    flush_details();
+    return;
+  }
+  if (n == "step_started") {
+    section("Steps", "result        start     took");
+    step_index_ = static_cast<int>(num(f, "index"));
+    step_started_ = e.time;
+    details_.clear();
+    return;
+  }
+  if (n == "step_skipped" || n == "step_finished") {
+    std::string result;
+    std::string took;
+    std::string reason = str(f, "reason");
+    if (n == "step_skipped") {
+      result = paint(reason == "done" ? "done      " : "skipped   ", kYellow);
+    } else if (str(f, "status") == "succeeded") {
+      result = paint(flag(f, "changed") ? "changed   " : "ok        ", kGreen);
+      took = duration_text(num(f, "duration"));
+    } else {
+      result = paint("FAILED    ", kRed);
+      took = duration_text(num(f, "duration"));
+      details_.push_back(paint(str(f, "error"), kRed));
+    }
+    std::string name = str(f, "step");
+    std::string padded = name.size() < kNameWidth ? name + std::string(kNameWidth - name.size(), ' ') : name + ' ';
+    std::string start = n == "step_skipped" ? "" : duration_text(step_started_);
+    std::string note = n == "step_skipped" ? (reason == "done" ? "already done" : "not applicable") : "";
+    out_ << fmt::format("  {:>3}  {}{}{:>8}  {:>7}", step_index_, padded, result, start, took);
+    if (!note.empty()) out_ << "  " << paint(note, kDim);
+    out_ << '\n';
+    flush_details();
+    return;
+  }
+  if (n == "rollback_started") {
+    flush_details();
+    section("Rollback");
+    out_ << "  " << paint(fmt::format("step {} failed: undoing in reverse order", str(f, "failed_step")), kYellow) << '\n';
+    return;
+  }
+  if (n == "step_rolled_back") {
+    std::string status = str(f, "status");
+    std::string text = status == "succeeded" ? paint("rolled back", kGreen)
+                     : status == "none"      ? paint("no rollback: its changes remain", kRed)
+                                             : paint("rollback failed: " + str(f, "error"), kRed);
+    out_ << "  ↺ " << str(f, "step") << "  " << text << '\n';
+    flush_details();
+    return;
+  }
+  if (n == "irreversible_reached") {
+    out_ << "  " << paint("⛔ " + str(f, "step") + " is irreversible; rollback stops here. Recovery:", kRed) << '\n';
+    out_ << "      " << indent_rest(str(f, "recovery"), "      ") << '\n';
+    flush_details();
+    return;
+  }
+  if (n == "cleanup_finished") {
+    section("Cleanup");
+    bool ok = str(f, "status") == "succeeded";
+    out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << str(f, "step");
+    if (!ok) out_ << "  " << paint(str(f, "error"), kRed);
+    out_ << '\n';
+    flush_details();
+    return;
+  }
+  if (n == "run_finished") {
+    flush_details();
+    std::string status = str(f, "status");
+    const char* colour = status == "succeeded" ? kGreen : status == "failed" ? kRed : kYellow;
+    std::string what = mode_ == "plan" ? "Plan" : capitalized(mode_);
+    std::string took = duration_text(num(f, "duration"));
+    out_ << '\n'
+         << paint(fmt::format("{} {} (exit {})", what, status, num(f, "exit_code")), colour) << ": "
+         << str(f, "message") << ".\n";
+    out_ << (mode_ == "plan" ? fmt::format("Estimated duration {}; ", took) : fmt::format("Took {}; ", took))
+         << (flag(f, "changed") ? "the world was changed." : "nothing was changed.") << '\n';
+    return;
+  }
+  detail(e);
+}
+
+}  // namespace refit::report

@@ -1,0 +1,46 @@
+// The report people read: the plan or run as it happens, one aligned line per step with its
+// outcome, start and duration, and under it what the step did (mutations, commands, waits).
+#pragma once
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "run/event.hpp"
+
+namespace refit::report {
+
+struct ConsoleOptions {
+  bool color = false;     // only on a TTY, and never with NO_COLOR
+  bool verbose = false;   // debug logs, state changes, commands run by checks, tracebacks
+};
+
+class ConsoleSink final : public run::EventSink {
+ public:
+  ConsoleSink(std::ostream& out, ConsoleOptions options) : out_(out), options_(options) {}
+  void on_event(const run::Event& event) override;
+
+ private:
+  std::string paint(const std::string& text, const char* code) const;
+  void detail(const run::Event& event);
+  void flush_details();
+  void section(const std::string& title, const std::string& columns = "");
+
+  std::ostream& out_;
+  ConsoleOptions options_;
+  std::string mode_ = "plan";
+  std::string section_;
+  std::vector<std::string> details_;   // lines under the step being reported
+  int step_index_ = 0;
+  std::int64_t step_started_ = 0;
+};
+
+class JsonLinesSink final : public run::EventSink {
+ public:
+  explicit JsonLinesSink(std::ostream& out) : out_(out) {}
+  void on_event(const run::Event& event) override;
+
+ private:
+  std::ostream& out_;
+};
+
+}  // namespace refit::report

@@ -1,0 +1,63 @@
+// Run events (docs/events.md): everything a run does is one, and every report is a sink of them.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace refit::run {
+
+using EventFields = nlohmann::ordered_json;
+
+struct Event {
+  std::string name;
+  std::int64_t time = 0;   // ms since the run started (virtual time in a simulated world)
+  EventFields fields;      // ordered: "step" and "phase" first when present
+
+  // {"event": name, "time": time, ...fields}
+  EventFields to_json() const;
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_event(const Event& event) = 0;
+};
+
+// Fans events out to sinks, stamping each with the time and the current step and phase.
+class EventBus {
+ public:
+  explicit EventBus(std::function<std::int64_t()> now) : now_(std::move(now)) {}
+
+  void add_sink(EventSink* sink) { sinks_.push_back(sink); }
+
+  // Where the run is; events emitted with `here` carry it.
+  void set_position(std::string step, std::string phase) {
+    step_ = std::move(step);
+    phase_ = std::move(phase);
+  }
+  const std::string& step() const { return step_; }
+  const std::string& phase() const { return phase_; }
+
+  void emit(const std::string& name, EventFields fields = EventFields::object());
+  // Like emit, with "step" and "phase" of the current position put first.
+  void emit_here(const std::string& name, EventFields fields = EventFields::object());
+
+  std::int64_t now() const { return now_(); }
+
+ private:
+  std::function<std::int64_t()> now_;
+  std::vector<EventSink*> sinks_;
+  std::string step_;
+  std::string phase_;
+};
+
+// Keeps every event: for tests and for summaries computed after the run.
+class EventRecorder final : public EventSink {
+ public:
+  void on_event(const Event& event) override { events.push_back(event); }
+  std::vector<Event> events;
+};
+
+}  // namespace refit::run

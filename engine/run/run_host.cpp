@@ -1,0 +1,123 @@
+#include "run/run_host.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "lua/guard.hpp"
+#include "report/duration_text.hpp"
+
+namespace refit::run {
+
+using report::duration_text;
+
+void RunHost::set_deadline(std::optional<std::int64_t> at, std::string step, std::int64_t timeout_ms) {
+  deadline_ = at;
+  deadline_step_ = std::move(step);
+  deadline_timeout_ = timeout_ms;
+}
+
+std::int64_t RunHost::bounded(std::int64_t wanted) const {
+  return deadline_ ? std::min(wanted, *deadline_) : wanted;
+}
+
+void RunHost::throw_deadline(const std::string& doing) const {
+  throw lua::Error(fmt::format("step \"{}\" timed out: its timeout of {} ran out {}", deadline_step_,
+                               duration_text(deadline_timeout_), doing));
+}
+
+void RunHost::on_mutation(const std::string& cluster, const std::string& verb, const nlohmann::json& ref,
+                          const nlohmann::json& patch) {
+  ++mutations_;
+  EventFields f = {{"cluster", cluster}, {"verb", verb}, {"apiVersion", ref["apiVersion"]}, {"kind", ref["kind"]}};
+  if (!ref["namespace"].get_ref<const std::string&>().empty()) f["namespace"] = ref["namespace"];
+  f["name"] = ref["name"];
+  if (!patch.is_null()) f["patch"] = patch;
+  bus_.emit_here("mutation", std::move(f));
+}
+
+void RunHost::wait(const std::string& what, int predicate_index, std::int64_t timeout_ms, std::int64_t interval_ms) {
+  lua_State* L = vm_.state();
+  predicate_index = lua_absindex(L, predicate_index);
+  const std::int64_t start = timeline_.now();
+  const std::int64_t own_deadline = start + timeout_ms;
+  const std::int64_t deadline = bounded(own_deadline);
+  interval_ms = std::max<std::int64_t>(interval_ms, 1);
+  bus_.emit_here("wait_started", {{"what", what}, {"timeout", timeout_ms}});
+
+  ++wait_depth_;
+  std::int64_t saved_polls = polls_;
+  polls_ = 0;
+  std::string reason;
+  auto finish = [&](bool ok) {
+    EventFields f = {{"what", what}, {"ok", ok}, {"waited", timeline_.now() - start}};
+    if (polls_ > 0) f["polls"] = polls_;
+    if (!ok && !reason.empty()) f["reason"] = reason;
+    --wait_depth_;
+    polls_ = saved_polls;
+    bus_.emit_here("wait_finished", std::move(f));
+  };
+
+  for (;;) {
+    lua_pushvalue(L, predicate_index);
+    auto error = vm_.pcall(0, 2);
+    if (error) {
+      reason = error->message;
+      finish(false);
+      throw lua::Error(error->message, 0);
+    }
+    bool ok = lua_toboolean(L, -2);
+    if (!ok && lua_type(L, -1) == LUA_TSTRING) reason = lua_tostring(L, -1);
+    lua_pop(L, 2);
+    if (ok) {
+      finish(true);
+      return;
+    }
+    std::int64_t now = timeline_.now();
+    if (now >= deadline) break;
+    // Nothing scheduled: the world cannot change by itself, so polling until the deadline is moot.
+    std::int64_t next = timeline_.idle() ? deadline : std::min(now + interval_ms, deadline);
+    try {
+      timeline_.advance_to(next);
+    } catch (const std::exception& e) {
+      reason = e.what();
+      finish(false);
+      throw lua::Error(e.what(), 0);
+    }
+  }
+  finish(false);
+  std::string tail = reason.empty() ? "" : ": " + reason;
+  if (deadline_ && deadline < own_deadline) throw_deadline(fmt::format("waiting for {}{}", what, tail));
+  throw lua::Error(fmt::format("timed out after {} waiting for {}{}", duration_text(timeout_ms), what, tail));
+}
+
+void RunHost::sleep(std::int64_t ms) {
+  std::int64_t until = timeline_.now() + std::max<std::int64_t>(ms, 0);
+  timeline_.advance_to(bounded(until));
+  if (deadline_ && until > *deadline_) throw_deadline(fmt::format("during a sleep of {}", duration_text(ms)));
+}
+
+exec::Result RunHost::exec(const exec::Request& request) {
+  if (deadline_ && timeline_.now() >= *deadline_) throw_deadline("before " + exec::display_command(request.argv));
+  exec::Result result = executor_.run(request);
+  if (request.mutates) ++mutations_;
+  // Read-only polls inside a wait are counted on the wait, not listed one by one.
+  if (wait_depth_ > 0 && !request.mutates) {
+    ++polls_;
+  } else {
+    bus_.emit_here("command", {{"argv", request.argv}, {"mutates", request.mutates}, {"code", result.code},
+                               {"duration", result.duration_ms}});
+  }
+  timeline_.advance_to(timeline_.now() + result.duration_ms);
+  return result;
+}
+
+void RunHost::log(const std::string& level, const std::string& message) {
+  bus_.emit_here("log", {{"level", level}, {"message", message}});
+}
+
+void RunHost::state_set(const std::string& key, const nlohmann::json& value) {
+  bus_.emit_here("state_set", {{"key", key}, {"value", value}});
+}
+
+}  // namespace refit::run

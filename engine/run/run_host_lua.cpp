@@ -1,0 +1,96 @@
+// The `host` table: RunHost's primitives as Lua functions, for stdlib/refit/context.lua.
+#include <fmt/format.h>
+
+#include "lua/guard.hpp"
+#include "lua/json_bridge.hpp"
+#include "run/run_host.hpp"
+
+namespace refit::run {
+
+namespace {
+
+RunHost& host(lua_State* L) { return *static_cast<RunHost*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+// host.wait(what, predicate, timeout_ms, interval_ms)
+int l_wait(lua_State* L) {
+  std::string what = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  auto timeout = luaL_checkinteger(L, 3);
+  auto interval = luaL_checkinteger(L, 4);
+  host(L).wait(what, 2, timeout, interval);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+int l_sleep(lua_State* L) {
+  host(L).sleep(luaL_checkinteger(L, 1));
+  return 0;
+}
+
+// host.exec(argv, mutates, timeout_ms_or_nil) -> { code, stdout, stderr, duration }
+int l_exec(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  exec::Request req;
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, 1));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 1, i);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER) {
+      throw lua::Error(fmt::format("exec: argument {} must be a string, got {}", i, luaL_typename(L, -1)), 2);
+    }
+    req.argv.emplace_back(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  if (req.argv.empty()) throw lua::Error("exec: the command is empty", 2);
+  req.mutates = lua_toboolean(L, 2);
+  if (lua_isinteger(L, 3)) req.timeout_ms = lua_tointeger(L, 3);
+  exec::Result r = host(L).exec(req);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r.code);
+  lua_setfield(L, -2, "code");
+  lua_pushlstring(L, r.out.data(), r.out.size());
+  lua_setfield(L, -2, "stdout");
+  lua_pushlstring(L, r.err.data(), r.err.size());
+  lua_setfield(L, -2, "stderr");
+  lua_pushinteger(L, r.duration_ms);
+  lua_setfield(L, -2, "duration");
+  return 1;
+}
+
+int l_log(lua_State* L) {
+  host(L).log(luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+  return 0;
+}
+
+int l_state_set(lua_State* L) {
+  std::string key = luaL_checkstring(L, 1);
+  nlohmann::json value;
+  try {
+    value = lua::to_json(L, 2);
+  } catch (const std::exception& e) {
+    throw lua::Error(fmt::format("ctx.state.{} must be data (strings, numbers, booleans, tables): {}", key, e.what()), 3);
+  }
+  host(L).state_set(key, value);
+  return 0;
+}
+
+int l_now(lua_State* L) {
+  lua_pushinteger(L, host(L).timeline().now());
+  return 1;
+}
+
+}  // namespace
+
+void RunHost::push_host_table(lua_State* L) {
+  const luaL_Reg fns[] = {{"wait", lua::guarded<l_wait>},   {"sleep", lua::guarded<l_sleep>},
+                          {"exec", lua::guarded<l_exec>},   {"log", lua::guarded<l_log>},
+                          {"state_set", lua::guarded<l_state_set>}, {"now", lua::guarded<l_now>},
+                          {nullptr, nullptr}};
+  lua_newtable(L);
+  for (const luaL_Reg* f = fns; f->name != nullptr; ++f) {
+    lua_pushlightuserdata(L, this);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+}
+
+}  // namespace refit::run

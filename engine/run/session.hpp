@@ -1,0 +1,47 @@
+// One run from the command line's point of view: load the playbook and its parameters, build the
+// world, run, and report. `refit plan`, `refit apply` and `refit test`'s t.plan all go through here.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lua/vm.hpp"
+#include "run/event.hpp"
+#include "run/runner.hpp"
+
+namespace refit::run {
+
+struct SessionOptions {
+  std::string playbook;                    // bundled name or path
+  std::string mode = "plan";               // plan | apply
+  std::string fixture;                     // --sim FIXTURE
+  std::optional<std::string> scenario;     // --scenario FILE
+  std::uint64_t seed = 1;
+  std::vector<std::string> sets;           // --set k=v
+  std::optional<std::string> values_file;  // -f values.yaml
+  lua::VmOptions vm;
+  bool capture_world = false;              // keep dumps of the world before and after (tests)
+};
+
+struct SessionResult {
+  RunOutcome outcome;
+  nlohmann::json world_before;
+  nlohmann::json world_after;
+  std::size_t lua_memory_peak = 0;
+  std::size_t steps = 0;
+};
+
+// A problem before the run starts (playbook, parameters, fixture): exit code 1.
+struct SetupError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Runs the session; events go to `sinks`. Throws SetupError.
+SessionResult run_session(const SessionOptions& options, const std::vector<EventSink*>& sinks);
+
+// Preloads the native stdlib modules into a fresh VM (refit.json, refit.yaml, refit.resource).
+void prepare_vm(lua::Vm& vm);
+
+}  // namespace refit::run
