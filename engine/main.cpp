@@ -7,6 +7,7 @@ int main(int argc, char** argv) {
   using namespace refit::cli;
   CLI::App app{"refit: rehearse and run upgrade playbooks for Kubernetes platforms"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand: refit plan X --stdlib DIR
   GlobalOptions global;
   add_global_options(app, global);
   Command command;

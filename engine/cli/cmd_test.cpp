@@ -41,8 +41,11 @@ int testhost_plan(lua_State* L) {
   if (lua_istable(L, -1)) {
     lua_pushnil(L);
     while (lua_next(L, -2) != 0) {
-      options.sets.push_back(fmt::format("{}={}", lua_tostring(L, -2), luaL_tolstring(L, -1, nullptr)));
+      std::string key = luaL_tolstring(L, -2, nullptr);
+      lua_pop(L, 1);
+      std::string value = luaL_tolstring(L, -1, nullptr);
       lua_pop(L, 2);
+      options.sets.push_back(key + "=" + value);
     }
   }
   lua_pop(L, 1);

@@ -46,15 +46,6 @@ std::string describe(const cluster::ObjectRef& ref) {
   return ref.ns.empty() ? fmt::format("{} {}", ref.kind, ref.name) : fmt::format("{} {}/{}", ref.kind, ref.ns, ref.name);
 }
 
-nlohmann::json ref_json(const cluster::ObjectRef& ref) {
-  std::string api_version = ref.api_version;
-  if (api_version.empty()) {
-    const BuiltinKind* builtin = find_builtin_kind(ref.kind);
-    if (builtin != nullptr) api_version = std::string(builtin->api_version);
-  }
-  return {{"apiVersion", api_version}, {"kind", ref.kind}, {"namespace", ref.ns}, {"name", ref.name}};
-}
-
 cluster::ObjectRef ref_of_object(const nlohmann::json& obj) {
   cluster::ObjectRef ref;
   ref.api_version = obj.value("apiVersion", "");
@@ -66,8 +57,8 @@ cluster::ObjectRef ref_of_object(const nlohmann::json& obj) {
   return ref;
 }
 
-void notify(Handle& h, const std::string& verb, const cluster::ObjectRef& ref, const nlohmann::json& patch = nullptr) {
-  if (h.observer != nullptr) h.observer->on_mutation(h.cluster->name(), verb, ref_json(ref), patch);
+void notify(Handle& h, const std::string& verb, const cluster::ObjectRef& ref, const nlohmann::json* patch = nullptr) {
+  if (h.observer != nullptr) h.observer->on_mutation(h.cluster->name(), verb, ref, patch);
 }
 
 // Store errors are raised as Lua errors at the caller's line ("Deployment kube-system/x not found").
@@ -205,7 +196,7 @@ int l_patch(lua_State* L) {
   } catch (const std::exception& e) {
     rethrow_as_lua(e, "patch");
   }
-  notify(h, "patch", ref, patch);
+  notify(h, "patch", ref, &patch);
   push_json(L, result, NullMode::Drop);
   return 1;
 }
@@ -221,7 +212,7 @@ int l_patch_status(lua_State* L) {
   } catch (const std::exception& e) {
     rethrow_as_lua(e, "patch_status");
   }
-  notify(h, "patch_status", ref, patch);
+  notify(h, "patch_status", ref, &patch);
   push_json(L, result, NullMode::Drop);
   return 1;
 }

@@ -16,8 +16,8 @@ class MutationObserver {
  public:
   virtual ~MutationObserver() = default;
   // verb: create, apply, patch, patch_status, delete. `patch` is null except for patches.
-  virtual void on_mutation(const std::string& cluster, const std::string& verb, const nlohmann::json& object_ref,
-                           const nlohmann::json& patch) = 0;
+  virtual void on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
+                           const nlohmann::json* patch) = 0;
 };
 
 // Pushes a handle. `observer` may be null. `sim` is set for the world's handles only (enables set_version).

@@ -111,7 +111,8 @@ void ConsoleSink::detail(const run::Event& e) {
   } else if (n == "state_set") {
     if (options_.verbose) details_.push_back(paint(fmt::format("state {} = {}", str(f, "key"), f.at("value").dump()), kDim));
   } else if (n == "phase_failed") {
-    details_.push_back(paint(fmt::format("{} failed (attempt {}): {}", str(f, "phase"), num(f, "attempt"), str(f, "error")), kRed));
+    last_phase_error_ = str(f, "error");
+    details_.push_back(paint(fmt::format("{} failed (attempt {}): {}", e.phase, num(f, "attempt"), str(f, "error")), kRed));
   } else if (n == "retry") {
     details_.push_back(paint(fmt::format("retrying in {} (attempt {})", duration_text(num(f, "delay")), num(f, "attempt")), kYellow));
   } else if (n == "step_expanded") {
@@ -133,7 +134,10 @@ void ConsoleSink::on_event(const run::Event& e) {
     auto params = f.find("params");
     if (params != f.end() && params->is_object() && !params->empty()) {
       std::string line;
-      for (const auto& [k, v] : params->items()) line += fmt::format("  {}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
+      for (const auto& [k, v] : params->items()) {
+        bool plain = v.is_string() && !v.get<std::string>().empty() && v.get<std::string>().find(' ') == std::string::npos;
+        line += fmt::format("  {}={}", k, plain ? v.get<std::string>() : v.dump());
+      }
       out_ << paint("params:" + line, kDim) << '\n';
     }
     return;
@@ -156,6 +160,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     step_index_ = static_cast<int>(num(f, "index"));
     step_started_ = e.time;
     details_.clear();
+    last_phase_error_.clear();
     return;
   }
   if (n == "step_skipped" || n == "step_finished") {
@@ -170,9 +175,9 @@ void ConsoleSink::on_event(const run::Event& e) {
     } else {
       result = paint("FAILED    ", kRed);
       took = duration_text(num(f, "duration"));
-      details_.push_back(paint(str(f, "error"), kRed));
+      if (str(f, "error") != last_phase_error_) details_.push_back(paint(str(f, "error"), kRed));
     }
-    std::string name = str(f, "step");
+    const std::string& name = e.step;
     std::string padded = name.size() < kNameWidth ? name + std::string(kNameWidth - name.size(), ' ') : name + ' ';
     std::string start = n == "step_skipped" ? "" : duration_text(step_started_);
     std::string note = n == "step_skipped" ? (reason == "done" ? "already done" : "not applicable") : "";
@@ -193,12 +198,12 @@ void ConsoleSink::on_event(const run::Event& e) {
     std::string text = status == "succeeded" ? paint("rolled back", kGreen)
                      : status == "none"      ? paint("no rollback: its changes remain", kRed)
                                              : paint("rollback failed: " + str(f, "error"), kRed);
-    out_ << "  ↺ " << str(f, "step") << "  " << text << '\n';
+    out_ << "  ↺ " << e.step << "  " << text << '\n';
     flush_details();
     return;
   }
   if (n == "irreversible_reached") {
-    out_ << "  " << paint("⛔ " + str(f, "step") + " is irreversible; rollback stops here. Recovery:", kRed) << '\n';
+    out_ << "  " << paint("⛔ " + e.step + " is irreversible; rollback stops here. Recovery:", kRed) << '\n';
     out_ << "      " << indent_rest(str(f, "recovery"), "      ") << '\n';
     flush_details();
     return;
@@ -206,7 +211,7 @@ void ConsoleSink::on_event(const run::Event& e) {
   if (n == "cleanup_finished") {
     section("Cleanup");
     bool ok = str(f, "status") == "succeeded";
-    out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << str(f, "step");
+    out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << e.step;
     if (!ok) out_ << "  " << paint(str(f, "error"), kRed);
     out_ << '\n';
     flush_details();

@@ -1,6 +1,7 @@
 // The report people read: the plan or run as it happens, one aligned line per step with its
 // outcome, start and duration, and under it what the step did (mutations, commands, waits).
 #pragma once
+#include <chrono>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ class ConsoleSink final : public run::EventSink {
   std::string mode_ = "plan";
   std::string section_;
   std::vector<std::string> details_;   // lines under the step being reported
+  std::string last_phase_error_;       // so a step's final error is not printed twice
   int step_index_ = 0;
   std::int64_t step_started_ = 0;
 };
@@ -41,6 +43,7 @@ class JsonLinesSink final : public run::EventSink {
 
  private:
   std::ostream& out_;
+  std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace refit::report

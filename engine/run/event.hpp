@@ -8,15 +8,21 @@
 
 namespace refit::run {
 
-using EventFields = nlohmann::ordered_json;
+// Fields are a plain JSON object (keys sorted): "event", "time", "step" and "phase" come first in
+// every rendering, the rest in key order, which keeps output deterministic and copying cheap.
+using EventFields = nlohmann::json;
 
 struct Event {
   std::string name;
   std::int64_t time = 0;   // ms since the run started (virtual time in a simulated world)
-  EventFields fields;      // ordered: "step" and "phase" first when present
+  std::string step;        // the step it happened in, or empty
+  std::string phase;       // the phase it happened in, or empty
+  EventFields fields;
 
-  // {"event": name, "time": time, ...fields}
-  EventFields to_json() const;
+  // {"event": name, "time": time, "step":, "phase":, ...fields}
+  nlohmann::ordered_json to_json() const;
+  // The same as one line of text, without building the object first (the JSON-lines hot path).
+  std::string to_json_line() const;
 };
 
 class EventSink {

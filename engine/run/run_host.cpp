@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/kinds.hpp"
 #include "lua/guard.hpp"
 #include "report/duration_text.hpp"
 
@@ -23,16 +24,25 @@ std::int64_t RunHost::bounded(std::int64_t wanted) const {
 
 void RunHost::throw_deadline(const std::string& doing) const {
   throw lua::Error(fmt::format("step \"{}\" timed out: its timeout of {} ran out {}", deadline_step_,
-                               duration_text(deadline_timeout_), doing));
+                               duration_text(deadline_timeout_), doing), 0);
 }
 
-void RunHost::on_mutation(const std::string& cluster, const std::string& verb, const nlohmann::json& ref,
-                          const nlohmann::json& patch) {
+void RunHost::on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
+                          const nlohmann::json* patch) {
   ++mutations_;
-  EventFields f = {{"cluster", cluster}, {"verb", verb}, {"apiVersion", ref["apiVersion"]}, {"kind", ref["kind"]}};
-  if (!ref["namespace"].get_ref<const std::string&>().empty()) f["namespace"] = ref["namespace"];
-  f["name"] = ref["name"];
-  if (!patch.is_null()) f["patch"] = patch;
+  EventFields f = EventFields::object();
+  f["cluster"] = cluster;
+  f["verb"] = verb;
+  if (ref.api_version.empty()) {
+    const BuiltinKind* builtin = find_builtin_kind(ref.kind);
+    f["apiVersion"] = builtin != nullptr ? std::string(builtin->api_version) : std::string();
+  } else {
+    f["apiVersion"] = ref.api_version;
+  }
+  f["kind"] = ref.kind;
+  if (!ref.ns.empty()) f["namespace"] = ref.ns;
+  f["name"] = ref.name;
+  if (patch != nullptr) f["patch"] = *patch;
   bus_.emit_here("mutation", std::move(f));
 }
 
@@ -88,7 +98,7 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
   finish(false);
   std::string tail = reason.empty() ? "" : ": " + reason;
   if (deadline_ && deadline < own_deadline) throw_deadline(fmt::format("waiting for {}{}", what, tail));
-  throw lua::Error(fmt::format("timed out after {} waiting for {}{}", duration_text(timeout_ms), what, tail));
+  throw lua::Error(fmt::format("timed out after {} waiting for {}{}", duration_text(timeout_ms), what, tail), 0);
 }
 
 void RunHost::sleep(std::int64_t ms) {

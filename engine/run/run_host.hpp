@@ -27,8 +27,8 @@ class RunHost final : public lua::MutationObserver {
   // Counts every mutation made through playbook handles and by mutating commands.
   std::int64_t mutations() const { return mutations_; }
 
-  void on_mutation(const std::string& cluster, const std::string& verb, const nlohmann::json& object_ref,
-                   const nlohmann::json& patch) override;
+  void on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
+                   const nlohmann::json* patch) override;
 
   EventBus& bus() { return bus_; }
   Timeline& timeline() { return timeline_; }

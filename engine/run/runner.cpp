@@ -50,6 +50,10 @@ std::string item_label(lua_State* L, int index, std::size_t position) {
   if (lua_istable(L, index)) {
     std::string name = string_field(L, index, "name");
     if (!name.empty()) return name;
+    lua_getfield(L, index, "metadata");  // a Kubernetes object
+    if (lua_istable(L, -1)) name = string_field(L, lua_gettop(L), "name");
+    lua_pop(L, 1);
+    if (!name.empty()) return name;
   }
   return std::to_string(position);
 }
@@ -209,10 +213,10 @@ std::optional<std::string> Runner::expand(std::size_t index) {
   return std::nullopt;
 }
 
-std::optional<std::string> Runner::run_step(Step& step, std::size_t index, bool& precondition) {
+std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
   const std::int64_t started = bus_.now();
   bus_.set_position(step.name, "");
-  bus_.emit_here("step_started", {{"index", index + 1}, {"irreversible", step.irreversible.has_value()}});
+  bus_.emit_here("step_started", {{"index", ++ordinal_}, {"irreversible", step.irreversible.has_value()}});
 
   auto finish = [&](const char* status, const std::string& error) {
     bus_.set_position(step.name, "");
@@ -377,7 +381,7 @@ RunOutcome Runner::run() {
         bus_.set_position(steps_[i].name, "");
         bus_.emit_here("step_finished", {{"status", "failed"}, {"duration", 0}, {"error", *error}});
       } else {
-        error = run_step(steps_[i], i, precondition);
+        error = run_step(steps_[i], precondition);
       }
       if (error) {
         if (precondition && host_.mutations() == 0) {

@@ -60,7 +60,7 @@ class Runner {
   // Expands a refit.each into steps inserted after it. Returns the error, if any.
   std::optional<std::string> expand(std::size_t index);
   // Runs one step; returns the error when it failed.
-  std::optional<std::string> run_step(Step& step, std::size_t index, bool& precondition);
+  std::optional<std::string> run_step(Step& step, bool& precondition);
   RunOutcome roll_back(std::size_t failed_index, const std::string& error);
   bool run_cleanups();
   void set_ctx_step(const std::string& name);
@@ -72,6 +72,7 @@ class Runner {
   int ctx_ref_;
   std::string file_;
   std::vector<Step> steps_;
+  int ordinal_ = 0;  // steps started so far: the number people see (an each is not one)
 };
 
 }  // namespace refit::run

@@ -25,6 +25,17 @@ local function to_ms(value, what)
   return ms
 end
 
+-- Calls a host primitive. Its own errors (a timeout, a failed command) are raised at the playbook
+-- line that called ctx (level 3); errors that already carry a position (from inside a wait's
+-- predicate, say) keep theirs.
+local function call_host(fn, ...)
+  local results = table.pack(pcall(fn, ...))
+  if results[1] then return table.unpack(results, 2, results.n) end
+  local err = results[2]
+  if type(err) == "string" and not err:match("^[^%s:]+:%d+: ") then error(err, 3) end
+  error(err, 0)
+end
+
 local Ctx = {}
 Ctx.__index = Ctx
 
@@ -45,11 +56,12 @@ function Ctx:wait(what, predicate, opts)
   opts = opts or {}
   local timeout = to_ms(opts.timeout, "ctx:wait timeout") or DEFAULT_WAIT_TIMEOUT
   local interval = to_ms(opts.interval, "ctx:wait interval") or DEFAULT_WAIT_INTERVAL
-  return self._host.wait(what, predicate, timeout, interval)
+  local ok = call_host(self._host.wait, what, predicate, timeout, interval)  -- not a tail call: keep the frame
+  return ok
 end
 
 function Ctx:sleep(d)
-  self._host.sleep(to_ms(d, "ctx:sleep") or 0)
+  call_host(self._host.sleep, to_ms(d, "ctx:sleep") or 0)
 end
 
 -- ctx:exec { "prog", "arg", ..., mutates = bool, check = bool, timeout = d }
@@ -57,7 +69,7 @@ function Ctx:exec(cmd)
   if type(cmd) ~= "table" then error("ctx:exec expects a table: ctx:exec { \"prog\", \"arg\", mutates = true }", 2) end
   local argv = {}
   for i = 1, #cmd do argv[i] = tostring(cmd[i]) end
-  local result = self._host.exec(argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
+  local result = call_host(self._host.exec, argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
   local first = result.stdout:match("^%s*(.)")
   if first == "{" or first == "[" then
     result.json = json.decode(result.stdout)

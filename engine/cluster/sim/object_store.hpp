@@ -43,7 +43,7 @@ struct Change {
 class StoreError : public std::runtime_error {
  public:
   enum class Code { NotFound, AlreadyExists, Invalid, Conflict };
-  StoreError(Code code, const std::string& message) : std::runtime_error(message), code(code) {}
+  StoreError(Code error_code, const std::string& message) : std::runtime_error(message), code(error_code) {}
   Code code;
 };
 

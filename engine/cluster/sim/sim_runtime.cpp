@@ -19,6 +19,7 @@ std::string directory_of(const std::string& path) {
 
 data::Json read_yaml_file(const std::string& path, const char* what) {
   auto text = lua::Vm::read_user_file(path);
+  if (!text) throw FixtureError(fmt::format("{}: cannot read {} file", path, what));
   try {
     data::Json doc = data::parse_yaml(*text);
     if (!doc.is_object()) throw FixtureError(fmt::format("{}: a {} is a YAML mapping", path, what));

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# make bench: the numbers docs/performance.md records. Not a test: it prints, it does not judge.
+set -euo pipefail
+REFIT=${1:-build/refit}
+cd "$(dirname "$0")/../.."
+
+# wall seconds and peak RSS (KiB) of one command, via GNU time
+measure() {
+  local stats
+  stats=$(mktemp)
+  /usr/bin/time -o "$stats" -f "%e %M" "$@" >/dev/null 2>&1 || true
+  tail -n 1 "$stats"
+  rm -f "$stats"
+}
+
+if [ ! -x /usr/bin/time ]; then echo "bench: needs GNU time (apt-get install time)" >&2; exit 1; fi
+
+echo "== 10,000-step playbook planned in a simulated world (best of 3)"
+best=""
+for _ in 1 2 3; do
+  read -r wall rss < <(measure "$REFIT" plan tests/bench/many_steps.lua --sim tests/scripts/fixtures/minimal.yaml -o json)
+  if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; best_rss=$rss; fi
+done
+awk -v w="$best" -v r="$best_rss" 'BEGIN{printf "   wall %.3f s   %.1f us/step   peak RSS %.1f MiB\n", w, w*1e6/10000, r/1024}'
+
+if [ -f examples/clusters/eks-large.yaml ]; then
+  echo "== eks/upgrade on examples/clusters/eks-large.yaml (20 node groups, 2,000 nodes; best of 3)"
+  best=""
+  for _ in 1 2 3; do
+    read -r wall rss < <(measure "$REFIT" plan eks/upgrade --sim examples/clusters/eks-large.yaml --set to=1.21 -o json)
+    if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; best_rss=$rss; fi
+  done
+  awk -v w="$best" -v r="$best_rss" 'BEGIN{printf "   wall %.3f s   peak RSS %.1f MiB\n", w, r/1024}'
+fi

@@ -1,0 +1,28 @@
+# Helpers for the CLI tests: run refit, capture output and exit code, assert exactly.
+set -u
+REFIT=${REFIT:-build/refit}
+failures=0
+passes=0
+
+# run ARGS...: sets $out (stdout), $err (stderr), $code
+run() {
+  local o e
+  o=$(mktemp) e=$(mktemp)
+  "$REFIT" "$@" >"$o" 2>"$e"
+  code=$?
+  out=$(cat "$o") err=$(cat "$e")
+  rm -f "$o" "$e"
+}
+
+pass() { passes=$((passes + 1)); }
+fail() { failures=$((failures + 1)); echo "FAIL: $1"; shift; for line in "$@"; do echo "      $line"; done; }
+
+expect_code() { [ "$code" = "$1" ] && pass || fail "$2: expected exit $1, got $code" "stdout: ${out:0:600}" "stderr: ${err:0:600}"; }
+expect_out() { grep -qF -- "$1" <<<"$out" && pass || fail "$2: stdout lacks '$1'" "stdout: ${out:0:800}"; }
+expect_err() { grep -qF -- "$1" <<<"$err" && pass || fail "$2: stderr lacks '$1'" "stderr: ${err:0:800}"; }
+expect_err_exact() { [ "$err" = "$1" ] && pass || fail "$2: stderr differs" "expected: $1" "got:      $err"; }
+
+finish() {
+  echo "$passes passed, $failures failed"
+  [ "$failures" -eq 0 ]
+}

@@ -1,0 +1,3 @@
+local refit = require "refit"
+return refit.playbook "test/syntax" {
+  summary = "unfinished"
