@@ -131,12 +131,13 @@ void ConsoleSink::on_event(const run::Event& e) {
     out_ << paint(fmt::format("refit {} {}", mode_, str(f, "playbook")), kBold) << "  " << where;
     if (!scenario.empty()) out_ << ", scenario " << scenario;
     out_ << ", seed " << str(f, "seed") << '\n';
-    auto params = f.find("params");
+    auto params = f.find("params_text");
     if (params != f.end() && params->is_object() && !params->empty()) {
       std::string line;
       for (const auto& [k, v] : params->items()) {
-        bool plain = v.is_string() && !v.get<std::string>().empty() && v.get<std::string>().find(' ') == std::string::npos;
-        line += fmt::format("  {}={}", k, plain ? v.get<std::string>() : v.dump());
+        std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+        bool plain = !text.empty() && text.find(' ') == std::string::npos;
+        line += fmt::format("  {}={}", k, plain ? text : nlohmann::json(text).dump());
       }
       out_ << paint("params:" + line, kDim) << '\n';
     }

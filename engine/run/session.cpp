@@ -65,6 +65,12 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   lua_rawgeti(L, LUA_REGISTRYINDEX, params_ref);
   nlohmann::json params = lua::to_json(L, -1);
   lua_pop(L, 1);
+  nlohmann::json params_text;
+  try {
+    params_text = playbook::display_params(vm, loaded, params_ref);
+  } catch (const playbook::LoadError& e) {
+    throw SetupError(e.what());
+  }
 
   // 2. The world.
   if (options.fixture.empty()) {
@@ -95,6 +101,7 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   if (options.scenario) started["scenario"] = *options.scenario;
   started["seed"] = options.seed;
   started["params"] = params;
+  started["params_text"] = params_text;
   bus.emit("run_started", std::move(started));
 
   Runner runner(vm, host, loaded.ref, ctx_ref, loaded.file);

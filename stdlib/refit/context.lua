@@ -60,6 +60,11 @@ function Ctx:wait(what, predicate, opts)
   return ok
 end
 
+-- Milliseconds since the run started (virtual time in a simulated world).
+function Ctx:now()
+  return self._host.now()
+end
+
 function Ctx:sleep(d)
   call_host(self._host.sleep, to_ms(d, "ctx:sleep") or 0)
 end

@@ -329,4 +329,25 @@ function M.describe(specs)
   return out
 end
 
+-- display(specs, values) -> { name = text }: resolved values as a person would write them
+-- (durations as 20m rather than 1200000, lists joined by commas), for reports.
+function M.display(specs, values)
+  local out = {}
+  for name, spec in pairs(specs) do
+    local v = values[name]
+    if v == nil then
+      out[name] = ""
+    elseif spec.type == "duration" then
+      out[name] = duration.format(v)
+    elseif spec.type == "list" then
+      local parts = {}
+      for i, item in ipairs(v) do parts[i] = tostring(item) end
+      out[name] = table.concat(parts, ",")
+    else
+      out[name] = tostring(v)
+    end
+  end
+  return out
+end
+
 return M

@@ -1,0 +1,56 @@
+-- refit.sim: the simulated world's entry point (docs/sim-models.md).
+--
+-- The engine runs this chunk with the world primitives W and calls the function it returns once,
+-- with the decoded fixture, the fixture's directory and the decoded scenario (or nil). It creates the
+-- clusters and their objects (docs/fixtures.md), the cloud state of EKS clusters, applies the
+-- scenario (docs/scenarios.md), starts the controllers and registers the tool models (aws, eksctl).
+
+local W = ...
+
+local checker = require "refit.sim.check"
+
+return function(fixture, fixture_dir, scenario)
+  local _ = fixture_dir  -- W.read_yaml resolves paths against it already
+  scenario = scenario or W.scenario
+  local check = checker.new(W.fixture_error)
+  local fx = require("refit.sim.fixture")(W, check)
+  local clusters, default = fx.clusters(fixture)
+
+  local faults = require("refit.sim.faults")(W, scenario, default)
+  local kube = require("refit.sim.kube")(W, { faults = faults })
+  local eks = require("refit.sim.eks")(W, kube, faults)
+  local updates = require("refit.sim.eks_updates")(W, eks, kube, faults)
+
+  -- the clusters first, so that every name a scenario mentions can be checked
+  local names = {}
+  for _, c in ipairs(clusters) do
+    if c.spec.eks ~= nil then
+      local eks_path = checker.field(c.path, "eks")
+      local server = eks.server_version(c.spec.eks, eks_path, check)
+      if c.version and eks.minor(c.version) ~= eks.minor(server) then
+        check:error(checker.field(c.path, "version"), "%s does not match eks.version %s", c.version, c.spec.eks.version)
+      end
+      c.version = c.version or server
+    end
+    W.add_cluster(c.name, { version = c.version, default = c.default })
+    names[c.name] = true
+  end
+  faults.check_clusters(function(name) return names[name] == true end)
+
+  for _, c in ipairs(clusters) do
+    local ctx = fx.populate(c, kube)
+    local rec
+    if c.spec.eks ~= nil then rec = eks.load(c.name, c.spec.eks, checker.field(c.path, "eks"), check) end
+    fx.ensure_namespaces(c.name, ctx.namespaces)
+    local extra = faults.objects(c.name)
+    if #extra > 0 then fx.apply_objects(c, kube, extra, checker.field("scenario.objects", c.name)) end
+    if rec then
+      eks.start(rec)
+      updates.start(rec)
+    end
+    kube.start(c.name)
+  end
+
+  W.tool("aws", require("refit.sim.eks_aws")(W, eks, updates))
+  W.tool("eksctl", require("refit.sim.eks_eksctl")(W, eks, updates))
+end

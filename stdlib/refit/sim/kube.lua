@@ -1,0 +1,522 @@
+-- refit.sim.kube: what Kubernetes' own controllers do in a simulated cluster.
+--
+--   local kube = require("refit.sim.kube")(W, { faults = faults })
+--   kube.start("demo")      -- after the fixture's objects are in the store
+--
+-- Modelled here: node readiness (a new node boots, then turns Ready), the scheduler (round-robin
+-- over Ready, schedulable, untainted nodes, honouring nodeSelector and node affinity), Deployments
+-- (ReplicaSets and pods materialised, rolling updates, replacement of deleted pods, status), and pod
+-- garbage collection when a node goes away. The Deployment and ReplicaSet controllers
+-- (kube_deployment.lua), DaemonSets (kube_daemonset.lua), and disruption budgets, eviction and
+-- drain (kube_disruption.lua) share the same per-cluster state; kube_objects.lua builds the objects.
+--
+-- The controllers keep a summary of the nodes and pods they care about, maintained from W.on_change,
+-- so that a step of a 2,000-node upgrade costs O(what changed), never a scan of the cluster. Every
+-- handler is idempotent (the controllers also see their own writes) and never reconciles inline: it
+-- marks work and schedules one coalesced timer, so a burst of changes costs one pass.
+
+local util = require "refit.sim.util"
+
+-- Timing (milliseconds). Boot and start delays are drawn from the world's seeded generator.
+local NODE_BOOT_MIN, NODE_BOOT_MAX = 60000, 120000    -- a new node's kubelet reports Ready
+local POD_START_MIN, POD_START_MAX = 5000, 15000      -- image pull + container start
+local REPLACE_DELAY = 3000                            -- a ReplicaSet notices a missing pod
+local STATUS_SYNC = 5000                              -- controllers write status at most this often
+local PROGRESS_DEADLINE = 600000                      -- default progressDeadlineSeconds
+
+return function(W, opts)
+  opts = opts or {}
+  local faults = opts.faults
+  local objects = require("refit.sim.kube_objects")(W)
+  local K = { NODE_BOOT_MIN = NODE_BOOT_MIN, NODE_BOOT_MAX = NODE_BOOT_MAX, STATUS_SYNC = STATUS_SYNC }
+  local states, order = {}, {}
+
+  -- Per-cluster state ------------------------------------------------------------------------------
+
+  local function state(cluster)
+    local S = states[cluster]
+    if not S then
+      S = {
+        name = cluster, c = W.cluster(cluster),
+        nodes = {},          -- name -> node summary (see summarize_node)
+        node_names = {},     -- every node's name, sorted (the scheduler's round-robin order)
+        candidates = nil,    -- Ready, schedulable node names; nil = rebuild
+        rr = 0,              -- round-robin cursor into candidates
+        pods = {},           -- "ns/name" -> pod summary
+        pods_by_ns = {},     -- ns -> { podkey = true }
+        pods_by_node = {},   -- node name -> { podkey = true }
+        owned = {},          -- deployment key -> { podkey = true }
+        pending = {},        -- podkey -> true: not yet scheduled
+        waiting = {},        -- node name -> { podkey = true }: scheduled, waiting for the node to be Ready
+        deploys = {},        -- "ns/name" -> deployment summary
+        timers = {},         -- coalescing: key -> timer id
+        ip = 0,
+        placement = {},      -- hooks: fn(S, pod) -> node name, start delay ms (e.g. Fargate)
+        pod_gone = {},       -- hooks: fn(S, summary) after a pod left the store
+        node_ready = {},     -- hooks: fn(S, node name) when a node turns Ready
+        never_ready = {},    -- node name -> true (scenario fault)
+        pod_observers = {},  -- fn(S, key, old_summary, new_summary): disruption budgets
+        node_observers = {}, -- fn(S, name, old_summary, new_summary): daemonsets
+        started = false,
+      }
+      states[cluster] = S
+      order[#order + 1] = cluster
+    end
+    return S
+  end
+  K.state = state
+
+  -- Schedules fn once per key: further calls before it runs are absorbed (an earlier due time wins).
+  local function coalesce(S, key, delay, fn)
+    local t = S.timers[key]
+    local due = W.now() + delay
+    if t then
+      if t.due <= due then return end
+      W.cancel(t.id)
+    end
+    local entry = { due = due }
+    entry.id = W.after(delay, function()
+      if S.timers[key] == entry then S.timers[key] = nil end
+      fn()
+    end, S.name .. ": " .. key)
+    S.timers[key] = entry
+  end
+  K.coalesce = coalesce
+
+  local function random_suffix(n)
+    local a, out = util.NAME_ALPHABET, {}
+    for i = 1, n do
+      local k = W.random(1, #a)
+      out[i] = a:sub(k, k)
+    end
+    return table.concat(out)
+  end
+  K.random_suffix = random_suffix
+
+  -- Nodes ---------------------------------------------------------------------------------------------
+
+  local function condition(obj, ctype)
+    for _, c in ipairs(util.get(obj, "status", "conditions") or {}) do
+      if c.type == ctype then return c end
+    end
+  end
+
+  local function summarize_node(obj)
+    local ready = condition(obj, "Ready")
+    local labels = util.get(obj, "metadata", "labels") or {}
+    local ip
+    for _, a in ipairs(util.get(obj, "status", "addresses") or {}) do
+      if a.type == "InternalIP" then ip = a.address end
+    end
+    return {
+      ip = ip,
+      name = obj.metadata.name,
+      labels = labels,
+      taints = util.get(obj, "spec", "taints") or {},
+      unschedulable = util.get(obj, "spec", "unschedulable") == true,
+      ready = ready ~= nil and ready.status == "True",
+      fargate = labels["eks.amazonaws.com/compute-type"] == "fargate",
+      kubelet = util.get(obj, "status", "nodeInfo", "kubeletVersion"),
+    }
+  end
+
+  K.node_conditions, K.node_object = objects.node_conditions, objects.node_object
+
+  local function invalidate_candidates(S) S.candidates = nil end
+  local schedulable -- forward
+
+  local start_waiting -- forward: pods that waited for a node to turn Ready
+
+  -- Updates the summary of one node and tells the observers; `obj` nil = the node is gone.
+  local function track_node(S, name, obj)
+    local old = S.nodes[name]
+    local new = obj and summarize_node(obj) or nil
+    if old and new and util.deep_equal(old, new) then return end
+    S.nodes[name] = new
+    if not old and new then
+      local names = S.node_names
+      local lo, hi = 1, #names + 1
+      while lo < hi do
+        local mid = (lo + hi) // 2
+        if names[mid] < name then lo = mid + 1 else hi = mid end
+      end
+      table.insert(names, lo, name)
+    elseif old and not new then
+      S.names_dirty = true -- removed lazily, on the next rebuild of the candidates
+    end
+    -- the candidate list holds the schedulable nodes: rebuild it only when that changes
+    if (old and K.schedulable(old)) ~= (new and K.schedulable(new)) then invalidate_candidates(S) end
+    for _, fn in ipairs(S.node_observers) do fn(S, name, old, new) end
+    if new and new.ready and not (old and old.ready) then
+      for _, fn in ipairs(S.node_ready) do fn(S, name) end
+      if S.waiting[name] then start_waiting(S, name) end
+    end
+    if S.started and next(S.pending) and new and new.ready and not new.unschedulable then
+      coalesce(S, "schedule-pending", 0, function() K.schedule_pending(S) end)
+    end
+  end
+
+  -- New nodes boot: every node added at the same instant turns Ready after one shared delay (one
+  -- timer per batch, not per node), unless a scenario fault keeps it NotReady forever.
+  local function boot(S, name)
+    S.booting = S.booting or {}
+    if S.booting[name] then return end
+    S.booting[name] = true
+    if faults and faults.node_never_ready(S.name, S.nodes[name]) then
+      S.never_ready[name] = true
+      W.log("%s: node %s will never become Ready (scenario fault)", S.name, name)
+      return
+    end
+    local b = S.boot_batch
+    if not b or b.at ~= W.now() then
+      b = { at = W.now(), names = {} }
+      S.boot_batch = b
+      W.after(W.random(NODE_BOOT_MIN, NODE_BOOT_MAX), function()
+        for _, n in ipairs(b.names) do
+          if S.nodes[n] and not S.nodes[n].ready then
+            track_node(S, n, S.c:patch_status({ kind = "Node", name = n }, { conditions = K.node_conditions(true) }))
+          end
+        end
+      end, S.name .. ": nodes boot")
+    end
+    b.names[#b.names + 1] = name
+  end
+
+  local function on_node(S, change)
+    local obj, name = change.object, change.object.metadata.name
+    if change.type == "DELETED" then
+      if S.nodes[name] then
+        track_node(S, name, nil)
+        K.collect_pods_of_node(S, name)
+      end
+      return
+    end
+    track_node(S, name, obj)
+    if change.type == "ADDED" and not S.nodes[name].ready then boot(S, name) end
+  end
+
+  -- For models that create nodes before the controllers subscribe (Fargate nodes at load).
+  function K.observe_node(cluster, obj) track_node(state(cluster), obj.metadata.name, obj) end
+
+  -- Whether a node is Ready (nil when it does not exist).
+  function K.node(cluster, name) return state(cluster).nodes[name] end
+  function K.never_ready(cluster, name) return state(cluster).never_ready[name] == true end
+
+  -- Scheduling ----------------------------------------------------------------------------------------
+
+  function schedulable(n)
+    if not n.ready or n.unschedulable or n.fargate then return false end
+    return true
+  end
+  K.schedulable = schedulable
+
+  local function candidates(S)
+    if not S.candidates then
+      if S.names_dirty then
+        local kept = {}
+        for _, name in ipairs(S.node_names) do
+          if S.nodes[name] then kept[#kept + 1] = name end
+        end
+        S.node_names, S.names_dirty = kept, false
+      end
+      local list = {}
+      for _, name in ipairs(S.node_names) do
+        if schedulable(S.nodes[name]) then list[#list + 1] = name end
+      end
+      S.candidates = list
+    end
+    return S.candidates
+  end
+
+  local function fits(n, spec)
+    return util.map_matches(spec.nodeSelector, n.labels)
+       and util.node_affinity_matches(spec.affinity, n.labels)
+       and util.tolerates(spec.tolerations, n.taints)
+  end
+
+  local NODE_START = { POD_START_MIN, POD_START_MAX }
+
+  -- Chooses a node for a pod (a Pod object): a placement hook (Fargate) first, then round robin.
+  -- Returns the node name and the pod's start delay range { min, max } (ms), or nil and the
+  -- scheduler's message.
+  local function place(S, pod)
+    for _, hook in ipairs(S.placement) do
+      local node, range = hook(S, pod)
+      if node then return node, range end
+    end
+    local list = candidates(S)
+    local n = #list
+    for i = 1, n do
+      local idx = (S.rr + i - 1) % n + 1
+      local node = S.nodes[list[idx]]
+      if fits(node, pod.spec) then
+        S.rr = idx
+        return node.name, NODE_START
+      end
+    end
+    return nil, string.format("0/%d nodes are available: %d node(s) didn't match Pod's node affinity/selector or had untolerated taints.",
+                              #S.node_names, #S.node_names)
+  end
+
+  -- Pods ----------------------------------------------------------------------------------------------
+
+  local function pod_key(obj) return obj.metadata.namespace .. "/" .. obj.metadata.name end
+
+  local function images_of(spec)
+    local out = {}
+    for _, c in ipairs(spec and spec.containers or {}) do out[#out + 1] = c.image end
+    return out
+  end
+
+  local function summarize_pod(S, obj)
+    local md, spec = obj.metadata, obj.spec or {}
+    local owner_kind, owner_name
+    for _, o in ipairs(md.ownerReferences or {}) do
+      if o.controller then owner_kind, owner_name = o.kind, o.name end
+    end
+    local labels = md.labels or {}
+    local deploy
+    if owner_kind == "ReplicaSet" and labels["pod-template-hash"] then
+      local dname = owner_name:sub(1, #owner_name - #labels["pod-template-hash"] - 1)
+      deploy = md.namespace .. "/" .. dname
+    end
+    local ready = condition(obj, "Ready")
+    return {
+      key = pod_key(obj), ns = md.namespace, name = md.name, labels = labels,
+      node = spec.nodeName, deploy = deploy, hash = labels["pod-template-hash"],
+      owner_kind = owner_kind,
+      mirror = (md.annotations or {})["kubernetes.io/config.mirror"] ~= nil,
+      phase = util.get(obj, "status", "phase") or "Pending",
+      ready = ready ~= nil and ready.status == "True",
+      images = images_of(spec),
+      containers = spec.containers,
+    }
+  end
+
+  -- Records a pod's summary (obj nil: the pod is gone) and tells the observers.
+  local function track_pod(S, key, new)
+    local old = S.pods[key]
+    if old == nil and new == nil then return end
+    S.pods[key] = new
+    local ns = (new or old or {}).ns
+    if ns then
+      S.pods_by_ns[ns] = S.pods_by_ns[ns] or {}
+      S.pods_by_ns[ns][key] = new and true or nil
+    end
+    if old and old.deploy and (not new or new.deploy ~= old.deploy) and S.owned[old.deploy] then
+      S.owned[old.deploy][key] = nil
+    end
+    if old and old.node and (not new or new.node ~= old.node) and S.pods_by_node[old.node] then
+      S.pods_by_node[old.node][key] = nil
+      if next(S.pods_by_node[old.node]) == nil then S.pods_by_node[old.node] = nil end
+    end
+    if new and new.node then
+      S.pods_by_node[new.node] = S.pods_by_node[new.node] or {}
+      S.pods_by_node[new.node][key] = true
+    end
+    if new and new.deploy then
+      S.owned[new.deploy] = S.owned[new.deploy] or {}
+      S.owned[new.deploy][key] = true
+    end
+    if not new then
+      S.pending[key] = nil
+      if old and old.node and S.waiting[old.node] then S.waiting[old.node][key] = nil end
+    end
+    for _, fn in ipairs(S.pod_observers) do fn(S, key, old, new) end
+  end
+  K.track_pod = function(S, obj) track_pod(S, pod_key(obj), summarize_pod(S, obj)) end
+
+  local kick_deploy -- forward
+
+  local function on_pod(S, change)
+    local key = pod_key(change.object)
+    if change.type == "DELETED" then
+      local old = S.pods[key]
+      if not old then return end
+      track_pod(S, key, nil)
+      if old.deploy and S.deploys[old.deploy] then kick_deploy(S, old.deploy, REPLACE_DELAY) end
+      for _, fn in ipairs(S.pod_gone) do fn(S, old) end
+    else
+      track_pod(S, key, summarize_pod(S, change.object))
+    end
+  end
+
+  local function next_ip(S)
+    S.ip = S.ip + 1
+    return string.format("10.0.%d.%d", 128 + (S.ip // 250) % 128, S.ip % 250 + 2)
+  end
+
+  local function crashes(S, p) return K.image_crashes(S.name, p.images) end
+
+  local function running_status(S, p, node, crash)
+    return objects.running_status(p, S.nodes[node] and S.nodes[node].ip, next_ip(S), crash)
+  end
+  local pending_status = objects.pending_status
+
+  -- Pods scheduled at the same instant with the same start delay range start together, after one
+  -- delay drawn for the batch (one timer per batch, not per pod).
+  local function start_later(S, key, range)
+    local bkey = W.now() .. ":" .. range[1] .. "-" .. range[2]
+    S.start_batches = S.start_batches or {}
+    local b = S.start_batches[bkey]
+    if not b then
+      b = {}
+      S.start_batches[bkey] = b
+      W.after(W.random(range[1], range[2]), function()
+        S.start_batches[bkey] = nil
+        K.start_pods(S, b)
+      end, S.name .. ": pods start")
+    end
+    b[#b + 1] = key
+  end
+
+  -- Marks scheduled pods Running (Ready unless they crash); pods whose node is not Ready yet wait
+  -- for it. Kicks the owners, whose rollouts may now proceed.
+  function K.start_pods(S, keys, instant)
+    local owners = {}
+    for _, key in ipairs(keys) do
+      local p = S.pods[key]
+      if p and p.node and p.phase == "Pending" then
+        local n = S.nodes[p.node]
+        if n and n.ready then
+          local obj = S.c:patch_status({ kind = "Pod", namespace = p.ns, name = p.name },
+                                       running_status(S, p, p.node, crashes(S, p)))
+          K.track_pod(S, obj)
+          if p.deploy then owners[p.deploy] = true end
+        elseif n then
+          S.waiting[p.node] = S.waiting[p.node] or {}
+          S.waiting[p.node][key] = true
+        end
+      end
+    end
+    if not instant then
+      for d in util.spairs(owners) do kick_deploy(S, d, 0) end
+    end
+  end
+
+  function start_waiting(S, node)
+    local keys = util.sorted_keys(S.waiting[node])
+    S.waiting[node] = nil
+    for _, key in ipairs(keys) do start_later(S, key, NODE_START) end
+  end
+
+  -- Creates a pod (a Pod object without placement): schedules it, stores it, and starts it later,
+  -- or at once when `instant` (the fixture's steady state at time 0).
+  function K.create_pod(S, pod, instant)
+    local node, range_or_msg = place(S, pod)
+    pod.spec.nodeName = node
+    pod.status = node and pending_status() or pending_status(range_or_msg)
+    local obj = S.c:create(pod)
+    K.track_pod(S, obj)
+    local key = pod_key(obj)
+    if not node then
+      S.pending[key] = true
+    elseif instant then
+      K.start_pods(S, { key }, true)
+    else
+      start_later(S, key, range_or_msg)
+    end
+    return obj
+  end
+
+  -- Tries to schedule every pending pod (after nodes became available).
+  function K.schedule_pending(S)
+    for _, key in ipairs(util.sorted_keys(S.pending)) do
+      local p = S.pods[key]
+      local obj = p and S.c:get { kind = "Pod", namespace = p.ns, name = p.name }
+      if not obj then
+        S.pending[key] = nil
+      else
+        local node, range = place(S, obj)
+        if node then
+          S.pending[key] = nil
+          obj = S.c:patch(obj, { spec = { nodeName = node } })
+          obj = S.c:patch_status(obj, pending_status())
+          K.track_pod(S, obj)
+          start_later(S, key, range)
+        end
+      end
+    end
+  end
+
+  -- The keys ("ns/name") of the pods bound to a node, sorted.
+  function K.pods_on(S, node) return util.sorted_keys(S.pods_by_node[node] or {}) end
+
+  -- Pod garbage collection: the pods bound to a node that is gone are deleted.
+  function K.collect_pods_of_node(S, node)
+    for _, key in ipairs(K.pods_on(S, node)) do K.remove_pod(S, key) end
+  end
+
+  -- Deletes a pod as the API server does for an eviction or a `kubectl delete`: gone at once (no
+  -- graceful termination), its owner replaces it.
+  function K.remove_pod(S, key)
+    local p = S.pods[key]
+    if not p then return false end
+    S.c:delete { kind = "Pod", namespace = p.ns, name = p.name }  -- nil, "not found" when already gone
+    track_pod(S, key, nil)
+    if p.deploy and S.deploys[p.deploy] then kick_deploy(S, p.deploy, REPLACE_DELAY) end
+    for _, fn in ipairs(S.pod_gone) do fn(S, p) end
+    return true
+  end
+
+  -- Deployments ------------------------------------------------------------------------------------
+
+  local deploy = require("refit.sim.kube_deployment")(W, K, { progress_deadline = PROGRESS_DEADLINE })
+
+  function kick_deploy(S, key, delay)
+    coalesce(S, "deploy:" .. key, delay, function() deploy.reconcile(S, key) end)
+  end
+  K.kick_deploy = kick_deploy
+
+  local function on_deployment(S, change)
+    local obj = change.object
+    local key = obj.metadata.namespace .. "/" .. obj.metadata.name
+    if change.type == "DELETED" then
+      deploy.forget(S, key)
+      return
+    end
+    if deploy.observe(S, obj) then kick_deploy(S, key, 0) end
+  end
+
+  -- Extensions -------------------------------------------------------------------------------------
+
+  local daemonsets = require("refit.sim.kube_daemonset")(W, K)
+  local disruption = require("refit.sim.kube_disruption")(W, K)
+  K.evict, K.drain, K.pdb_status = disruption.evict, disruption.drain, disruption.status
+
+  -- Hooks for cloud models: where a pod runs (Fargate), what happens when a pod is gone, when a
+  -- node turns Ready.
+  function K.add_placement(cluster, fn) table.insert(state(cluster).placement, fn) end
+  function K.on_pod_gone(cluster, fn) table.insert(state(cluster).pod_gone, fn) end
+  function K.on_node_ready(cluster, fn) table.insert(state(cluster).node_ready, fn) end
+
+  -- Start ------------------------------------------------------------------------------------------
+
+  -- Builds the summaries from the store, brings every workload to its steady state at time 0
+  -- (missing pods created Running), writes their status, and subscribes to changes.
+  function K.start(cluster)
+    local S = state(cluster)
+    local c = S.c
+    for _, node in ipairs(c:list { kind = "Node" }) do track_node(S, node.metadata.name, node) end
+    for _, pod in ipairs(c:list { kind = "Pod" }) do K.track_pod(S, pod) end
+    disruption.start(S)
+    for _, d in ipairs(c:list { kind = "Deployment" }) do deploy.observe(S, d, true) end
+    for _, key in ipairs(util.sorted_keys(S.deploys)) do deploy.reconcile(S, key, true) end
+    deploy.write_status(S)
+    daemonsets.start(S)
+    disruption.write_all(S, true)
+    W.on_change(cluster, "Node", function(ch) on_node(S, ch) end)
+    W.on_change(cluster, "Pod", function(ch) on_pod(S, ch) end)
+    W.on_change(cluster, "Deployment", function(ch) on_deployment(S, ch) end)
+    daemonsets.subscribe(S)
+    disruption.subscribe(S)
+    S.started = true
+  end
+
+  -- Whether pods running these images crash-loop (scenario fault `pod-crashloop`).
+  function K.image_crashes(cluster, images)
+    return faults ~= nil and faults.pod_crashes(cluster, images) or false
+  end
+
+  return K
+end
