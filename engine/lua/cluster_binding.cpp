@@ -113,7 +113,8 @@ std::string label_selector(lua_State* L, int index) {
     lua_pushnil(L);
     while (lua_next(L, -2) != 0) {
       if (lua_type(L, -2) != LUA_TSTRING) throw Error("list: labels keys must be strings");
-      sorted[lua_tostring(L, -2)] = luaL_tolstring(L, -1, nullptr);
+      std::string key = lua_tostring(L, -2);  // read before luaL_tolstring pushes
+      sorted[key] = luaL_tolstring(L, -1, nullptr);
       lua_pop(L, 2);
     }
     for (const auto& [k, v] : sorted) out += (out.empty() ? "" : ",") + k + "=" + v;
@@ -150,6 +151,22 @@ int l_list(lua_State* L) {
   return 1;
 }
 
+// Writes return the stored object unless the options table says { quiet = true }: converting it to
+// Lua is most of a write's cost, and controllers rarely look at it.
+bool quiet(lua_State* L, int options_index) {
+  if (!lua_istable(L, options_index)) return false;
+  lua_getfield(L, options_index, "quiet");
+  bool q = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return q;
+}
+
+// Pushes the write's result: the object, or true when quiet.
+void push_result(lua_State* L, const nlohmann::json& result, bool quiet_write) {
+  if (quiet_write) lua_pushboolean(L, 1);
+  else push_json(L, result, NullMode::Drop);
+}
+
 nlohmann::json object_arg(lua_State* L, int index, const char* method) {
   luaL_checktype(L, index, LUA_TTABLE);
   try {
@@ -172,7 +189,7 @@ int l_create_or_apply(lua_State* L) {
     rethrow_as_lua(e, method);
   }
   notify(h, method, ref_of_object(result));
-  push_json(L, result, NullMode::Drop);
+  push_result(L, result, quiet(L, 3));
   return 1;
 }
 
@@ -197,7 +214,7 @@ int l_patch(lua_State* L) {
     rethrow_as_lua(e, "patch");
   }
   notify(h, "patch", ref, &patch);
-  push_json(L, result, NullMode::Drop);
+  push_result(L, result, quiet(L, 4));
   return 1;
 }
 
@@ -213,7 +230,7 @@ int l_patch_status(lua_State* L) {
     rethrow_as_lua(e, "patch_status");
   }
   notify(h, "patch_status", ref, &patch);
-  push_json(L, result, NullMode::Drop);
+  push_result(L, result, quiet(L, 4));
   return 1;
 }
 

@@ -10,12 +10,18 @@ namespace {
 
 int resource(lua_State* L) {
   std::string rel = luaL_checkstring(L, 1);
-  lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) == 0 || lua_getinfo(L, "S", &ar) == 0) throw Error("refit.resource: no calling chunk");
-  std::string chunk = ar.source;
+  // The caller is the nearest Lua function on the stack (it may be reached through pcall).
   Vm& vm = Vm::from(L);
-  auto origin = vm.origin_of(chunk);
-  if (!origin) throw Error(fmt::format("refit.resource: {} was not loaded from a file", chunk));
+  std::optional<SourceDir> origin;
+  std::string chunk;
+  lua_Debug ar;
+  for (int level = 1; !origin && lua_getstack(L, level, &ar) != 0; ++level) {
+    if (lua_getinfo(L, "S", &ar) == 0 || ar.what == nullptr || std::string(ar.what) == "C") continue;
+    chunk = ar.source;
+    origin = vm.origin_of(chunk);
+  }
+  if (!origin) throw Error(fmt::format("refit.resource: the calling code ({}) was not loaded from a file",
+                                       chunk.empty() ? "none" : chunk));
   auto content = Vm::read_source(*origin, rel);
   if (!content) {
     std::string where = origin->path.empty() ? rel : origin->path + "/" + rel;

@@ -130,7 +130,11 @@ void push_resolved_params(lua::Vm& vm, const Loaded& playbook, const RawParams& 
     lua_setfield(L, -2, k.c_str());
   }
   if (auto err = call_stdlib(vm, "refit.params", "resolve", 2, 1)) {
-    throw LoadError(fmt::format("{}: {}", playbook.file, err->message));
+    // One problem reads as one line; several get a header and one indented line each.
+    if (err->message.find('\n') == std::string::npos) throw LoadError(fmt::format("{}: {}", playbook.file, err->message));
+    std::string lines;
+    for (char c : err->message) lines += c == '\n' ? std::string("\n  ") : std::string(1, c);
+    throw LoadError(fmt::format("{}: invalid parameters:\n  {}", playbook.file, lines));
   }
 }
 

@@ -52,6 +52,13 @@ std::string indent_rest(const std::string& text, const std::string& indent) {
   return out;
 }
 
+// Ends the text with a full stop unless it already ends a sentence.
+std::string sentence(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (!s.empty() && s.back() != '.' && s.back() != '!' && s.back() != '?') s += '.';
+  return s;
+}
+
 std::string capitalized(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
   return s;
@@ -89,12 +96,16 @@ void ConsoleSink::detail(const run::Event& e) {
     details_.push_back(paint(fmt::format("{} {} {}  ({})", sign.count(verb) ? sign.at(verb) : "?", verb,
                                          object_text(f), cluster), kDim));
   } else if (n == "command") {
+    // What preflight checks read is detail for -v; what steps run, and anything that mutates, is not.
+    bool mutates = flag(f, "mutates");
+    if (e.phase == "check" && !mutates && !options_.verbose) return;
     std::vector<std::string> argv = f.at("argv").get<std::vector<std::string>>();
     std::string line = "$ " + exec::display_command(argv);
     if (num(f, "code") != 0) line += fmt::format("   -> exit {}", num(f, "code"));
-    details_.push_back(paint(line, kDim));
+    details_.push_back(mutates ? line : paint(line, kDim));
   } else if (n == "wait_finished") {
-    std::string polls = num(f, "polls") > 0 ? fmt::format(", {} polls", num(f, "polls")) : "";
+    std::int64_t count = num(f, "polls");
+    std::string polls = count > 0 ? fmt::format(", {} poll{}", count, count == 1 ? "" : "s") : "";
     if (flag(f, "ok")) {
       details_.push_back(paint(fmt::format("waited {} for {}{}", duration_text(num(f, "waited")), str(f, "what"), polls), kDim));
     } else {
@@ -152,7 +163,6 @@ void ConsoleSink::on_event(const run::Event& e) {
     bool ok = n == "check_passed";
     out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << str(f, "check") << '\n';
     if (!ok) details_.push_back(paint(str(f, "error"), kRed));
-    if (ok && !options_.verbose) details_.clear();
     flush_details();
     return;
   }
@@ -226,7 +236,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     std::string took = duration_text(num(f, "duration"));
     out_ << '\n'
          << paint(fmt::format("{} {} (exit {})", what, status, num(f, "exit_code")), colour) << ": "
-         << str(f, "message") << ".\n";
+         << sentence(str(f, "message")) << '\n';
     out_ << (mode_ == "plan" ? fmt::format("Estimated duration {}; ", took) : fmt::format("Took {}; ", took))
          << (flag(f, "changed") ? "the world was changed." : "nothing was changed.") << '\n';
     return;

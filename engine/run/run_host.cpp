@@ -85,8 +85,8 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
     }
     std::int64_t now = timeline_.now();
     if (now >= deadline) break;
-    // Nothing scheduled: the world cannot change by itself, so polling until the deadline is moot.
-    std::int64_t next = timeline_.idle() ? deadline : std::min(now + interval_ms, deadline);
+    // Poll at the interval even when nothing is scheduled: a model may derive state from time alone.
+    std::int64_t next = std::min(now + interval_ms, deadline);
     try {
       timeline_.advance_to(next);
     } catch (const std::exception& e) {

@@ -73,6 +73,22 @@ int l_state_set(lua_State* L) {
   return 0;
 }
 
+// host.where() -> "file:line: " of the nearest Lua code outside the stdlib: the playbook line an
+// error is about, even when a stdlib helper made the call that failed.
+int l_where(lua_State* L) {
+  lua::SourceDir stdlib = lua::Vm::from(L).stdlib_dir();
+  std::string prefix = "@" + stdlib.path + "/";
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar) != 0; ++level) {
+    if (lua_getinfo(L, "Sl", &ar) == 0 || ar.currentline <= 0) continue;  // C functions have no line
+    if (std::string_view(ar.source).rfind(prefix, 0) == 0) continue;
+    lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+    return 1;
+  }
+  lua_pushliteral(L, "");
+  return 1;
+}
+
 int l_now(lua_State* L) {
   lua_pushinteger(L, host(L).timeline().now());
   return 1;
@@ -84,6 +100,7 @@ void RunHost::push_host_table(lua_State* L) {
   const luaL_Reg fns[] = {{"wait", lua::guarded<l_wait>},   {"sleep", lua::guarded<l_sleep>},
                           {"exec", lua::guarded<l_exec>},   {"log", lua::guarded<l_log>},
                           {"state_set", lua::guarded<l_state_set>}, {"now", lua::guarded<l_now>},
+                          {"where", lua::guarded<l_where>},
                           {nullptr, nullptr}};
   lua_newtable(L);
   for (const luaL_Reg* f = fns; f->name != nullptr; ++f) {

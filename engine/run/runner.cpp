@@ -313,7 +313,8 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
     if (!is_failed_step && s.irreversible) {
       bus_.emit_here("irreversible_reached", {{"recovery", *s.irreversible}});
       return {RunStatus::Failed,
-              fmt::format("{}; rolled back to step \"{}\", which is irreversible: {}", cause, s.name, *s.irreversible)};
+              fmt::format("{}; rolled back to step \"{}\", which is irreversible (its recovery text says what to do)",
+                          cause, s.name)};
     }
     if (has_hook(s, "rollback")) {
       HookResult r = call_hook(s, "rollback");
@@ -327,7 +328,8 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
     }
     if (is_failed_step && s.irreversible) {
       bus_.emit_here("irreversible_reached", {{"recovery", *s.irreversible}});
-      return {RunStatus::Failed, fmt::format("{}; the step is irreversible: {}", cause, *s.irreversible)};
+      return {RunStatus::Failed, fmt::format("{}; the step is irreversible, so nothing was rolled back (its recovery "
+                                             "text says what to do)", cause)};
     }
     if (s.changed) {
       bus_.emit_here("step_rolled_back", {{"status", "none"}});

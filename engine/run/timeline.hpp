@@ -11,9 +11,6 @@ class Timeline {
   virtual std::int64_t now() const = 0;
   // Lets time pass until `t` (everything scheduled meanwhile happens). Throws when the world fails.
   virtual void advance_to(std::int64_t t) = 0;
-  // True when nothing will change by itself anymore (a simulated world with no scheduled events):
-  // a wait can then jump straight to its deadline.
-  virtual bool idle() const = 0;
 };
 
 }  // namespace refit::run

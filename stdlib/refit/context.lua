@@ -25,14 +25,14 @@ local function to_ms(value, what)
   return ms
 end
 
--- Calls a host primitive. Its own errors (a timeout, a failed command) are raised at the playbook
--- line that called ctx (level 3); errors that already carry a position (from inside a wait's
--- predicate, say) keep theirs.
-local function call_host(fn, ...)
+-- Calls a host primitive. Errors without a position (a timeout, a failed command, a failure a
+-- stdlib helper reported) are raised at the nearest playbook line, not inside the stdlib; errors
+-- that carry a position keep it.
+local function call_host(host, fn, ...)
   local results = table.pack(pcall(fn, ...))
   if results[1] then return table.unpack(results, 2, results.n) end
   local err = results[2]
-  if type(err) == "string" and not err:match("^[^%s:]+:%d+: ") then error(err, 3) end
+  if type(err) == "string" and not err:match("^[^%s:]+:%d+: ") then error(host.where() .. err, 0) end
   error(err, 0)
 end
 
@@ -41,12 +41,12 @@ Ctx.__index = Ctx
 
 -- Fails the current phase with the message unless cond holds; returns cond.
 function Ctx:require(cond, fmt, ...)
-  if not cond then error(message(fmt, ...), 2) end
+  if not cond then error(self._host.where() .. message(fmt, ...), 0) end
   return cond
 end
 
 function Ctx:fail(fmt, ...)
-  error(message(fmt, ...), 2)
+  error(self._host.where() .. message(fmt, ...), 0)
 end
 
 -- Calls predicate() until it returns true. It may return false, "why" to say what is missing.
@@ -56,7 +56,7 @@ function Ctx:wait(what, predicate, opts)
   opts = opts or {}
   local timeout = to_ms(opts.timeout, "ctx:wait timeout") or DEFAULT_WAIT_TIMEOUT
   local interval = to_ms(opts.interval, "ctx:wait interval") or DEFAULT_WAIT_INTERVAL
-  local ok = call_host(self._host.wait, what, predicate, timeout, interval)  -- not a tail call: keep the frame
+  local ok = call_host(self._host, self._host.wait, what, predicate, timeout, interval)  -- not a tail call: keep the frame
   return ok
 end
 
@@ -66,7 +66,7 @@ function Ctx:now()
 end
 
 function Ctx:sleep(d)
-  call_host(self._host.sleep, to_ms(d, "ctx:sleep") or 0)
+  call_host(self._host, self._host.sleep, to_ms(d, "ctx:sleep") or 0)
 end
 
 -- ctx:exec { "prog", "arg", ..., mutates = bool, check = bool, timeout = d }
@@ -74,7 +74,7 @@ function Ctx:exec(cmd)
   if type(cmd) ~= "table" then error("ctx:exec expects a table: ctx:exec { \"prog\", \"arg\", mutates = true }", 2) end
   local argv = {}
   for i = 1, #cmd do argv[i] = tostring(cmd[i]) end
-  local result = call_host(self._host.exec, argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
+  local result = call_host(self._host, self._host.exec, argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
   local first = result.stdout:match("^%s*(.)")
   if first == "{" or first == "[" then
     result.json = json.decode(result.stdout)
@@ -82,8 +82,8 @@ function Ctx:exec(cmd)
   if result.code ~= 0 and cmd.check ~= false then
     local detail = result.stderr:gsub("%s+$", "")
     if detail == "" then detail = result.stdout:gsub("%s+$", "") end
-    error(string.format("%s exited %d%s", table.concat(argv, " "), result.code,
-                        detail ~= "" and (": " .. detail) or ""), 2)
+    error(self._host.where() .. string.format("%s exited %d%s", table.concat(argv, " "), result.code,
+                                              detail ~= "" and (": " .. detail) or ""), 0)
   end
   return result
 end

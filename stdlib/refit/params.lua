@@ -336,7 +336,7 @@ function M.display(specs, values)
   for name, spec in pairs(specs) do
     local v = values[name]
     if v == nil then
-      out[name] = ""
+      -- unset and without a default: nothing to show
     elseif spec.type == "duration" then
       out[name] = duration.format(v)
     elseif spec.type == "list" then

@@ -129,12 +129,19 @@ struct SimPrimitives {
     return 1;
   }
 
-  // W.on_change(cluster, kind, fn)
+  // W.on_change(cluster, kind, fn [, { old = true }]): `old` (the object before a modification) is
+  // copied only for watchers that ask for it: most do not, and copying is most of a change's cost.
   static int on_change(lua_State* L) {
     SimRuntime& r = rt(L);
     std::string cluster = luaL_checkstring(L, 1);
     std::string kind = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
+    bool wants_old = false;
+    if (lua_istable(L, 4)) {
+      lua_getfield(L, 4, "old");
+      wants_old = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, r.subs_ref_);
     if (lua_getfield(L, -1, cluster.c_str()) != LUA_TTABLE) {
       lua_pop(L, 1);
@@ -150,7 +157,8 @@ struct SimPrimitives {
     }
     lua_pushvalue(L, 3);
     lua_rawseti(L, -2, static_cast<lua_Integer>(lua_rawlen(L, -2)) + 1);
-    r.subscribed_.insert({cluster, kind});
+    bool& old = r.subscribed_[{cluster, kind}];
+    old = old || wants_old;
     return 0;
   }
 
@@ -260,25 +268,38 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
   std::string name = cluster.name();
   cluster.store().set_observer([this, name](const Change& change) {
     const std::string& kind = change.object.value("kind", std::string());
-    if (subscribed_.count({name, kind}) == 0) return;
-    // The change is delivered after the operation that caused it, at the same virtual time.
-    const char* type = change.type == ChangeType::Added ? "ADDED" : change.type == ChangeType::Modified ? "MODIFIED" : "DELETED";
-    nlohmann::json payload = {{"type", type}, {"object", change.object}};
-    if (change.old != nullptr) payload["old"] = *change.old;
+    auto sub = subscribed_.find({name, kind});
+    if (sub == subscribed_.end()) return;
+    // The change is delivered after the operation that caused it, at the same virtual time, so it
+    // carries a copy of the object as it was then.
+    auto type = change.type;
+    std::optional<nlohmann::json> old;
+    if (sub->second && change.old != nullptr) old = *change.old;
     auto& clock = world_.clock();
-    clock.schedule(clock.now_ms(), [this, name, kind, payload = std::move(payload)]() {
+    clock.schedule(clock.now_ms(), [this, name, kind, type, object = change.object, old = std::move(old)]() {
       lua_State* L = vm_.state();
       lua_rawgeti(L, LUA_REGISTRYINDEX, subs_ref_);
       lua_getfield(L, -1, name.c_str());
       lua_getfield(L, -1, kind.c_str());
       int list = lua_gettop(L);
+      // One change table for all watchers: they read it, they do not keep it.
+      lua_createtable(L, 0, 3);
+      lua_pushstring(L, std::string(to_string(type)).c_str());
+      lua_setfield(L, -2, "type");
+      lua::push_json(L, object, lua::NullMode::Drop);
+      lua_setfield(L, -2, "object");
+      if (old) {
+        lua::push_json(L, *old, lua::NullMode::Drop);
+        lua_setfield(L, -2, "old");
+      }
+      int change_table = lua_gettop(L);
       auto n = static_cast<lua_Integer>(lua_rawlen(L, list));
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L, list, i);
-        lua::push_json(L, payload, lua::NullMode::Drop);
+        lua_pushvalue(L, change_table);
         if (auto err = vm_.pcall(1, 0)) record_model_error(fmt::format("the {} watcher of cluster {}", kind, name), *err);
       }
-      lua_pop(L, 3);
+      lua_pop(L, 4);
     }, "change " + kind);
   });
 }

@@ -32,7 +32,6 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
 
   std::int64_t now() const override { return world_.clock().now_ms(); }
   void advance_to(std::int64_t t) override;
-  bool idle() const override { return world_.clock().pending() == 0; }
 
   exec::Result run(const exec::Request& request) override;
 
@@ -52,7 +51,8 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   int w_ref_ = LUA_NOREF;        // the W table
   int tools_ref_ = LUA_NOREF;    // name -> model function
   int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn, ... }
-  std::set<std::pair<std::string, std::string>> subscribed_;
+  // (cluster, kind) -> whether some watcher wants the object as it was before the change
+  std::map<std::pair<std::string, std::string>, bool> subscribed_;
   std::uint64_t last_timer_ = 0;
   std::map<std::uint64_t, std::pair<int, VirtualClock::EventId>> timers_;  // W.after id -> (fn ref, clock event)
   std::optional<std::string> model_error_;

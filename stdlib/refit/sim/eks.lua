@@ -187,7 +187,7 @@ return function(W, kube, faults)
       capacity = { cpu = cap.cpu, memory = cap.memory, pods = cap.pods }, arch = cap.arch,
       kernelVersion = "5.4.190-107.353.amzn2.x86_64",
     }
-    W.cluster(rec.kube):create(node)
+    W.cluster(rec.kube):create(node, { quiet = true })
     table.insert(ng.sim.instances, { node = name, instanceId = instance_id, subnet = subnet.subnetId,
                                      release = opts.release, kubelet = opts.kubelet })
     return name
@@ -305,7 +305,7 @@ return function(W, kube, faults)
       retag(spec.initContainers, a.init.container, a.init.repo)
       patch.spec.template.spec.initContainers = spec.initContainers
     end
-    c:patch(ref, patch)
+    c:patch(ref, patch, { quiet = true })
     return true
   end
 

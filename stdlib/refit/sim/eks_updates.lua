@@ -317,7 +317,7 @@ return function(W, E, kube, faults)
     end
     if on == has then return end
     if on then taints[#taints + 1] = { key = UPDATE_TAINT, value = "unschedulable", effect = "NoSchedule" } end
-    W.cluster(job.rec.kube):patch({ kind = "Node", name = name }, { spec = { taints = taints } })
+    W.cluster(job.rec.kube):patch({ kind = "Node", name = name }, { spec = { taints = taints } }, { quiet = true })
   end
 
   local function forget_nodes(job, names)
@@ -371,7 +371,7 @@ return function(W, E, kube, faults)
     end
     if #blocked == 0 then
       local c = W.cluster(job.rec.kube)
-      for _, name in ipairs(job.draining) do c:patch({ kind = "Node", name = name }, { spec = { unschedulable = true } }) end
+      for _, name in ipairs(job.draining) do c:patch({ kind = "Node", name = name }, { spec = { unschedulable = true } }, { quiet = true }) end
       W.after(COOLDOWN, function() terminate_batch(job) end, "eks: node group " .. job.ng.nodegroupName .. " terminate")
     elseif W.now() - job.drain_started >= EVICT_TIMEOUT then
       local b = blocked[1]

@@ -71,7 +71,7 @@ return function(W, K)
       local st = status_of(d)
       if not util.deep_equal(S.written["DaemonSet:" .. key], st) then
         S.written["DaemonSet:" .. key] = st
-        S.c:patch_status({ kind = "DaemonSet", namespace = d.ns, name = d.name }, st)
+        S.c:patch_status({ kind = "DaemonSet", namespace = d.ns, name = d.name }, st, { quiet = true })
       end
     end
   end

@@ -193,7 +193,7 @@ return function(W, K, opts)
     S.written = S.written or {}
     write_if_changed(S, S.written, "Deployment:" .. d.key,
       { kind = "Deployment", namespace = d.ns, name = d.name }, status,
-      function(ref, st) S.c:patch_status(ref, st) end)
+      function(ref, st) S.c:patch_status(ref, st, { quiet = true }) end)
     if not complete and not exceeded then
       -- look again when the deadline would pass without progress
       local due = d.progress_at + d.deadline - W.now()
@@ -209,11 +209,11 @@ return function(W, K, opts)
       local want = rs.target
       local ref = { kind = "ReplicaSet", namespace = d.ns, name = rs.name }
       write_if_changed(S, S.written, "RS-spec:" .. d.key .. hash, ref, { replicas = want },
-        function(r, spec) S.c:patch(r, { spec = spec }) end)
+        function(r, spec) S.c:patch(r, { spec = spec }, { quiet = true }) end)
       write_if_changed(S, S.written, "RS-status:" .. d.key .. hash, ref,
         { replicas = c.total, fullyLabeledReplicas = c.total, readyReplicas = c.ready,
           availableReplicas = c.ready, observedGeneration = 1 },
-        function(r, st) S.c:patch_status(r, st) end)
+        function(r, st) S.c:patch_status(r, st, { quiet = true }) end)
     end
   end
 

@@ -137,7 +137,7 @@ return function(W, K)
         local st = status_of(S, p)
         if not util.deep_equal(S.written["PDB:" .. key], st) then
           S.written["PDB:" .. key] = st
-          S.c:patch_status({ apiVersion = p.api_version, kind = "PodDisruptionBudget", namespace = p.ns, name = p.name }, st)
+          S.c:patch_status({ apiVersion = p.api_version, kind = "PodDisruptionBudget", namespace = p.ns, name = p.name }, st, { quiet = true })
         end
       end
     end
@@ -249,7 +249,7 @@ return function(W, K)
     local S = K.state(cluster)
     if opts.cordon ~= false then
       local n = S.nodes[node]
-      if n and not n.unschedulable then S.c:patch({ kind = "Node", name = node }, { spec = { unschedulable = true } }) end
+      if n and not n.unschedulable then S.c:patch({ kind = "Node", name = node }, { spec = { unschedulable = true } }, { quiet = true }) end
     end
     local blocked = {}
     for _, key in ipairs(K.pods_on(S, node)) do
