@@ -78,9 +78,19 @@ void add_show(CLI::App& app, GlobalOptions& global, Command& command) {
         auto params = described_params(vm, loaded);
         std::cout << "\nParameters\n";
         if (params.empty()) std::cout << "  (none)\n";
+        std::size_t name_width = 0, req_width = 0;
+        auto requirement = [](const nlohmann::json& p) {
+          if (p.value("required", false)) return std::string("required");
+          std::string d = text(p, "default");
+          return d.empty() ? std::string("optional") : "default " + d;
+        };
         for (const auto& p : params) {
-          std::string req = p.value("required", false) ? "required" : "default " + (text(p, "default").empty() ? "none" : text(p, "default"));
-          std::cout << fmt::format("  {:<20} {:<9} {:<24} {}\n", text(p, "name"), text(p, "type"), req, text(p, "help"));
+          name_width = std::max(name_width, text(p, "name").size());
+          req_width = std::max(req_width, requirement(p).size());
+        }
+        for (const auto& p : params) {
+          std::cout << fmt::format("  {:<{}}  {:<8}  {:<{}}  {}\n", text(p, "name"), name_width, text(p, "type"),
+                                   requirement(p), req_width, text(p, "help"));
         }
         auto checks = playbook_table(vm, loaded, "preflight");
         if (!checks.empty()) {
@@ -94,7 +104,8 @@ void add_show(CLI::App& app, GlobalOptions& global, Command& command) {
           if (text(s, "kind") == "each") notes += "  (one step per item, listed when the run reaches it)";
           if (s.contains("retries") && s["retries"].get<std::int64_t>() > 0) notes += fmt::format("  retries {}", s["retries"].get<std::int64_t>());
           if (s.contains("timeout")) notes += "  timeout " + report::duration_text(s["timeout"].get<std::int64_t>());
-          std::cout << fmt::format("  {:>2}  {:<32}{}\n", ++i, text(s, "name"), notes);
+          std::string name = text(s, "name");
+          std::cout << fmt::format("  {:>2}  {}{}\n", ++i, notes.empty() ? name : fmt::format("{:<24}", name), notes);
           if (!text(s, "summary").empty()) std::cout << "        " << text(s, "summary") << "\n";
           if (!text(s, "irreversible").empty()) std::cout << "        IRREVERSIBLE: " << text(s, "irreversible") << "\n";
         }

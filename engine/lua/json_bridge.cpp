@@ -149,11 +149,18 @@ class Encoder {
 
 }  // namespace
 
+// Keyed by this variable's address: a light-userdata lookup needs no string hashing, and every
+// converted array asks for the marker.
+const char kArrayMarkerKey = 0;
+
 void push_array_marker(lua_State* L) {
-  if (luaL_newmetatable(L, kArrayMarker)) {
-    lua_pushliteral(L, "refit.json.array");
-    lua_setfield(L, -2, "__name");
-  }
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kArrayMarkerKey) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  luaL_newmetatable(L, kArrayMarker);
+  lua_pushliteral(L, "refit.json.array");
+  lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kArrayMarkerKey);
 }
 
 // The null sentinel is the light userdata NULL: unique, comparable, and free to create.

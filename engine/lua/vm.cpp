@@ -351,6 +351,9 @@ void Vm::open_sandbox() {
   lua_pop(L, 1);
 
   lua_sethook(L, &VmInternals::count_hook, LUA_MASKCOUNT, kHookEvery);
+  // Most tables live briefly (objects converted for one look, change events): the generational
+  // collector suits that better than the incremental one.
+  lua_gc(L, LUA_GCGEN, 0, 0);
 }
 
 std::optional<std::string> Vm::read_source(const SourceDir& dir, const std::string& relative) {

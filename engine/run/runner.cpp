@@ -58,12 +58,22 @@ std::string item_label(lua_State* L, int index, std::size_t position) {
   return std::to_string(position);
 }
 
+constexpr const char* kHooks[] = {"when", "done", "pre", "run", "verify", "rollback", "cleanup"};
+
+unsigned hook_bit(const char* phase) {
+  for (unsigned i = 0; i < std::size(kHooks); ++i)
+    if (std::string_view(kHooks[i]) == phase) return 1u << i;
+  return 0;
+}
+
 }  // namespace
 
 Runner::Runner(lua::Vm& vm, RunHost& host, int playbook_ref, int ctx_ref, std::string file)
     : vm_(vm), host_(host), bus_(host.bus()), playbook_ref_(playbook_ref), ctx_ref_(ctx_ref), file_(std::move(file)) {}
 
 void Runner::set_ctx_step(const std::string& name) {
+  if (name == ctx_step_) return;
+  ctx_step_ = name;
   lua_State* L = vm_.state();
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
   if (name.empty()) lua_pushnil(L);
@@ -91,14 +101,7 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
   return result;
 }
 
-bool Runner::has_hook(const Step& step, const char* phase) const {
-  lua_State* L = vm_.state();
-  lua_rawgeti(L, LUA_REGISTRYINDEX, step.ref);
-  lua_getfield(L, -1, phase);
-  bool present = lua_isfunction(L, -1);
-  lua_pop(L, 2);
-  return present;
-}
+bool Runner::has_hook(const Step& step, const char* phase) const { return (step.hooks & hook_bit(phase)) != 0; }
 
 Runner::HookResult Runner::call_hook(const Step& step, const char* phase) {
   return call_function(step.ref, phase, step.name, phase);
@@ -115,6 +118,11 @@ Runner::Step Runner::read_step(int index) const {
   s.retries = static_cast<int>(integer_field(L, index, "retries").value_or(0));
   s.backoff_ms = integer_field(L, index, "backoff").value_or(10'000);
   s.timeout_ms = integer_field(L, index, "timeout");
+  for (unsigned i = 0; i < std::size(kHooks); ++i) {
+    lua_getfield(L, index, kHooks[i]);
+    if (lua_isfunction(L, -1)) s.hooks |= 1u << i;
+    lua_pop(L, 1);
+  }
   lua_pushvalue(L, index);
   s.ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return s;

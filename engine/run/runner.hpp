@@ -39,6 +39,7 @@ class Runner {
     int retries = 0;
     std::int64_t backoff_ms = 10'000;
     std::optional<std::int64_t> timeout_ms;
+    unsigned hooks = 0;        // bit i set: the hook kHooks[i] is a function (read once)
     bool run_started = false;
     bool completed = false;
     bool changed = false;      // its run or verify mutated the world
@@ -72,6 +73,7 @@ class Runner {
   int ctx_ref_;
   std::string file_;
   std::vector<Step> steps_;
+  std::string ctx_step_;  // what ctx.step holds now, so it is written only when it changes
   int ordinal_ = 0;  // steps started so far: the number people see (an each is not one)
 };
 

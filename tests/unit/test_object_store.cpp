@@ -563,6 +563,29 @@ TEST_CASE("patch_status merges into .status only", "[store]") {
   CHECK_FALSE(cleared.contains("status"));
 }
 
+TEST_CASE("an observer that does not want old objects gets status patches in place", "[store]") {
+  Fixture f;
+  std::vector<std::pair<ChangeType, bool>> seen;  // type, old given
+  f.store.set_observer([&](const Change& c) { seen.emplace_back(c.type, c.old != nullptr); }, /*wants_old=*/false);
+  f.store.create(deployment("kube-system", "coredns"));
+  const Json& patched = f.store.patch_status(coredns_ref(), {{"readyReplicas", 1}});
+  CHECK(patched["status"]["readyReplicas"] == 1);
+  CHECK(patched["spec"]["replicas"] == 2);
+  CHECK(patched["metadata"]["resourceVersion"] == "2");
+  CHECK(patched["metadata"]["generation"] == 1);
+  // The same status again is no write: no new resourceVersion, no change.
+  const Json& again = f.store.patch_status(coredns_ref(), {{"readyReplicas", 1}});
+  CHECK(again["metadata"]["resourceVersion"] == "2");
+  const Json& cleared = f.store.patch_status(coredns_ref(), nullptr);
+  CHECK_FALSE(cleared.contains("status"));
+  f.store.merge_patch(coredns_ref(), {{"spec", {{"replicas", 3}}}});
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[0] == std::make_pair(ChangeType::Added, false));
+  CHECK(seen[1] == std::make_pair(ChangeType::Modified, false));
+  CHECK(seen[2] == std::make_pair(ChangeType::Modified, false));
+  CHECK(seen[3] == std::make_pair(ChangeType::Modified, false));  // old is withheld for every write
+}
+
 TEST_CASE("writers of the main resource leave .status alone", "[store]") {
   Fixture f;
   f.store.create(deployment("kube-system", "coredns"));

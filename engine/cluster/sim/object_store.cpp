@@ -201,6 +201,7 @@ std::string_view to_string(ChangeType type) {
 struct ObjectStore::Impl {
   std::function<std::int64_t()> now_ms;
   std::function<void(const Change&)> observer;
+  bool observer_wants_old = true;
   std::map<KindKey, KindObjects, ViewLess<KindKey>> kinds;
   // The scope of custom kinds, from the CustomResourceDefinitions in this store.
   std::map<KindKey, bool, ViewLess<KindKey>> crd_namespaced;
@@ -336,7 +337,7 @@ struct ObjectStore::Impl {
   }
 
   void notify(ChangeType type, const Json& object, const Json* old) {
-    if (observer) observer(Change{type, object, old});
+    if (observer) observer(Change{type, object, observer_wants_old ? old : nullptr});
   }
 
   const Json& insert(const Location& at, Json obj) {
@@ -522,6 +523,20 @@ const Json& ObjectStore::json_patch(const ObjectRef& ref, const Json& operations
 const Json& ObjectStore::patch_status(const ObjectRef& ref, const Json& status_merge_patch) {
   Location at = impl_->locate(ref);
   auto [objects, it] = impl_->find_existing(at);
+  if (!impl_->observer_wants_old) {
+    // Nobody needs the object as it was: patch a copy of .status only and move it in. The spec,
+    // labels, node index and CRD scope cannot change through the status.
+    Json& stored = it->second.object;
+    const Json* current = member(stored, "status");
+    Json status = current != nullptr ? *current : Json(nullptr);
+    status.merge_patch(status_merge_patch);
+    if (current != nullptr ? status == *current : status.is_null()) return stored;
+    if (status.is_null()) stored.erase("status");
+    else stored["status"] = std::move(status);
+    stored["metadata"]["resourceVersion"] = impl_->next_resource_version();
+    impl_->notify(ChangeType::Modified, stored, nullptr);
+    return stored;
+  }
   Json updated = it->second.object;
   Json& status = updated["status"];
   status.merge_patch(status_merge_patch);
@@ -547,7 +562,10 @@ void ObjectStore::remove(const ObjectRef& ref) {
   impl_->notify(ChangeType::Deleted, node.mapped().object, nullptr);
 }
 
-void ObjectStore::set_observer(std::function<void(const Change&)> observer) { impl_->observer = std::move(observer); }
+void ObjectStore::set_observer(std::function<void(const Change&)> observer, bool wants_old) {
+  impl_->observer = std::move(observer);
+  impl_->observer_wants_old = wants_old;
+}
 
 Json ObjectStore::dump() const {
   Json out = Json::object();

@@ -109,8 +109,10 @@ class ObjectStore {
   void remove(const ObjectRef& ref);
 
   // Called after every change, once the store is consistent again; an exception from it propagates to
-  // the writer (the write stays done). One observer; setting another replaces it.
-  void set_observer(std::function<void(const Change&)> observer);
+  // the writer (the write stays done). One observer; setting another replaces it. When `wants_old`
+  // is false, Change::old is null for modifications, which lets status patches update in place
+  // instead of copying the whole object.
+  void set_observer(std::function<void(const Change&)> observer, bool wants_old = true);
 
   // {"<group>/<Kind>": [objects sorted by namespace/name], ...}, the core group written as "core";
   // kinds without objects are left out. Deterministic.

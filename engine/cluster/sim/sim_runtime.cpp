@@ -158,7 +158,10 @@ struct SimPrimitives {
     lua_pushvalue(L, 3);
     lua_rawseti(L, -2, static_cast<lua_Integer>(lua_rawlen(L, -2)) + 1);
     bool& old = r.subscribed_[{cluster, kind}];
-    old = old || wants_old;
+    if (wants_old && !old) {
+      old = true;
+      if (SimCluster* c = r.world_.find(cluster)) r.watch_cluster(*c);  // the store must now keep `old`
+    }
     return 0;
   }
 
@@ -264,44 +267,71 @@ SimRuntime::~SimRuntime() {
   for (auto& c : world_.clusters()) c->store().set_observer(nullptr);
 }
 
+namespace {
+
+// Builds the Lua change table { type, object [, old] } and returns a registry reference to it. Runs
+// under lua_pcall (from the store's observer, a C++ frame), so a memory error cannot longjmp over it.
+struct ChangeSnapshot {
+  const Change* change;
+  int ref;
+};
+int snapshot_change(lua_State* L) {
+  auto* snap = static_cast<ChangeSnapshot*>(lua_touserdata(L, 1));
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, std::string(to_string(snap->change->type)).c_str());
+  lua_setfield(L, -2, "type");
+  lua::push_json(L, snap->change->object, lua::NullMode::Drop);
+  lua_setfield(L, -2, "object");
+  if (snap->change->old != nullptr) {
+    lua::push_json(L, *snap->change->old, lua::NullMode::Drop);
+    lua_setfield(L, -2, "old");
+  }
+  snap->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+}  // namespace
+
 void SimRuntime::watch_cluster(SimCluster& cluster) {
   std::string name = cluster.name();
+  bool wants_old = false;
+  for (const auto& [key, old] : subscribed_)
+    if (key.first == name) wants_old = wants_old || old;
   cluster.store().set_observer([this, name](const Change& change) {
     const std::string& kind = change.object.value("kind", std::string());
-    auto sub = subscribed_.find({name, kind});
-    if (sub == subscribed_.end()) return;
-    // The change is delivered after the operation that caused it, at the same virtual time, so it
-    // carries a copy of the object as it was then.
-    auto type = change.type;
-    std::optional<nlohmann::json> old;
-    if (sub->second && change.old != nullptr) old = *change.old;
+    if (subscribed_.find({name, kind}) == subscribed_.end()) return;
+    // The watchers run after the operation that caused the change, at the same virtual time; the
+    // change is converted to Lua now, as it is, so a later write cannot alter what they see.
+    lua_State* L = vm_.state();
+    ChangeSnapshot snap{&change, LUA_NOREF};
+    lua_pushcfunction(L, snapshot_change);
+    lua_pushlightuserdata(L, &snap);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      lua::CallError error{lua_isstring(L, -1) ? lua_tostring(L, -1) : "cannot record a change", "", false, true};
+      lua_pop(L, 1);
+      record_model_error(fmt::format("the {} watcher of cluster {}", kind, name), error);
+      return;
+    }
     auto& clock = world_.clock();
-    clock.schedule(clock.now_ms(), [this, name, kind, type, object = change.object, old = std::move(old)]() {
-      lua_State* L = vm_.state();
-      lua_rawgeti(L, LUA_REGISTRYINDEX, subs_ref_);
-      lua_getfield(L, -1, name.c_str());
-      lua_getfield(L, -1, kind.c_str());
-      int list = lua_gettop(L);
-      // One change table for all watchers: they read it, they do not keep it.
-      lua_createtable(L, 0, 3);
-      lua_pushstring(L, std::string(to_string(type)).c_str());
-      lua_setfield(L, -2, "type");
-      lua::push_json(L, object, lua::NullMode::Drop);
-      lua_setfield(L, -2, "object");
-      if (old) {
-        lua::push_json(L, *old, lua::NullMode::Drop);
-        lua_setfield(L, -2, "old");
-      }
-      int change_table = lua_gettop(L);
-      auto n = static_cast<lua_Integer>(lua_rawlen(L, list));
+    int ref = snap.ref;
+    clock.schedule(clock.now_ms(), [this, name, kind, ref]() {
+      lua_State* S = vm_.state();
+      lua_rawgeti(S, LUA_REGISTRYINDEX, subs_ref_);
+      lua_getfield(S, -1, name.c_str());
+      lua_getfield(S, -1, kind.c_str());
+      int list = lua_gettop(S);
+      lua_rawgeti(S, LUA_REGISTRYINDEX, ref);  // one change table, shared by all watchers (read-only)
+      luaL_unref(S, LUA_REGISTRYINDEX, ref);
+      int change_table = lua_gettop(S);
+      auto n = static_cast<lua_Integer>(lua_rawlen(S, list));
       for (lua_Integer i = 1; i <= n; ++i) {
-        lua_rawgeti(L, list, i);
-        lua_pushvalue(L, change_table);
+        lua_rawgeti(S, list, i);
+        lua_pushvalue(S, change_table);
         if (auto err = vm_.pcall(1, 0)) record_model_error(fmt::format("the {} watcher of cluster {}", kind, name), *err);
       }
-      lua_pop(L, 4);
+      lua_pop(S, 4);
     }, "change " + kind);
-  });
+  }, wants_old);
 }
 
 void SimRuntime::record_model_error(const std::string& what, const lua::CallError& error) {
