@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
+#include "lua/fields.hpp"
 #include "lua/guard.hpp"
 #include "lua/json_bridge.hpp"
 #include "report/console_sink.hpp"
@@ -15,12 +16,7 @@ namespace refit::cli {
 
 namespace {
 
-std::string string_field(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-  lua_pop(L, 1);
-  return out;
-}
+using lua::string_field;
 
 // refit.testhost.plan(opts): runs a whole session in a fresh VM and world; returns what happened.
 int testhost_plan(lua_State* L) {

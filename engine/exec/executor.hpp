@@ -18,7 +18,8 @@ struct Result {
   int code = 0;
   std::string out;
   std::string err;
-  std::int64_t duration_ms = 0;
+  std::int64_t duration_ms = 0;   // how long it took, including any time that passed while it ran
+  bool changed = false;           // the executor knows it changed the world (a simulated tool says so)
 };
 
 class Executor {

@@ -6,6 +6,7 @@
 
 #include "cluster/kinds.hpp"
 #include "cluster/sim/sim_cluster.hpp"
+#include "lua/fields.hpp"
 #include "lua/guard.hpp"
 #include "lua/json_bridge.hpp"
 
@@ -23,13 +24,6 @@ struct Handle {
 
 Handle& check_handle(lua_State* L) {
   return *static_cast<Handle*>(luaL_checkudata(L, 1, kHandleType));
-}
-
-std::string string_field(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-  lua_pop(L, 1);
-  return out;
 }
 
 // A field of t, or of t.metadata when t is an object.
@@ -55,6 +49,10 @@ cluster::ObjectRef ref_of_object(const nlohmann::json& obj) {
     ref.name = md->value("name", "");
   }
   return ref;
+}
+
+void allow(Handle& h, const std::string& verb, const cluster::ObjectRef& ref) {
+  if (h.observer != nullptr) h.observer->before_mutation(h.cluster->name(), verb, ref);
 }
 
 void notify(Handle& h, const std::string& verb, const cluster::ObjectRef& ref, const nlohmann::json* patch = nullptr) {
@@ -182,6 +180,7 @@ int l_create_or_apply(lua_State* L) {
   const char* method = Apply ? "apply" : "create";
   nlohmann::json obj = object_arg(L, 2, method);
   cluster::ObjectRef ref = ref_of_object(obj);
+  allow(h, method, ref);
   nlohmann::json result;
   try {
     result = Apply ? h.cluster->apply(std::move(obj)) : h.cluster->create(std::move(obj));
@@ -198,6 +197,7 @@ int l_patch(lua_State* L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch");
+  allow(h, "patch", ref);
   std::string type = "merge";
   if (lua_istable(L, 4)) {
     type = string_field(L, 4, "type");
@@ -223,6 +223,7 @@ int l_patch_status(lua_State* L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch_status");
+  allow(h, "patch_status", ref);
   nlohmann::json result;
   try {
     result = h.cluster->patch_status(ref, patch);
@@ -238,6 +239,7 @@ int l_delete(lua_State* L) {
   Handle& h = check_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
+  allow(h, "delete", ref);
   bool removed = false;
   try {
     removed = h.cluster->remove(ref);

@@ -15,6 +15,8 @@ namespace refit::lua {
 class MutationObserver {
  public:
   virtual ~MutationObserver() = default;
+  // Called before a write; throws (a lua::Error) to refuse it, e.g. in a phase that must only read.
+  virtual void before_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref) = 0;
   // verb: create, apply, patch, patch_status, delete. `patch` is null except for patches.
   virtual void on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
                            const nlohmann::json* patch) = 0;

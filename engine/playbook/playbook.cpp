@@ -6,11 +6,14 @@
 
 #include "data/yaml.hpp"
 #include "lua/embedded_files.hpp"
+#include "lua/fields.hpp"
 #include "lua/json_bridge.hpp"
 
 namespace refit::playbook {
 
 namespace {
+
+using lua::string_field;
 
 const std::string kScripts = "scripts/";
 
@@ -34,13 +37,6 @@ std::optional<lua::CallError> call_stdlib(lua::Vm& vm, const char* module, const
   lua_remove(L, -2);
   lua_insert(L, -(nargs + 1));
   return vm.pcall(nargs, nresults);
-}
-
-std::string string_field(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-  lua_pop(L, 1);
-  return out;
 }
 
 }  // namespace

@@ -27,6 +27,27 @@ void RunHost::throw_deadline(const std::string& doing) const {
                                duration_text(deadline_timeout_), doing), 0);
 }
 
+namespace {
+
+std::string describe_ref(const cluster::ObjectRef& ref) {
+  return ref.ns.empty() ? fmt::format("{} {}", ref.kind, ref.name) : fmt::format("{} {}/{}", ref.kind, ref.ns, ref.name);
+}
+
+// level: 1 for a cluster handle's write (the playbook line that called it), 0 for a command (ctx
+// adds the position itself).
+[[noreturn]] void refuse_in(const char* phase, const std::string& what, int level) {
+  throw lua::Error(fmt::format("{} must not change the world ({}): a failed check or precondition promises that "
+                               "nothing changed; move the change to the step's run",
+                               std::string_view(phase) == "check" ? "a preflight check" : "a step's " + std::string(phase),
+                               what), level);
+}
+
+}  // namespace
+
+void RunHost::before_mutation(const std::string&, const std::string& verb, const cluster::ObjectRef& ref) {
+  if (read_only_phase_ != nullptr) refuse_in(read_only_phase_, verb + " " + describe_ref(ref), 1);
+}
+
 void RunHost::on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
                           const nlohmann::json* patch) {
   ++mutations_;
@@ -108,17 +129,42 @@ void RunHost::sleep(std::int64_t ms) {
 }
 
 exec::Result RunHost::exec(const exec::Request& request) {
-  if (deadline_ && timeline_.now() >= *deadline_) throw_deadline("before " + exec::display_command(request.argv));
+  const std::string command = exec::display_command(request.argv);
+  if (request.mutates && read_only_phase_ != nullptr) refuse_in(read_only_phase_, "runs " + command, 0);
+  const std::int64_t start = timeline_.now();
+  if (deadline_ && start >= *deadline_) throw_deadline("before " + command);
+
   exec::Result result = executor_.run(request);
-  if (request.mutates) ++mutations_;
+
+  // The command ends when it says, unless its own timeout or the step's deadline comes first.
+  std::int64_t finish = std::max(timeline_.now(), start + result.duration_ms);
+  bool command_timed_out = request.timeout_ms && finish > start + *request.timeout_ms;
+  if (command_timed_out) finish = start + *request.timeout_ms;
+  bool step_timed_out = deadline_ && finish > *deadline_;
+  if (step_timed_out) finish = *deadline_;
+
+  // A change is what succeeded while marked mutating, or what the executor saw change.
+  bool changed = result.changed || (request.mutates && result.code == 0);
+  if (changed) ++mutations_;
+  if (result.changed && !request.mutates) {
+    bus_.emit_here("log", {{"level", "warn"},
+                           {"message", fmt::format("{} changed the simulated world but is not marked mutates = true: "
+                                                   "mark it, so that a plan against real clusters never runs it", command)}});
+  }
   // Read-only polls inside a wait are counted on the wait, not listed one by one.
-  if (wait_depth_ > 0 && !request.mutates) {
+  if (wait_depth_ > 0 && !request.mutates && !changed) {
     ++polls_;
   } else {
-    bus_.emit_here("command", {{"argv", request.argv}, {"mutates", request.mutates}, {"code", result.code},
-                               {"duration", result.duration_ms}});
+    EventFields f = {{"argv", request.argv}, {"mutates", request.mutates}, {"changed", changed},
+                     {"code", result.code}, {"duration", finish - start}};
+    if (command_timed_out || step_timed_out) f["timed_out"] = true;
+    bus_.emit_here("command", std::move(f));
   }
-  timeline_.advance_to(timeline_.now() + result.duration_ms);
+  timeline_.advance_to(finish);
+  if (step_timed_out) throw_deadline("running " + command);
+  if (command_timed_out) {
+    throw lua::Error(fmt::format("timed out after {} running {}", duration_text(*request.timeout_ms), command), 0);
+  }
   return result;
 }
 

@@ -27,8 +27,13 @@ class RunHost final : public lua::MutationObserver {
   // Counts every mutation made through playbook handles and by mutating commands.
   std::int64_t mutations() const { return mutations_; }
 
+  void before_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref) override;
   void on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
                    const nlohmann::json* patch) override;
+
+  // Phases that decide (check, when, done, pre) must not change the world: refit promises that a
+  // failed check or precondition leaves it untouched. `phase` names the phase for the error.
+  void set_read_only(const char* phase) { read_only_phase_ = phase; }
 
   EventBus& bus() { return bus_; }
   Timeline& timeline() { return timeline_; }
@@ -53,6 +58,7 @@ class RunHost final : public lua::MutationObserver {
   std::string deadline_step_;
   std::int64_t deadline_timeout_ = 0;
   std::int64_t mutations_ = 0;
+  const char* read_only_phase_ = nullptr;
   int wait_depth_ = 0;
   std::int64_t polls_ = 0;   // read-only commands run inside the current wait
 };

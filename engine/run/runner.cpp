@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "lua/fields.hpp"
 #include "lua/json_bridge.hpp"
 #include "report/duration_text.hpp"
 
@@ -29,20 +30,8 @@ int exit_code(RunStatus status) {
 
 namespace {
 
-std::string string_field(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  std::string out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-  lua_pop(L, 1);
-  return out;
-}
-
-std::optional<std::int64_t> integer_field(lua_State* L, int index, const char* key) {
-  lua_getfield(L, index, key);
-  std::optional<std::int64_t> out;
-  if (lua_isinteger(L, -1)) out = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  return out;
-}
+using lua::integer_field;
+using lua::string_field;
 
 // The label of an each item: item.name, the item itself when it is a string or number, or its position.
 std::string item_label(lua_State* L, int index, std::size_t position) {
@@ -104,7 +93,13 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
 bool Runner::has_hook(const Step& step, const char* phase) const { return (step.hooks & hook_bit(phase)) != 0; }
 
 Runner::HookResult Runner::call_hook(const Step& step, const char* phase) {
-  return call_function(step.ref, phase, step.name, phase);
+  // Deciding phases only read the world (RunHost refuses their writes).
+  std::string_view p = phase;
+  bool deciding = p == "when" || p == "done" || p == "pre";
+  if (deciding) host_.set_read_only(phase);
+  HookResult r = call_function(step.ref, phase, step.name, phase);
+  if (deciding) host_.set_read_only(nullptr);
+  return r;
 }
 
 Runner::Step Runner::read_step(int index) const {
@@ -142,7 +137,9 @@ bool Runner::run_preflight(std::string& failure) {
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     bus_.set_position("", "check");
     bus_.emit("check_started", {{"check", name}});
+    host_.set_read_only("check");
     HookResult r = call_function(ref, "fn", "", "check");
+    host_.set_read_only(nullptr);
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
     if (r.ok) {
       bus_.emit("check_passed", {{"check", name}});
@@ -334,7 +331,7 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
       bus_.emit_here("step_rolled_back", {{"status", "succeeded"}});
       continue;
     }
-    if (is_failed_step && s.irreversible) {
+    if (is_failed_step && s.irreversible && s.changed) {
       bus_.emit_here("irreversible_reached", {{"recovery", *s.irreversible}});
       return {RunStatus::Failed, fmt::format("{}; the step is irreversible, so nothing was rolled back (its recovery "
                                              "text says what to do)", cause)};

@@ -397,6 +397,7 @@ exec::Result SimRuntime::run(const exec::Request& request) {
     lua_pushstring(L, request.argv[i].c_str());
     lua_rawseti(L, -2, static_cast<lua_Integer>(i));
   }
+  const std::int64_t started = world_.clock().now_ms();  // a model may let time pass (W.run_until)
   lua_createtable(L, 0, 1);
   SimCluster* def = world_.default_cluster();
   lua_pushstring(L, def ? def->name().c_str() : "");
@@ -419,9 +420,12 @@ exec::Result SimRuntime::run(const exec::Request& request) {
     lua_getfield(L, -4, "duration");
     lua_Integer duration = lua_tointegerx(L, -1, &isnum);
     if (isnum) result.duration_ms = duration;
-    lua_pop(L, 4);
+    lua_getfield(L, -5, "changed");
+    result.changed = lua_toboolean(L, -1);
+    lua_pop(L, 5);
   }
   lua_pop(L, 1);
+  result.duration_ms += world_.clock().now_ms() - started;
   return result;
 }
 
