@@ -46,10 +46,7 @@ struct VmInternals {
       return nullptr;
     }
     // Lua assumes shrinking never fails; only growth is checked against the budget.
-    if (nsize > osize && vm->memory_in_use_ - osize + nsize > vm->options_.memory_limit) {
-      vm->memory_refused_ = true;
-      return nullptr;
-    }
+    if (nsize > osize && vm->memory_in_use_ - osize + nsize > vm->options_.memory_limit) return nullptr;
     void* p = std::realloc(ptr, nsize);
     if (p == nullptr) return nullptr;
     vm->memory_in_use_ = vm->memory_in_use_ - osize + nsize;
@@ -93,13 +90,11 @@ struct VmInternals {
   // pcall, xpcall and coroutine.resume must not swallow a budget error: they re-raise it, so a
   // runaway loop inside a pcall still stops (the same idea as Redis' scripting sandbox). pcall and
   // xpcall are reimplemented on lua_pcallk so they add no stack frame of their own.
-  static bool budget_exhausted(lua_State* L) {
-    Vm& vm = Vm::from(L);
-    return vm.instructions_exhausted_ || vm.memory_refused_;
-  }
+  // A memory error is LUA_ERRMEM: Lua raises it only after an emergency collection could not make
+  // room, so it is the budget speaking, never a passing refusal the collector recovered from.
   static int finish_pcall(lua_State* L, int status, lua_KContext extra) {
     if (status != LUA_OK && status != LUA_YIELD) {
-      if (budget_exhausted(L)) return lua_error(L);  // the message is on top
+      if (status == LUA_ERRMEM || Vm::from(L).instructions_exhausted_) return lua_error(L);  // the message is on top
       lua_pushboolean(L, 0);
       lua_pushvalue(L, -2);
       return 2;
@@ -123,7 +118,9 @@ struct VmInternals {
     return finish_pcall(L, status, 2);
   }
   static int finish_resume(lua_State* L, int, lua_KContext) {
-    if (budget_exhausted(L) && lua_gettop(L) >= 2 && !lua_toboolean(L, 1)) {
+    // resume reports errors as values; Lua's memory error is always its preallocated message.
+    bool memory = lua_gettop(L) >= 2 && lua_type(L, 2) == LUA_TSTRING && std::strcmp(lua_tostring(L, 2), "not enough memory") == 0;
+    if ((memory || Vm::from(L).instructions_exhausted_) && lua_gettop(L) >= 2 && !lua_toboolean(L, 1)) {
       lua_pushvalue(L, 2);
       return lua_error(L);
     }
@@ -448,7 +445,7 @@ std::optional<CallError> Vm::pcall(int nargs, int nresults) {
     lua_pop(L_, 1);
     e.traceback = std::move(last_traceback_);
     e.out_of_instructions = instructions_exhausted_;
-    e.out_of_memory = status == LUA_ERRMEM || memory_refused_;
+    e.out_of_memory = status == LUA_ERRMEM;
     if (e.out_of_memory) {
       e.message = fmt::format("out of memory: the Lua memory budget of {} is exhausted (raise it with --memory)",
                               human_bytes(options_.memory_limit));
@@ -456,12 +453,7 @@ std::optional<CallError> Vm::pcall(int nargs, int nresults) {
     error = std::move(e);
   }
   // A budget error ends at the outermost host call; the next call starts clean.
-  if (outermost || !error) {
-    if (outermost) {
-      instructions_exhausted_ = false;
-      memory_refused_ = false;
-    }
-  }
+  if (outermost) instructions_exhausted_ = false;
   return error;
 }
 

@@ -88,7 +88,6 @@ class Vm {
   lua_State* L_ = nullptr;
   std::size_t memory_in_use_ = 0;
   std::size_t memory_peak_ = 0;
-  bool memory_refused_ = false;     // the allocator refused a request: the budget is exhausted
   std::int64_t instructions_left_ = 0;
   bool instructions_exhausted_ = false;
   int call_depth_ = 0;

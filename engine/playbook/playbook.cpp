@@ -134,16 +134,16 @@ void push_resolved_params(lua::Vm& vm, const Loaded& playbook, const RawParams& 
   }
 }
 
-nlohmann::json display_params(lua::Vm& vm, const Loaded& playbook, int resolved_ref) {
+nlohmann::json param_view(lua::Vm& vm, const Loaded& playbook, int resolved_ref, const char* view) {
   lua_State* L = vm.state();
   lua_rawgeti(L, LUA_REGISTRYINDEX, playbook.ref);
   lua_getfield(L, -1, "params");
   lua_remove(L, -2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, resolved_ref);
-  if (auto err = call_stdlib(vm, "refit.params", "display", 2, 1)) throw LoadError(err->message);
+  if (auto err = call_stdlib(vm, "refit.params", view, 2, 1)) throw LoadError(err->message);
   nlohmann::json out = lua::to_json(L, -1);
   lua_pop(L, 1);
-  return out.is_object() ? out : nlohmann::json::object();
+  return out;
 }
 
 }  // namespace refit::playbook

@@ -63,13 +63,46 @@ std::string Event::to_json_line() const {
   return out;
 }
 
+namespace {
+
+void redact_text(std::string& text, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
+      text.replace(at, secret.size(), "***");
+    }
+  }
+}
+
+void redact_json(EventFields& value, const std::vector<std::string>& secrets) {
+  if (value.is_string()) {
+    redact_text(value.get_ref<std::string&>(), secrets);
+  } else if (value.is_structured()) {
+    for (auto& item : value) redact_json(item, secrets);
+  }
+}
+
+}  // namespace
+
+std::string EventBus::redacted(std::string text) const {
+  redact_text(text, secrets_);
+  return text;
+}
+
+void EventBus::redact(Event& event) const {
+  if (secrets_.empty()) return;
+  redact_text(event.step, secrets_);
+  redact_json(event.fields, secrets_);
+}
+
 void EventBus::emit(const std::string& name, EventFields fields) {
   Event event{name, now_(), {}, {}, std::move(fields)};
+  redact(event);
   for (EventSink* sink : sinks_) sink->on_event(event);
 }
 
 void EventBus::emit_here(const std::string& name, EventFields fields) {
   Event event{name, now_(), step_, phase_, std::move(fields)};
+  redact(event);
   for (EventSink* sink : sinks_) sink->on_event(event);
 }
 

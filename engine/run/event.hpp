@@ -38,6 +38,11 @@ class EventBus {
 
   void add_sink(EventSink* sink) { sinks_.push_back(sink); }
 
+  // A value no event may show (a secret parameter): every occurrence in any text becomes ***.
+  void add_secret(std::string secret) {
+    if (!secret.empty()) secrets_.push_back(std::move(secret));
+  }
+
   // Where the run is; events emitted with `here` carry it.
   void set_position(std::string step, std::string phase) {
     step_ = std::move(step);
@@ -52,9 +57,15 @@ class EventBus {
 
   std::int64_t now() const { return now_(); }
 
+  // `text` with every secret replaced by ***, for what a run reports outside its events.
+  std::string redacted(std::string text) const;
+
  private:
   std::function<std::int64_t()> now_;
   std::vector<EventSink*> sinks_;
+  std::vector<std::string> secrets_;
+
+  void redact(Event& event) const;
   std::string step_;
   std::string phase_;
 };

@@ -63,7 +63,17 @@ void RunHost::on_mutation(const std::string& cluster, const std::string& verb, c
   f["kind"] = ref.kind;
   if (!ref.ns.empty()) f["namespace"] = ref.ns;
   f["name"] = ref.name;
-  if (patch != nullptr) f["patch"] = *patch;
+  if (patch != nullptr) {
+    f["patch"] = *patch;
+    // A Secret's values never appear in a report, whatever the playbook's parameters say.
+    if (ref.kind == "Secret" && f["patch"].is_object()) {
+      for (const char* field : {"data", "stringData"}) {
+        auto it = f["patch"].find(field);
+        if (it != f["patch"].end() && it->is_object())
+          for (auto& value : *it) value = "***";
+      }
+    }
+  }
   bus_.emit_here("mutation", std::move(f));
 }
 

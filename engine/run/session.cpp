@@ -62,15 +62,17 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   } catch (const playbook::LoadError& e) {
     throw SetupError(e.what());
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, params_ref);
-  nlohmann::json params = lua::to_json(L, -1);
-  lua_pop(L, 1);
-  nlohmann::json params_text;
+  // What reports may show of the parameters: secrets never.
+  nlohmann::json params, params_text, secrets;
   try {
-    params_text = playbook::display_params(vm, loaded, params_ref);
+    params = playbook::param_view(vm, loaded, params_ref, "redacted");
+    params_text = playbook::param_view(vm, loaded, params_ref, "display");
+    secrets = playbook::param_view(vm, loaded, params_ref, "secrets");
   } catch (const playbook::LoadError& e) {
     throw SetupError(e.what());
   }
+  if (!params.is_object()) params = nlohmann::json::object();
+  if (!params_text.is_object()) params_text = nlohmann::json::object();
 
   // 2. The world.
   if (options.fixture.empty()) {
@@ -92,6 +94,8 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   const std::int64_t origin = runtime.now();
   EventBus bus([&runtime, origin] { return runtime.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
+  if (secrets.is_array())
+    for (const auto& secret : secrets) bus.add_secret(secret.get<std::string>());
   runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
   RunHost host(vm, bus, runtime, runtime);
   int ctx_ref = make_context(vm, host, params_ref, world);
@@ -106,6 +110,7 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
 
   Runner runner(vm, host, loaded.ref, ctx_ref, loaded.file);
   result.outcome = runner.run();
+  result.outcome.message = bus.redacted(result.outcome.message);
   if (options.capture_world) result.world_after = runtime.dump();
   result.lua_memory_peak = vm.memory_peak();
   return result;

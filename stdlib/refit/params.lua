@@ -154,7 +154,8 @@ end
 
 local COMMON = { required = "boolean", default = "any", help = "string", example = "string" }
 local EXTRA = {
-  string = {}, bool = {}, version = {}, duration = {},
+  -- secret: the value (a token, a password) is shown as *** in every report and event
+  string = { secret = "boolean" }, bool = {}, version = {}, duration = {},
   int = { min = "integer", max = "integer" },
   enum = { values = "table" },
   list = { of = "spec" },
@@ -202,6 +203,9 @@ local function make(kind, opts)
     spec[k] = v
   end
   spec.required = spec.required or false
+  if spec.secret and spec.default ~= nil then
+    return nil, where .. ": a secret has no default (it would be written in the playbook); pass it with -f values.yaml"
+  end
 
   if kind == "enum" then
     if not spec.values or #spec.values == 0 then
@@ -329,14 +333,36 @@ function M.describe(specs)
   return out
 end
 
+local REDACTED = "***"
+
+-- redacted(specs, values) -> a copy of values with every secret replaced by ***, for events.
+function M.redacted(specs, values)
+  local out = {}
+  for name, v in pairs(values) do out[name] = (specs[name] and specs[name].secret) and REDACTED or v end
+  return out
+end
+
+-- secrets(specs, values) -> the list of secret values given, which reports must never show.
+function M.secrets(specs, values)
+  local out = {}
+  for name, spec in pairs(specs) do
+    local v = values[name]
+    if spec.secret and type(v) == "string" and v ~= "" then out[#out + 1] = v end
+  end
+  table.sort(out)
+  return out
+end
+
 -- display(specs, values) -> { name = text }: resolved values as a person would write them
--- (durations as 20m rather than 1200000, lists joined by commas), for reports.
+-- (durations as 20m rather than 1200000, lists joined by commas, secrets as ***), for reports.
 function M.display(specs, values)
   local out = {}
   for name, spec in pairs(specs) do
     local v = values[name]
     if v == nil then
       -- unset and without a default: nothing to show
+    elseif spec.secret then
+      out[name] = REDACTED
     elseif spec.type == "duration" then
       out[name] = duration.format(v)
     elseif spec.type == "list" then

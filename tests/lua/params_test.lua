@@ -41,7 +41,7 @@ t.case("constructor option errors", function()
     { function() params.int { mni = 1 } end, 'refit.param.int: unknown option "mni" (did you mean "min"?)' },
     { function() params.bool { zzz = 1 } end,
       'refit.param.bool: unknown option "zzz" (known: default, example, help, required)' },
-    { function() params.string { min = 1 } end, 'refit.param.string: unknown option "min" (known: default, example, help, required)' },
+    { function() params.string { min = 1 } end, 'refit.param.string: unknown option "min" (known: default, example, help, required, secret)' },
     { function() params.int { min = 5, max = 1 } end, "refit.param.int: min (5) is greater than max (1)" },
     { function() params.int { min = 1.5 } end, "refit.param.int: min must be an integer, got 1.5" },
     { function() params.int { required = "yes" } end, 'refit.param.int: required must be a boolean, got "yes"' },

@@ -149,3 +149,18 @@ TEST_CASE("require searches the playbook's directory and --lib directories", "[l
   std::string err = error_of(vm, "return require('shared.missing')");
   CHECK(err.find("no file 'tests/unit/fixtures/lib/shared/missing.lua'") != std::string::npos);
 }
+
+TEST_CASE("a passing memory refusal that the collector recovers from is not an error later", "[lua][budget]") {
+  VmOptions options;
+  options.memory_limit = 16u << 20;
+  Vm vm(options);
+  // Garbage close to the budget: allocations are refused until the collector frees the garbage.
+  // About 12 MiB stay alive; each round makes 1 MiB of garbage, so allocations near the budget are
+  // refused until the emergency collection frees earlier rounds.
+  std::string code = "local keep = {} for i = 1, 120 do keep[i] = string.rep('x', 100000) .. i end\n"
+                     "for round = 1, 60 do local s = string.rep('y', 1000000) .. round end\n"
+                     "local ok, err = pcall(error, 'an ordinary error', 0)\n"
+                     "return tostring(ok) .. ' ' .. tostring(err) .. ' ' .. #keep";
+  CHECK(string_result(vm, code) == "false an ordinary error 120");
+  CHECK(vm.memory_peak() > (12u << 20));  // the budget was really approached
+}
