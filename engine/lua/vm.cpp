@@ -170,6 +170,11 @@ struct VmInternals {
     return luaL_error(L, "undeclared global '%s' (declare it with local, or require the module)",
                       lua_tostring(L, 2));
   }
+  static int library_write(lua_State* L) {
+    return luaL_error(L, "the %s library is shared and read-only: keep your own table (local t = {}) instead",
+                      lua_tostring(L, lua_upvalueindex(1)));
+  }
+
   static int undeclared_write(lua_State* L) {
     return luaL_error(L, "assignment to undeclared global '%s' (use local)", lua_tostring(L, 2));
   }
@@ -185,6 +190,8 @@ struct VmInternals {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, undeclared_write);
     lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);                 // getmetatable(_G) must not hand out the shared base
+    lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
   }
 
@@ -326,12 +333,39 @@ void Vm::open_sandbox() {
   lua_setfield(L, -2, "resume");
   lua_pop(L, 1);
 
+  // Library tables are shared by every chunk (the stdlib and the simulation models included), so
+  // chunks see read-only views of them: `string.format = nil` in a playbook cannot break the world.
+  for (const char* lib : {LUA_COLIBNAME, LUA_TABLIBNAME, LUA_STRLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME}) {
+    lua_getfield(L, g, lib);
+    lua_newtable(L);                       // the view
+    lua_newtable(L);                       // its metatable
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, lib);
+    lua_pushcclosure(L, &VmInternals::library_write, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, g, lib);
+    lua_pop(L, 1);
+  }
+  lua_pushliteral(L, "");                  // strings' metatable leads to the real string table
+  if (lua_getmetatable(L, -1)) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+
   // The global table becomes the read-only base that every chunk's strict env reads through.
   lua_newtable(L);
   lua_pushcfunction(L, &VmInternals::undeclared_read);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, &VmInternals::undeclared_write);
   lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, g);
   lua_setfield(L, LUA_REGISTRYINDEX, kBaseKey);
 

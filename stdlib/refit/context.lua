@@ -8,6 +8,10 @@ local json = require "refit.json"
 
 local context = {}
 
+-- Each ctx's host primitives, out of the playbook's reach: a playbook that called them directly
+-- could, for one, run a command without it being counted as a change.
+local hosts = setmetatable({}, { __mode = "k" })
+
 local DEFAULT_WAIT_TIMEOUT = 10 * 60 * 1000
 local DEFAULT_WAIT_INTERVAL = 10 * 1000
 
@@ -41,12 +45,12 @@ Ctx.__index = Ctx
 
 -- Fails the current phase with the message unless cond holds; returns cond.
 function Ctx:require(cond, fmt, ...)
-  if not cond then error(self._host.where() .. message(fmt, ...), 0) end
+  if not cond then error(hosts[self].where() .. message(fmt, ...), 0) end
   return cond
 end
 
 function Ctx:fail(fmt, ...)
-  error(self._host.where() .. message(fmt, ...), 0)
+  error(hosts[self].where() .. message(fmt, ...), 0)
 end
 
 -- Calls predicate() until it returns true. It may return false, "why" to say what is missing.
@@ -56,17 +60,17 @@ function Ctx:wait(what, predicate, opts)
   opts = opts or {}
   local timeout = to_ms(opts.timeout, "ctx:wait timeout") or DEFAULT_WAIT_TIMEOUT
   local interval = to_ms(opts.interval, "ctx:wait interval") or DEFAULT_WAIT_INTERVAL
-  local ok = call_host(self._host, self._host.wait, what, predicate, timeout, interval)  -- not a tail call: keep the frame
+  local ok = call_host(hosts[self], hosts[self].wait, what, predicate, timeout, interval)  -- not a tail call: keep the frame
   return ok
 end
 
 -- Milliseconds since the run started (virtual time in a simulated world).
 function Ctx:now()
-  return self._host.now()
+  return hosts[self].now()
 end
 
 function Ctx:sleep(d)
-  call_host(self._host, self._host.sleep, to_ms(d, "ctx:sleep") or 0)
+  call_host(hosts[self], hosts[self].sleep, to_ms(d, "ctx:sleep") or 0)
 end
 
 -- ctx:exec { "prog", "arg", ..., mutates = bool, check = bool, timeout = d }
@@ -74,7 +78,7 @@ function Ctx:exec(cmd)
   if type(cmd) ~= "table" then error("ctx:exec expects a table: ctx:exec { \"prog\", \"arg\", mutates = true }", 2) end
   local argv = {}
   for i = 1, #cmd do argv[i] = tostring(cmd[i]) end
-  local result = call_host(self._host, self._host.exec, argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
+  local result = call_host(hosts[self], hosts[self].exec, argv, cmd.mutates == true, to_ms(cmd.timeout, "ctx:exec timeout"))
   local first = result.stdout:match("^%s*(.)")
   if first == "{" or first == "[" then
     result.json = json.decode(result.stdout)
@@ -82,7 +86,7 @@ function Ctx:exec(cmd)
   if result.code ~= 0 and cmd.check ~= false then
     local detail = result.stderr:gsub("%s+$", "")
     if detail == "" then detail = result.stdout:gsub("%s+$", "") end
-    error(self._host.where() .. string.format("%s exited %d%s", table.concat(argv, " "), result.code,
+    error(hosts[self].where() .. string.format("%s exited %d%s", table.concat(argv, " "), result.code,
                                               detail ~= "" and (": " .. detail) or ""), 0)
   end
   return result
@@ -115,7 +119,6 @@ end
 -- Builds ctx. `clusters` maps names to handles; `default` is the default cluster's name.
 function context.new(host, params, clusters, default)
   local ctx = setmetatable({
-    _host = host,
     params = params,
     clusters = clusters,
     cluster = clusters[default],
@@ -123,6 +126,7 @@ function context.new(host, params, clusters, default)
     step = nil,
   }, Ctx)
   ctx.state = make_state(host)
+  hosts[ctx] = host
   return ctx
 end
 

@@ -72,7 +72,19 @@ TEST_CASE("globals must be declared", "[lua][sandbox]") {
         "test.lua:3: undeclared global 'retires' (declare it with local, or require the module)");
   CHECK(error_of(vm, "_G.sneaky = 1") == "test.lua:1: assignment to undeclared global 'sneaky' (use local)");
   // Each chunk has its own environment: nothing leaks between chunks.
-  CHECK(string_result(vm, "return type(string.format)") == "function");
+  CHECK(string_result(vm, "rawset(_G, 'leaked', 'yes') return leaked") == "yes");
+  CHECK(error_of(vm, "return leaked").find("undeclared global 'leaked'") != std::string::npos);
+}
+
+TEST_CASE("the shared base and libraries cannot be changed from a chunk", "[lua][sandbox]") {
+  Vm vm;
+  CHECK(string_result(vm, "return tostring(getmetatable(_G))") == "false");
+  CHECK(error_of(vm, "string.format = nil") ==
+        "test.lua:1: the string library is shared and read-only: keep your own table (local t = {}) instead");
+  CHECK(error_of(vm, "table.insert = print").find("the table library is shared and read-only") != std::string::npos);
+  CHECK(error_of(vm, "getmetatable('').__index.upper = nil").find("attempt to index a boolean value") != std::string::npos);
+  // After all the attempts, other chunks still see the real libraries.
+  CHECK(string_result(vm, "return string.format('%d-%s', 1, ('x'):upper())") == "1-X");
 }
 
 TEST_CASE("a runaway loop stops with a clear error, even inside pcall", "[lua][budget]") {
