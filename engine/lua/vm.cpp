@@ -265,7 +265,12 @@ struct VmInternals {
       return 1;
     }
     lua_pop(L, 2);
-    if (!find_module_guarded(L, name)) return lua_error(L);  // message pushed
+    if (!find_module_guarded(L, name)) {  // message pushed; say where the require is
+      luaL_where(L, 1);
+      lua_insert(L, -2);
+      lua_concat(L, 2);
+      return lua_error(L);
+    }
     // stack: name, loaded, loader, path
     lua_pushvalue(L, 1);
     lua_insert(L, -2);

@@ -124,6 +124,9 @@ void ConsoleSink::detail(const run::Event& e) {
   } else if (n == "phase_failed") {
     last_phase_error_ = str(f, "error");
     details_.push_back(paint(fmt::format("{} failed (attempt {}): {}", e.phase, num(f, "attempt"), str(f, "error")), kRed));
+    if (options_.verbose && !str(f, "traceback").empty()) details_.push_back(paint(str(f, "traceback"), kDim));
+  } else if (n == "world_log") {
+    if (options_.verbose) details_.push_back(paint("world: " + str(f, "message"), kDim));
   } else if (n == "retry") {
     details_.push_back(paint(fmt::format("retrying in {} (attempt {})", duration_text(num(f, "delay")), num(f, "attempt")), kYellow));
   } else if (n == "step_expanded") {
@@ -163,6 +166,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     bool ok = n == "check_passed";
     out_ << "  " << (ok ? paint("✓", kGreen) : paint("✗", kRed)) << ' ' << str(f, "check") << '\n';
     if (!ok) details_.push_back(paint(str(f, "error"), kRed));
+    if (!ok && options_.verbose && !str(f, "traceback").empty()) details_.push_back(paint(str(f, "traceback"), kDim));
     flush_details();
     return;
   }

@@ -83,6 +83,7 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
   if (auto err = vm_.pcall(1, 1)) {
     result.ok = false;
     result.error = err->message;
+    result.traceback = err->traceback;
     return result;
   }
   result.value = lua_toboolean(L, -1);
@@ -145,7 +146,7 @@ bool Runner::run_preflight(std::string& failure) {
       bus_.emit("check_passed", {{"check", name}});
     } else {
       ++failed;
-      bus_.emit("check_failed", {{"check", name}, {"error", r.error}});
+      bus_.emit("check_failed", {{"check", name}, {"error", r.error}, {"traceback", r.traceback}});
       if (failure.empty()) failure = fmt::format("preflight check \"{}\" failed: {}", name, r.error);
     }
   }
@@ -252,7 +253,7 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
     if (!r.ok) {
       precondition = true;
       error = r.error;
-      bus_.emit_here("phase_failed", {{"attempt", 1}, {"error", r.error}});
+      bus_.emit_here("phase_failed", {{"attempt", 1}, {"error", r.error}, {"traceback", r.traceback}});
     }
   }
   if (!error) {
@@ -261,19 +262,20 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
       const std::int64_t before = host_.mutations();
       error.reset();
       const char* failed_phase = nullptr;
+      std::string traceback;
       if (has_hook(step, "run")) {
         step.run_started = true;
         HookResult r = call_hook(step, "run");
-        if (!r.ok) { error = r.error; failed_phase = "run"; }
+        if (!r.ok) { error = r.error; traceback = r.traceback; failed_phase = "run"; }
       }
       if (!error && has_hook(step, "verify")) {
         HookResult r = call_hook(step, "verify");
-        if (!r.ok) { error = r.error; failed_phase = "verify"; }
+        if (!r.ok) { error = r.error; traceback = r.traceback; failed_phase = "verify"; }
       }
       if (host_.mutations() > before) step.changed = true;
       if (!error) break;
       bus_.set_position(step.name, failed_phase);
-      bus_.emit_here("phase_failed", {{"attempt", attempt}, {"error", *error}});
+      bus_.emit_here("phase_failed", {{"attempt", attempt}, {"error", *error}, {"traceback", traceback}});
       if (attempt > step.retries) break;
       bus_.set_position(step.name, "");
       bus_.emit_here("retry", {{"attempt", attempt + 1}, {"delay", delay}});

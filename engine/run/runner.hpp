@@ -50,6 +50,7 @@ class Runner {
     bool ok = true;
     bool value = false;
     std::string error;
+    std::string traceback;   // the Lua stack at the error, for -v
   };
 
   bool has_hook(const Step& step, const char* phase) const;

@@ -116,8 +116,21 @@ local function make_state(host, initial)
   })
 end
 
+-- ctx.clusters: a missing name is a mistake worth naming, not a nil to trip over later.
+local function guard_clusters(clusters)
+  local names = {}
+  for name in pairs(clusters) do names[#names + 1] = name end
+  table.sort(names)
+  return setmetatable(clusters, {
+    __index = function(_, name)
+      error(string.format("no cluster %q in this world (clusters: %s)", tostring(name), table.concat(names, ", ")), 2)
+    end,
+  })
+end
+
 -- Builds ctx. `clusters` maps names to handles; `default` is the default cluster's name.
 function context.new(host, params, clusters, default)
+  clusters = guard_clusters(clusters)
   local ctx = setmetatable({
     params = params,
     clusters = clusters,
