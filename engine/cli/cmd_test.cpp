@@ -45,6 +45,8 @@ int testhost_plan(lua_State* L) {
     }
   }
   lua_pop(L, 1);
+  // The nested run has the test runner's budgets, stdlib and --lib dirs, plus the case's own libs.
+  options.vm = lua::Vm::from(L).options();
   lua_getfield(L, 1, "lib");
   if (lua_istable(L, -1)) {
     for (lua_Integer i = 1; i <= static_cast<lua_Integer>(lua_rawlen(L, -1)); ++i) {
@@ -54,8 +56,6 @@ int testhost_plan(lua_State* L) {
     }
   }
   lua_pop(L, 1);
-  // The nested run uses the same stdlib as the test runner.
-  options.vm.stdlib_dir = lua::Vm::from(L).options().stdlib_dir;
   options.capture_world = true;
 
   run::EventRecorder recorder;

@@ -1,6 +1,7 @@
 #include "cli/common.hpp"
 
 #include <cstdlib>
+#include <limits>
 #include <iostream>
 #include <unistd.h>
 
@@ -10,9 +11,12 @@ void add_global_options(CLI::App& app, GlobalOptions& options) {
   app.add_option("--stdlib", options.stdlib_dir, "load the Lua stdlib from DIR instead of the embedded copy")
       ->envname("REFIT_STDLIB");
   app.add_option("--lib", options.libs, "also search DIR for Lua modules (repeatable)");
-  app.add_option("--memory", options.memory_mib, "Lua memory budget in MiB")->default_val(512);
+  app.add_option("--memory", options.memory_mib, "Lua memory budget in MiB")
+      ->default_val(512)->check(CLI::Range(std::size_t{8}, std::size_t{1} << 20));
   app.add_option("--max-instructions", options.max_instructions,
-                 "Lua instructions one call may run before it is stopped")->default_val(200'000'000);
+                 "Lua instructions one call may run before it is stopped (a C function, such as a "
+                 "pattern match on a huge string, runs to its end)")
+      ->default_val(200'000'000)->check(CLI::Range(std::int64_t{100'000}, std::numeric_limits<std::int64_t>::max()));
   app.add_flag("--no-color", options.no_color, "never colour the output (also: NO_COLOR)");
   app.add_flag("-v,--verbose", options.verbose, "show debug logs, state changes and tracebacks");
 }

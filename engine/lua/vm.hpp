@@ -72,10 +72,6 @@ class Vm {
   // The directory a chunk was loaded from, by its chunkname ("@scripts/eks/upgrade.lua").
   std::optional<SourceDir> origin_of(const std::string& chunkname) const;
 
-  // Where `print` goes (the default writes to stderr).
-  void set_print(std::function<void(const std::string&)> print) { print_ = std::move(print); }
-
-  std::size_t memory_in_use() const { return memory_in_use_; }
   std::size_t memory_peak() const { return memory_peak_; }
 
   static Vm& from(lua_State* L);
@@ -94,7 +90,7 @@ class Vm {
   std::string last_traceback_;
   std::vector<SourceDir> module_dirs_;
   std::map<std::string, SourceDir> origins_;
-  std::function<void(const std::string&)> print_;
+  std::function<void(const std::string&)> print_;  // where `print` writes: stderr
 };
 
 }  // namespace refit::lua

@@ -13,10 +13,12 @@ RunHost& host(lua_State* L) { return *static_cast<RunHost*>(lua_touserdata(L, lu
 
 // host.wait(what, predicate, timeout_ms, interval_ms)
 int l_wait(lua_State* L) {
-  std::string what = luaL_checkstring(L, 1);
+  // Every check that can raise comes before the first C++ object (guard.hpp).
+  luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   auto timeout = luaL_checkinteger(L, 3);
   auto interval = luaL_checkinteger(L, 4);
+  std::string what = lua_tostring(L, 1);
   host(L).wait(what, 2, timeout, interval);
   lua_pushboolean(L, 1);
   return 1;
@@ -57,12 +59,15 @@ int l_exec(lua_State* L) {
 }
 
 int l_log(lua_State* L) {
-  host(L).log(luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+  luaL_checkstring(L, 1);
+  luaL_checkstring(L, 2);
+  host(L).log(lua_tostring(L, 1), lua_tostring(L, 2));
   return 0;
 }
 
 int l_state_set(lua_State* L) {
-  std::string key = luaL_checkstring(L, 1);
+  luaL_checkstring(L, 1);
+  std::string key = lua_tostring(L, 1);
   nlohmann::json value;
   try {
     value = lua::to_json(L, 2);

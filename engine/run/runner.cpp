@@ -387,8 +387,10 @@ RunOutcome Runner::run() {
       if (steps_[i].expand) {
         error = expand(i);
         if (!error) continue;
+        // The each failed to list its items: report it as a step of its own that failed.
         bus_.set_position(steps_[i].name, "");
-        bus_.emit_here("step_finished", {{"status", "failed"}, {"duration", 0}, {"error", *error}});
+        bus_.emit_here("step_started", {{"index", ++ordinal_}, {"irreversible", false}});
+        bus_.emit_here("step_finished", {{"status", "failed"}, {"changed", false}, {"duration", 0}, {"error", *error}});
       } else {
         error = run_step(steps_[i], precondition);
       }

@@ -45,7 +45,8 @@ end)
 t.case("every event has a name and a time, and the first is run_started", function()
   local r = semantics()
   t.eq(r.events[1].event, "run_started")
-  t.eq(r.events[1].params, { fail_at = "", pre_ok = true, preflight_ok = true, with_irreversible = false })
+  t.eq(r.events[1].params, { cleanup_fails = "", fail_at = "", pre_ok = true, preflight_ok = true,
+                             rollback_fails = "", with_irreversible = false })
   for i, e in ipairs(r.events) do
     t.ok(type(e.event) == "string" and math.type(e.time) == "integer", "event " .. i .. " lacks event or time")
   end
@@ -56,10 +57,10 @@ t.case("a failed preflight check changes nothing and exits 2", function()
   t.eq(r.status, "precondition_failed")
   t.eq(r.exit_code, 2)
   t.eq(r.world, r.world_before)
-  t.eq(r:find("check_failed").error, "tests/scripts/playbooks/semantics.lua:43: preflight refused on purpose")
+  t.eq(r:find("check_failed").error, "tests/scripts/playbooks/semantics.lua:49: preflight refused on purpose")
   t.eq(r:find("step_started"), nil)
   t.eq(r.events[#r.events].message,
-       "preflight check \"params-allow-it\" failed: tests/scripts/playbooks/semantics.lua:43: preflight refused on purpose; nothing was changed")
+       "preflight check \"params-allow-it\" failed: tests/scripts/playbooks/semantics.lua:49: preflight refused on purpose; nothing was changed")
 end)
 
 t.case("a precondition that fails before any change exits 2 with the world unchanged", function()
@@ -127,7 +128,7 @@ t.case("a step timeout names the step, the limit and what it was waiting for", f
   local failed = r:find("step_finished", { step = "never-ready" })
   t.eq(failed.status, "failed")
   t.eq(failed.duration, 60000)
-  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:54: step \"never-ready\" timed out: its timeout of 1m00s ran "
+  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:61: step \"never-ready\" timed out: its timeout of 1m00s ran "
                      .. "out waiting for a ConfigMap that nobody creates: ConfigMap default/nobody does not exist")
   -- label[node-1] changed the world and has no rollback: the run says manual action is needed.
   t.eq(r.status, "failed")
@@ -147,4 +148,35 @@ t.case("a bad parameter stops the run before anything happens", function()
   t.eq(r.exit_code, 1)
   t.contains(r.message, "tests/scripts/playbooks/semantics.lua:")
   t.contains(r.message, "param \"pre_ok\"")
+end)
+
+t.case("when retries run out, the step fails with the last attempt's error", function()
+  local r = t.plan { playbook = "tests/scripts/playbooks/timing.lua", sim = FIXTURE, set = { hopeless = "true" } }
+  t.eq(#r:all("phase_failed", { step = "hopeless" }), 2)
+  t.eq(#r:all("retry", { step = "hopeless" }), 1)
+  local failed = r:find("step_finished", { step = "hopeless" })
+  t.eq({ failed.status, failed.duration }, { "failed", 5000 })
+  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:14: attempt failed on purpose")
+  t.eq(r.status, "rolled_back")
+  t.eq(r.events[#r.events].message, "step \"hopeless\" failed: tests/scripts/playbooks/timing.lua:14: attempt failed "
+                                    .. "on purpose; nothing had been changed")
+end)
+
+t.case("a rollback that fails stops the chain and leaves the run failed", function()
+  local r = semantics { fail_at = "last", rollback_fails = "second" }
+  t.eq(r.status, "failed")
+  t.eq(r.exit_code, 4)
+  t.eq(r:find("step_rolled_back", { step = "second" }).status, "failed")
+  t.eq(r:find("step_rolled_back", { step = "first" }), nil)  -- not rolled back past the failure
+  t.eq(hook_log(r), "run-first,run-second,rollback-last,cleanup-last,cleanup-second,cleanup-first")
+  t.contains(r.events[#r.events].message, "the rollback of step \"second\" failed")
+end)
+
+t.case("a cleanup that fails makes a successful run fail, and the other cleanups still run", function()
+  local r = semantics { cleanup_fails = "second" }
+  t.eq(r.status, "failed")
+  t.eq(r.exit_code, 4)
+  t.eq(r:find("cleanup_finished", { step = "second" }).status, "failed")
+  t.eq(hook_log(r), "run-first,run-second,run-last,cleanup-last,cleanup-first")
+  t.contains(r.events[#r.events].message, "a cleanup failed (see above): manual action needed")
 end)

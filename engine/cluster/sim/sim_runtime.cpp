@@ -90,10 +90,11 @@ struct SimPrimitives {
   // W.add_cluster(name, { version =, default = })
   static int add_cluster(lua_State* L) {
     SimRuntime& r = rt(L);
-    std::string name = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    std::string name = lua_tostring(L, 1);
     lua_getfield(L, 2, "version");
-    std::string version = luaL_optstring(L, -1, "");
+    std::string version = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
     lua_getfield(L, 2, "default");
     bool make_default = lua_toboolean(L, -1);
     lua_pop(L, 2);
@@ -111,7 +112,8 @@ struct SimPrimitives {
 
   static int cluster(lua_State* L) {
     SimRuntime& r = rt(L);
-    std::string name = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 1);
+    std::string name = lua_tostring(L, 1);
     SimCluster* c = r.world_.find(name);
     if (c == nullptr) throw lua::Error(fmt::format("no cluster \"{}\" in the simulated world", name));
     lua::push_cluster_handle(L, c, nullptr, c);
@@ -133,9 +135,11 @@ struct SimPrimitives {
   // copied only for watchers that ask for it: most do not, and copying is most of a change's cost.
   static int on_change(lua_State* L) {
     SimRuntime& r = rt(L);
-    std::string cluster = luaL_checkstring(L, 1);
-    std::string kind = luaL_checkstring(L, 2);
+    luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
+    std::string cluster = lua_tostring(L, 1);
+    std::string kind = lua_tostring(L, 2);
     bool wants_old = false;
     if (lua_istable(L, 4)) {
       lua_getfield(L, 4, "old");
@@ -179,7 +183,8 @@ struct SimPrimitives {
   // W.read_yaml(path) -> { doc, ... } (path relative to the fixture's directory)
   static int read_yaml(lua_State* L) {
     SimRuntime& r = rt(L);
-    std::string rel = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 1);
+    std::string rel = lua_tostring(L, 1);
     auto text = lua::Vm::read_source(lua::SourceDir{r.fixture_dir_, false}, rel);
     if (!text) throw lua::Error(fmt::format("{}: cannot read {} (paths are relative to the fixture's directory, without ..)",
                                             r.fixture_display_, rel), 0);
@@ -194,14 +199,16 @@ struct SimPrimitives {
   }
 
   static std::string format_args(lua_State* L, int first) {
-    // string.format(fmt, ...) from the arguments at `first`.
+    // string.format(fmt, ...) from the arguments at `first`, protected: a bad format is an error
+    // message, not a longjmp over this C++ frame.
     int n = lua_gettop(L);
     lua_getglobal(L, "string");
     lua_getfield(L, -1, "format");
     for (int i = first; i <= n; ++i) lua_pushvalue(L, i);
-    lua_call(L, n - first + 1, 1);
-    std::string out = lua_tostring(L, -1);
+    int status = lua_pcall(L, n - first + 1, 1, 0);
+    std::string out = lua_isstring(L, -1) ? lua_tostring(L, -1) : "(no message)";
     lua_pop(L, 2);
+    if (status != LUA_OK) throw lua::Error("bad message format: " + out);
     return out;
   }
 
@@ -213,6 +220,39 @@ struct SimPrimitives {
     std::string field = lua_tostring(L, 1);
     std::string msg = format_args(L, 2);
     throw lua::Error(fmt::format("{}: {}: {}", r.fixture_display_, field, msg), 0);
+  }
+
+  // W.scenario_error(path, fmt, ...): "<scenario>: <path>: <message>"
+  static int scenario_error(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    std::string field = lua_tostring(L, 1);
+    std::string msg = format_args(L, 2);
+    throw lua::Error(fmt::format("{}: {}: {}", r.scenario_display_, field, msg), 0);
+  }
+
+  // W.run_until(pred, timeout_ms, poll_ms) -> true when pred() held, false at the timeout. Lets a
+  // tool model wait as the real tool would (eksctl waits for a node group update); the time it
+  // lets pass is part of the command's duration.
+  static int run_until(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    const lua_Integer timeout = luaL_checkinteger(L, 2);
+    const lua_Integer poll = std::max<lua_Integer>(luaL_optinteger(L, 3, 10'000), 1);
+    const std::int64_t deadline = r.world_.clock().now_ms() + std::max<lua_Integer>(timeout, 0);
+    for (;;) {
+      lua_pushvalue(L, 1);
+      if (auto err = r.vm_.pcall(0, 1)) throw lua::Error(err->message, 0);
+      bool done = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      std::int64_t now = r.world_.clock().now_ms();
+      if (done || now >= deadline) {
+        lua_pushboolean(L, done);
+        return 1;
+      }
+      r.advance_to(std::min<std::int64_t>(now + poll, deadline));
+    }
   }
 
   static int log(lua_State* L) {
@@ -242,6 +282,8 @@ SimRuntime::SimRuntime(lua::Vm& vm, World& world) : vm_(vm), world_(world) {
                           {"tool", lua::guarded<SimPrimitives::tool>},
                           {"read_yaml", lua::guarded<SimPrimitives::read_yaml>},
                           {"fixture_error", lua::guarded<SimPrimitives::fixture_error>},
+                          {"scenario_error", lua::guarded<SimPrimitives::scenario_error>},
+                          {"run_until", lua::guarded<SimPrimitives::run_until>},
                           {"log", lua::guarded<SimPrimitives::log>},
                           {nullptr, nullptr}};
   lua_newtable(L);
@@ -347,6 +389,7 @@ void SimRuntime::advance_to(std::int64_t t) {
 void SimRuntime::load(const std::string& fixture_path, const std::optional<std::string>& scenario_path) {
   fixture_display_ = fixture_path;
   fixture_dir_ = directory_of(fixture_path);
+  scenario_display_ = scenario_path.value_or("scenario");
   data::Json fixture = read_yaml_file(fixture_path, "fixture");
   std::optional<data::Json> scenario;
   if (scenario_path) scenario = read_yaml_file(*scenario_path, "scenario");

@@ -57,6 +57,7 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   std::map<std::uint64_t, std::pair<int, VirtualClock::EventId>> timers_;  // W.after id -> (fn ref, clock event)
   std::optional<std::string> model_error_;
   std::string fixture_display_;
+  std::string scenario_display_;
   std::string fixture_dir_;
   std::function<void(const std::string&)> log_;
 };

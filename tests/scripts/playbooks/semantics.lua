@@ -20,10 +20,14 @@ local function creates(name, extra)
       append(ctx, "run-" .. name)
     end,
     rollback = function(ctx)
+      if ctx.params.rollback_fails == name then ctx:fail("the rollback of %s failed on purpose", name) end
       ctx.cluster:delete { kind = "ConfigMap", namespace = "default", name = name }
       append(ctx, "rollback-" .. name)
     end,
-    cleanup = function(ctx) append(ctx, "cleanup-" .. name) end,
+    cleanup = function(ctx)
+      if ctx.params.cleanup_fails == name then ctx:fail("the cleanup of %s failed on purpose", name) end
+      append(ctx, "cleanup-" .. name)
+    end,
   }
   for k, v in pairs(extra or {}) do step[k] = v end
   if step.no_rollback then step.rollback, step.no_rollback = nil, nil end
@@ -34,6 +38,8 @@ return refit.playbook "test/semantics" {
   summary = "Exercises preflight, rollback, irreversible steps and cleanups",
   params = {
     fail_at = refit.param.string { default = "", help = "the step whose run fails" },
+    rollback_fails = refit.param.string { default = "", help = "the step whose rollback fails" },
+    cleanup_fails = refit.param.string { default = "", help = "the step whose cleanup fails" },
     preflight_ok = refit.param.bool { default = true, help = "whether the preflight check passes" },
     pre_ok = refit.param.bool { default = true, help = "whether the first step's precondition holds" },
     with_irreversible = refit.param.bool { default = false, help = "include the irreversible step" },

@@ -5,6 +5,13 @@ return refit.playbook "test/timing" {
   summary = "Exercises retries, timeouts, waits and each",
   params = {
     scale_to = refit.param.int { default = 3, help = "replicas of the Deployment web" },
+    hopeless = refit.param.bool { default = false, help = "run the step whose every attempt fails" },
+  },
+  refit.step "hopeless" {
+    when = function(ctx) return ctx.params.hopeless end,
+    retries = 1,
+    backoff = "5s",
+    run = function(ctx) ctx:fail("attempt failed on purpose") end,
   },
   refit.step "flaky" {
     retries = 2,
