@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 namespace refit {
 namespace {
@@ -76,8 +77,47 @@ constexpr std::array kStorageAliases = {
 
 }  // namespace
 
-UnknownKindError::UnknownKindError(std::string_view kind)
-    : std::invalid_argument("kind " + std::string(kind) + " is not built in: give its apiVersion") {}
+namespace {
+
+// Edit distance with a swap of neighbours as one edit ("Deploymnet" is one from "Deployment").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+std::string unknown_kind_message(std::string_view kind) {
+  std::string msg = "kind " + std::string(kind) + " is not built in: give its apiVersion";
+  if (const BuiltinKind* close = closest_builtin_kind(kind)) msg += " (or did you mean " + std::string(close->kind) + "?)";
+  return msg;
+}
+
+}  // namespace
+
+UnknownKindError::UnknownKindError(std::string_view kind) : std::invalid_argument(unknown_kind_message(kind)) {}
+
+const BuiltinKind* closest_builtin_kind(std::string_view kind, std::optional<std::string_view> group) {
+  if (find_builtin_kind(kind) != nullptr) return nullptr;
+  const BuiltinKind* best = nullptr;
+  std::size_t best_distance = kind.size() >= 6 ? 3 : 2;  // short names: one edit at most
+  for (const BuiltinKind& candidate : builtin_kinds()) {
+    if (group && group_of(candidate.api_version) != *group) continue;
+    std::size_t distance = edit_distance(kind, candidate.kind);
+    if (distance < best_distance) {
+      best = &candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
 
 std::span<const BuiltinKind> builtin_kinds() { return kBuiltinKinds; }
 

@@ -29,6 +29,10 @@ std::span<const BuiltinKind> builtin_kinds();
 // nullptr when `kind` is not built in.
 const BuiltinKind* find_builtin_kind(std::string_view kind);
 
+// The built-in kind `kind` is most likely a typo of (two edits at most, a swap of neighbours counting
+// one), within `group` when it is given; nullptr when none is that close, or `kind` is built in.
+const BuiltinKind* closest_builtin_kind(std::string_view kind, std::optional<std::string_view> group = std::nullopt);
+
 // "v1" -> "", "apps/v1" -> "apps".
 std::string_view group_of(std::string_view api_version);
 

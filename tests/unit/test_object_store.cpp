@@ -586,6 +586,20 @@ TEST_CASE("an observer that does not want old objects gets status patches in pla
   CHECK(seen[3] == std::make_pair(ChangeType::Modified, false));  // old is withheld for every write
 }
 
+TEST_CASE("a misspelt built-in kind gets a hint, and is not stored as a custom kind", "[store][kinds]") {
+  CHECK_THROWS_WITH(refit::resolve_api_version("", "Deploymnet"),
+                    "kind Deploymnet is not built in: give its apiVersion (or did you mean Deployment?)");
+  CHECK_THROWS_WITH(refit::resolve_api_version("", "Noed"),
+                    "kind Noed is not built in: give its apiVersion (or did you mean Node?)");
+  Fixture f;
+  Json typo = deployment("default", "web");
+  typo["kind"] = "Deploymnet";
+  CHECK_THROWS_WITH(f.store.create(typo), "Deploymnet web: apps/v1 has no kind Deploymnet (did you mean Deployment?)");
+  // A custom kind in its own group is not a typo.
+  Json custom = {{"apiVersion", "example.com/v1"}, {"kind", "Deploymnet"}, {"metadata", {{"name", "x"}, {"namespace", "default"}}}};
+  CHECK_NOTHROW(f.store.create(custom));
+}
+
 TEST_CASE("writers of the main resource leave .status alone", "[store]") {
   Fixture f;
   f.store.create(deployment("kube-system", "coredns"));

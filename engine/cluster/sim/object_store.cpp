@@ -242,6 +242,13 @@ struct ObjectStore::Impl {
     if (api_version.empty()) fail(Code::Invalid, fmt::format("{} {}: apiVersion is required", label, name));
     if (name.empty()) fail(Code::Invalid, fmt::format("{}: metadata.name is required", kind));
     std::string_view group = storage_group_of(group_of(api_version), kind);
+    // A near-miss of a built-in kind in its own group is a typo, not a custom resource.
+    if (scope_of(group, kind) == Scope::Unknown) {
+      if (const BuiltinKind* close = closest_builtin_kind(kind, group_of(api_version))) {
+        fail(Code::Invalid, fmt::format("{} {}: {} has no kind {} (did you mean {}?)", kind, name, api_version, kind,
+                                        close->kind));
+      }
+    }
     Location at{group, kind, string_member(metadata_of(obj), "namespace"), name, scope_of(group, kind)};
     if (const Json* ns = member(metadata_of(obj), "namespace"); ns != nullptr && !ns->is_string() && !ns->is_null()) {
       fail(Code::Invalid, fmt::format("{} {}: metadata.namespace must be a string", kind, name));
