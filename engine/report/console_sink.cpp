@@ -193,7 +193,9 @@ void ConsoleSink::on_event(const run::Event& e) {
       if (str(f, "error") != last_phase_error_) details_.push_back(paint(str(f, "error"), kRed));
     }
     const std::string& name = e.step;
-    std::string padded = name.size() < kNameWidth ? name + std::string(kNameWidth - name.size(), ' ') : name + ' ';
+    // A name too long for its column gets a line of its own, so the columns stay aligned.
+    std::string padded = name.size() < kNameWidth ? name + std::string(kNameWidth - name.size(), ' ')
+                                                  : name + "\n" + std::string(kNameWidth + 7, ' ');
     std::string start = n == "step_skipped" ? "" : duration_text(step_started_);
     std::string note = n == "step_skipped" ? (reason == "done" ? "already done" : "not applicable") : "";
     out_ << fmt::format("  {:>3}  {}{}{:>8}  {:>7}", step_index_, padded, result, start, took);
