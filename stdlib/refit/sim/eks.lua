@@ -63,6 +63,17 @@ return function(W, kube, faults)
 
   function E.now() return util.aws_time(W.now()) end
 
+  -- The world's handle on the Kubernetes cluster of an EKS cluster record (one per cluster, kept).
+  local handles = {}
+  function E.kube(rec)
+    local c = handles[rec.kube]
+    if not c then
+      c = W.cluster(rec.kube)
+      handles[rec.kube] = c
+    end
+    return c
+  end
+
   local function ip_to_int(ip)
     local a, b, c, d = ip:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)")
     return ((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d)
@@ -148,8 +159,15 @@ return function(W, kube, faults)
     return out
   end
 
+  local ami_ids = {}
   function E.ami_id(ng, release)
-    return "ami-0" .. util.hash_hex(ng.amiType .. ":" .. release, 16)
+    local key = ng.amiType .. ":" .. release
+    local id = ami_ids[key]
+    if not id then
+      id = "ami-0" .. util.hash_hex(key, 16)
+      ami_ids[key] = id
+    end
+    return id
   end
 
   -- Launches one instance of a node group and registers its Node: Ready at once (`ready`, the
@@ -187,7 +205,9 @@ return function(W, kube, faults)
       capacity = { cpu = cap.cpu, memory = cap.memory, pods = cap.pods }, arch = cap.arch,
       kernelVersion = "5.4.190-107.353.amzn2.x86_64",
     }
-    W.cluster(rec.kube):create(node, { quiet = true })
+    E.kube(rec):create(node, { quiet = true })
+    -- at load the controllers do not watch yet: they learn of the node from its object
+    if not kube.started(rec.kube) then kube.observe_node(rec.kube, node) end
     table.insert(ng.sim.instances, { node = name, instanceId = instance_id, subnet = subnet.subnetId,
                                      release = opts.release, kubelet = opts.kubelet })
     return name
@@ -203,7 +223,7 @@ return function(W, kube, faults)
         break
       end
     end
-    W.cluster(rec.kube):delete { kind = "Node", name = name }
+    E.kube(rec):delete { kind = "Node", name = name }
   end
 
   function E.instance_of(ng, name)
@@ -278,7 +298,7 @@ return function(W, kube, faults)
   -- The image tag the add-on's object runs now (nil when the object is missing).
   function E.running_addon_version(rec, addon)
     local ref, a = E.addon_ref(addon)
-    local obj = ref and W.cluster(rec.kube):get(ref)
+    local obj = ref and E.kube(rec):get(ref)
     for _, c in ipairs(util.get(obj, "spec", "template", "spec", "containers") or {}) do
       if c.name == a.container then return c.image:match(":([^:/]+)$") end
     end
@@ -287,7 +307,7 @@ return function(W, kube, faults)
   -- Points the add-on's object at `version` (its containers' image tags); a changed template rolls out.
   function E.set_addon_image(rec, addon, version)
     local ref, a = E.addon_ref(addon)
-    local c = W.cluster(rec.kube)
+    local c = E.kube(rec)
     local obj = c:get(ref)
     if not obj then return false end
     local spec = obj.spec.template.spec
@@ -337,7 +357,7 @@ return function(W, kube, faults)
   local function place_on_fargate(rec, S, pod, instant)
     local profile = fargate_profile(rec, pod)
     if not profile then return nil end
-    local subnet_id = profile.subnets[(#S.node_names % #profile.subnets) + 1]
+    local subnet_id = profile.subnets[(kube.node_count(S) % #profile.subnets) + 1]
     local subnet = rec.subnets[subnet_id]
     local ip = E.next_address(rec, subnet)
     local name = "fargate-ip-" .. ip:gsub("%.", "-") .. "." .. E.dns_suffix(rec.region)
@@ -354,7 +374,7 @@ return function(W, kube, faults)
       capacity = { cpu = "2", memory = "4002276Ki", pods = "1" },
       kernelVersion = "4.14.294-220.533.amzn2.x86_64",
     }
-    local obj = W.cluster(rec.kube):create(node)
+    local obj = E.kube(rec):create(node)
     kube.observe_node(rec.kube, obj)
     pod.metadata.labels = pod.metadata.labels or {}
     pod.metadata.labels["eks.amazonaws.com/fargate-profile"] = profile.fargateProfileName
@@ -373,7 +393,7 @@ return function(W, kube, faults)
     kube.on_pod_gone(rec.kube, function(S, p)
       -- a Fargate pod's node goes with it
       if p.node and p.node:match("^fargate%-") then
-        local c = W.cluster(rec.kube)
+        local c = E.kube(rec)
         if c:get { kind = "Node", name = p.node } then c:delete { kind = "Node", name = p.node } end
       end
     end)

@@ -148,7 +148,7 @@ return function(W, E)
       if version ~= nil then
         if version == true then version = E.addon_versions(rec.version, name) end
         local ref = E.addon_ref(name)
-        if not c:get(ref) then c:create(E.addon_object(rec, name, version)) end
+        if not c:get(ref) then c:create(E.addon_object(rec, name, version), { quiet = true }) end
       end
     end
     for name in pairs(versions) do
@@ -156,11 +156,12 @@ return function(W, E)
     end
     if c:get { kind = "Deployment", namespace = "kube-system", name = "coredns" }
        and not c:get { kind = "Service", namespace = "kube-system", name = "kube-dns" } then
-      c:create { apiVersion = "v1", kind = "Service",
+      c:create({ apiVersion = "v1", kind = "Service",
                  metadata = { name = "kube-dns", namespace = "kube-system", labels = { ["k8s-app"] = "kube-dns" } },
                  spec = { clusterIP = "10.100.0.10", selector = { ["k8s-app"] = "kube-dns" },
                           ports = W.json.array { { name = "dns", port = 53, protocol = "UDP" },
-                                                 { name = "dns-tcp", port = 53, protocol = "TCP" } } } }
+                                                 { name = "dns-tcp", port = 53, protocol = "TCP" } } } },
+               { quiet = true })
     end
   end
 

@@ -3,9 +3,10 @@
 --   control plane  UPDATING for 25-40 min, then ACTIVE at the new version (the API server's
 --                  gitVersion changes); if health checks fail (scenario), EKS reverts: 5-10 min more,
 --                  the update ends Failed, the version is unchanged, the cluster ACTIVE again.
---   add-on         UPDATING for 1-3 min; the kube-system object's image follows at the start; ends
---                  ACTIVE, or DEGRADED with a health issue (scenario), or the update Failed with
---                  ConfigurationConflict when the object was changed outside EKS and
+--   add-on         UPDATING for 1-3 min; the kube-system object's image follows at the start (with
+--                  every --resolve-conflicts mode: PRESERVE keeps only an image changed outside
+--                  EKS); ends ACTIVE, or DEGRADED with a health issue (scenario), or the update
+--                  Failed with ConfigurationConflict when the object was changed outside EKS and
 --                  --resolve-conflicts is NONE.
 --   node group     setup (20-40 s), then per batch of maxUnavailable nodes: launch new nodes, wait
 --                  until they are Ready (NodeCreationFailure after 15 min), taint the old nodes
@@ -202,15 +203,19 @@ return function(W, E, kube, faults)
         { { type = "AddonVersion", value = version }, { type = "ResolveConflicts", value = resolve } },
         { kind = "addon", name = name })
     end
+    -- the image is a field EKS manages: it follows the add-on's version unless it was changed
+    -- outside EKS; then NONE refuses (a conflict), PRESERVE keeps the changed image, OVERWRITE
+    -- replaces it
     local running = E.running_addon_version(rec, name)
-    local conflict = resolve == "NONE" and running ~= nil and running ~= (create and version or a.addonVersion)
+    local changed_outside = running ~= nil and running ~= (create and version or a.addonVersion)
+    local conflict = resolve == "NONE" and changed_outside
     local failed = faults.take("addon-update-fails", rec.kube, { addon = name, version = version },
                                "add-on " .. name .. " update to " .. version)
     local degraded = not failed and not conflict
       and faults.take("addon-degraded", rec.kube, { addon = name, version = version },
                       "add-on " .. name .. " degraded at " .. version)
     local ref = E.addon_ref(name)
-    if not failed and not conflict and resolve ~= "PRESERVE" then
+    if not failed and not conflict and not (resolve == "PRESERVE" and changed_outside) then
       if degraded then faults.add_crash_image(rec.kube, E.addon_image(rec.region, name, version)) end
       E.set_addon_image(rec, name, version)
     end
@@ -317,7 +322,7 @@ return function(W, E, kube, faults)
     end
     if on == has then return end
     if on then taints[#taints + 1] = { key = UPDATE_TAINT, value = "unschedulable", effect = "NoSchedule" } end
-    W.cluster(job.rec.kube):patch({ kind = "Node", name = name }, { spec = { taints = taints } }, { quiet = true })
+    E.kube(job.rec):patch({ kind = "Node", name = name }, { spec = { taints = taints } }, { quiet = true })
   end
 
   local function forget_nodes(job, names)
@@ -370,7 +375,7 @@ return function(W, E, kube, faults)
       end
     end
     if #blocked == 0 then
-      local c = W.cluster(job.rec.kube)
+      local c = E.kube(job.rec)
       for _, name in ipairs(job.draining) do c:patch({ kind = "Node", name = name }, { spec = { unschedulable = true } }, { quiet = true }) end
       W.after(COOLDOWN, function() terminate_batch(job) end, "eks: node group " .. job.ng.nodegroupName .. " terminate")
     elseif W.now() - job.drain_started >= EVICT_TIMEOUT then

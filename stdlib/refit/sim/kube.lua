@@ -39,9 +39,15 @@ return function(W, opts)
       S = {
         name = cluster, c = W.cluster(cluster),
         nodes = {},          -- name -> node summary (see summarize_node)
-        node_names = {},     -- every node's name, sorted (the scheduler's round-robin order)
-        candidates = nil,    -- Ready, schedulable node names; nil = rebuild
+        candidates = {},     -- Ready, schedulable node names, sorted: the scheduler's round-robin
+                             -- order, kept up to date node by node (never rebuilt from all nodes)
         rr = 0,              -- round-robin cursor into candidates
+        -- The scheduler's node count ("0/N nodes are available", Fargate subnets) counts a deleted
+        -- node until the scheduler next looks at its candidates after a schedulability change.
+        node_count = 0,      -- nodes the scheduler counts
+        name_entries = {},   -- node name -> how many times node_count counts it
+        gone_names = {},     -- deleted node names node_count still counts
+        recheck = true,      -- a schedulability change since the scheduler last looked
         pods = {},           -- "ns/name" -> pod summary
         pods_by_ns = {},     -- ns -> { podkey = true }
         pods_by_node = {},   -- node name -> { podkey = true }
@@ -96,56 +102,105 @@ return function(W, opts)
   -- Nodes ---------------------------------------------------------------------------------------------
 
   local function condition(obj, ctype)
-    for _, c in ipairs(util.get(obj, "status", "conditions") or {}) do
+    local status = obj.status
+    local conds = type(status) == "table" and status.conditions
+    if type(conds) ~= "table" then return nil end
+    for _, c in ipairs(conds) do
       if c.type == ctype then return c end
     end
   end
 
-  local function summarize_node(obj)
+  local function field(t, k)
+    if type(t) ~= "table" then return nil end
+    return t[k]
+  end
+
+  -- Whether taints keep pods without tolerations off a node (NoSchedule, NoExecute).
+  local function blocking(taints)
+    for _, t in ipairs(taints) do
+      if t.effect == "NoSchedule" or t.effect == "NoExecute" then return true end
+    end
+    return false
+  end
+
+  -- A node's summary. Labels and taints equal to those of `old` (the node's previous summary) are
+  -- shared with it, so that observers can tell "unchanged" by identity.
+  local function summarize_node(obj, old)
+    local md, spec, status = obj.metadata, obj.spec, obj.status
     local ready = condition(obj, "Ready")
-    local labels = util.get(obj, "metadata", "labels") or {}
+    local labels = field(md, "labels") or {}
+    local taints = field(spec, "taints") or {}
     local ip
-    for _, a in ipairs(util.get(obj, "status", "addresses") or {}) do
+    for _, a in ipairs(field(status, "addresses") or {}) do
       if a.type == "InternalIP" then ip = a.address end
+    end
+    if old then
+      if util.same_map(old.labels, labels) then labels = old.labels end
+      if util.deep_equal(old.taints, taints) then taints = old.taints end
     end
     return {
       ip = ip,
-      name = obj.metadata.name,
+      name = md.name,
       labels = labels,
-      taints = util.get(obj, "spec", "taints") or {},
-      unschedulable = util.get(obj, "spec", "unschedulable") == true,
+      taints = taints,
+      blocking = blocking(taints),
+      unschedulable = field(spec, "unschedulable") == true,
       ready = ready ~= nil and ready.status == "True",
       fargate = labels["eks.amazonaws.com/compute-type"] == "fargate",
-      kubelet = util.get(obj, "status", "nodeInfo", "kubeletVersion"),
+      kubelet = field(field(status, "nodeInfo"), "kubeletVersion"),
     }
+  end
+
+  local function same_node(a, b)
+    return a.labels == b.labels and a.taints == b.taints and a.ready == b.ready and a.ip == b.ip
+       and a.unschedulable == b.unschedulable and a.kubelet == b.kubelet and a.name == b.name
+  end
+
+  -- A copy of a node summary (to change a field of it).
+  local function copy_summary(n)
+    local out = {}
+    for k, v in pairs(n) do out[k] = v end
+    return out
   end
 
   K.node_conditions, K.node_object = objects.node_conditions, objects.node_object
 
-  local function invalidate_candidates(S) S.candidates = nil end
   local schedulable -- forward
 
   local start_waiting -- forward: pods that waited for a node to turn Ready
 
-  -- Updates the summary of one node and tells the observers; `obj` nil = the node is gone.
-  local function track_node(S, name, obj)
-    local old = S.nodes[name]
-    local new = obj and summarize_node(obj) or nil
-    if old and new and util.deep_equal(old, new) then return end
+  -- The position of `name` in the sorted list `names`: its index, or where it would go.
+  local function search(names, name)
+    local lo, hi = 1, #names + 1
+    while lo < hi do
+      local mid = (lo + hi) // 2
+      if names[mid] < name then lo = mid + 1 else hi = mid end
+    end
+    return lo
+  end
+
+  -- Records a node's new summary (`new` nil: the node is gone) and tells the observers.
+  local function track_summary(S, name, old, new)
     S.nodes[name] = new
     if not old and new then
-      local names = S.node_names
-      local lo, hi = 1, #names + 1
-      while lo < hi do
-        local mid = (lo + hi) // 2
-        if names[mid] < name then lo = mid + 1 else hi = mid end
-      end
-      table.insert(names, lo, name)
+      S.node_count = S.node_count + 1
+      S.name_entries[name] = (S.name_entries[name] or 0) + 1
     elseif old and not new then
-      S.names_dirty = true -- removed lazily, on the next rebuild of the candidates
+      S.gone_names[name] = true -- uncounted lazily, when the scheduler next looks (see place)
     end
-    -- the candidate list holds the schedulable nodes: rebuild it only when that changes
-    if (old and K.schedulable(old)) ~= (new and K.schedulable(new)) then invalidate_candidates(S) end
+    -- the candidate list holds the schedulable nodes; the scheduler rechecks its count when a node
+    -- comes, goes, or changes schedulability (nil ~= false: a node added or deleted counts)
+    local was, is = old and schedulable(old), new and schedulable(new)
+    if was ~= is then S.recheck = true end
+    if (was == true) ~= (is == true) then
+      local list = S.candidates
+      local i = search(list, name)
+      if is then
+        if list[i] ~= name then table.insert(list, i, name) end
+      elseif list[i] == name then
+        table.remove(list, i)
+      end
+    end
     for _, fn in ipairs(S.node_observers) do fn(S, name, old, new) end
     if new and new.ready and not (old and old.ready) then
       for _, fn in ipairs(S.node_ready) do fn(S, name) end
@@ -154,6 +209,15 @@ return function(W, opts)
     if S.started and next(S.pending) and new and new.ready and not new.unschedulable then
       coalesce(S, "schedule-pending", 0, function() K.schedule_pending(S) end)
     end
+  end
+
+  -- Updates the summary of one node from its object (`obj` nil: the node is gone).
+  local function track_node(S, name, obj)
+    local old = S.nodes[name]
+    local new = obj and summarize_node(obj, old) or nil
+    if old and new and same_node(old, new) then return end
+    if not old and not new then return end
+    track_summary(S, name, old, new)
   end
 
   -- New nodes boot: every node added at the same instant turns Ready after one shared delay (one
@@ -173,8 +237,12 @@ return function(W, opts)
       S.boot_batch = b
       W.after(W.random(NODE_BOOT_MIN, NODE_BOOT_MAX), function()
         for _, n in ipairs(b.names) do
-          if S.nodes[n] and not S.nodes[n].ready then
-            track_node(S, n, S.c:patch_status({ kind = "Node", name = n }, { conditions = K.node_conditions(true) }))
+          local old = S.nodes[n]
+          if old and not old.ready then
+            S.c:patch_status({ kind = "Node", name = n }, { conditions = K.node_conditions(true) }, { quiet = true })
+            local new = copy_summary(old)
+            new.ready = true
+            track_summary(S, n, old, new)
           end
         end
       end, S.name .. ": nodes boot")
@@ -195,8 +263,15 @@ return function(W, opts)
     if change.type == "ADDED" and not S.nodes[name].ready then boot(S, name) end
   end
 
-  -- For models that create nodes before the controllers subscribe (Fargate nodes at load).
+  -- For models that create nodes before the controllers subscribe (the fixture's nodes, Fargate
+  -- nodes at load): `obj` is the Node as stored.
   function K.observe_node(cluster, obj) track_node(state(cluster), obj.metadata.name, obj) end
+
+  -- Whether the controllers of a cluster run (after kube.start).
+  function K.started(cluster) return state(cluster).started end
+
+  -- How many nodes the scheduler counts (see node_count above).
+  function K.node_count(S) return S.node_count end
 
   -- Whether a node is Ready (nil when it does not exist).
   function K.node(cluster, name) return state(cluster).nodes[name] end
@@ -210,28 +285,34 @@ return function(W, opts)
   end
   K.schedulable = schedulable
 
-  local function candidates(S)
-    if not S.candidates then
-      if S.names_dirty then
-        local kept = {}
-        for _, name in ipairs(S.node_names) do
-          if S.nodes[name] then kept[#kept + 1] = name end
-        end
-        S.node_names, S.names_dirty = kept, false
+  -- The scheduler looks at its candidates: nodes deleted since the last schedulability change stop
+  -- being counted.
+  local function recheck(S)
+    if not S.recheck then return end
+    S.recheck = false
+    if next(S.gone_names) == nil then return end
+    for name in pairs(S.gone_names) do
+      if not S.nodes[name] then
+        S.node_count = S.node_count - S.name_entries[name]
+        S.name_entries[name] = nil
       end
-      local list = {}
-      for _, name in ipairs(S.node_names) do
-        if schedulable(S.nodes[name]) then list[#list + 1] = name end
-      end
-      S.candidates = list
     end
-    return S.candidates
+    S.gone_names = {}
   end
 
   local function fits(n, spec)
     return util.map_matches(spec.nodeSelector, n.labels)
        and util.node_affinity_matches(spec.affinity, n.labels)
        and util.tolerates(spec.tolerations, n.taints)
+  end
+
+  -- Whether only taints can keep a pod with this spec off a node (no nodeSelector, no required node
+  -- affinity, no tolerations): then it fits exactly the nodes without blocking taints.
+  local function plain(spec)
+    if spec.nodeSelector ~= nil and next(spec.nodeSelector) ~= nil then return false end
+    if spec.tolerations ~= nil and next(spec.tolerations) ~= nil then return false end
+    local terms = util.get(spec.affinity, "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+    return type(terms) ~= "table" or #terms == 0
   end
 
   local NODE_START = { POD_START_MIN, POD_START_MAX }
@@ -244,18 +325,32 @@ return function(W, opts)
       local node, range = hook(S, pod)
       if node then return node, range end
     end
-    local list = candidates(S)
+    recheck(S)
+    local list, nodes = S.candidates, S.nodes
     local n = #list
-    for i = 1, n do
-      local idx = (S.rr + i - 1) % n + 1
-      local node = S.nodes[list[idx]]
-      if fits(node, pod.spec) then
-        S.rr = idx
-        return node.name, NODE_START
+    local spec = pod.spec
+    local rr = S.rr
+    if plain(spec) then
+      for i = 1, n do
+        local idx = (rr + i - 1) % n + 1
+        local node = nodes[list[idx]]
+        if not node.blocking then
+          S.rr = idx
+          return node.name, NODE_START
+        end
+      end
+    else
+      for i = 1, n do
+        local idx = (rr + i - 1) % n + 1
+        local node = nodes[list[idx]]
+        if fits(node, spec) then
+          S.rr = idx
+          return node.name, NODE_START
+        end
       end
     end
     return nil, string.format("0/%d nodes are available: %d node(s) didn't match Pod's node affinity/selector or had untolerated taints.",
-                              #S.node_names, #S.node_names)
+                              S.node_count, S.node_count)
   end
 
   -- Pods ----------------------------------------------------------------------------------------------
@@ -286,11 +381,19 @@ return function(W, opts)
       node = spec.nodeName, deploy = deploy, hash = labels["pod-template-hash"],
       owner_kind = owner_kind,
       mirror = (md.annotations or {})["kubernetes.io/config.mirror"] ~= nil,
-      phase = util.get(obj, "status", "phase") or "Pending",
+      phase = field(obj.status, "phase") or "Pending",
       ready = ready ~= nil and ready.status == "True",
       images = images_of(spec),
       containers = spec.containers,
     }
+  end
+
+  -- Whether two summaries of a pod say the same.
+  local function same_pod(a, b)
+    return a.phase == b.phase and a.ready == b.ready and a.node == b.node and a.deploy == b.deploy
+       and a.hash == b.hash and a.owner_kind == b.owner_kind and a.mirror == b.mirror
+       and util.same_map(a.labels, b.labels) and util.deep_equal(a.images, b.images)
+       and util.deep_equal(a.containers, b.containers)
   end
 
   -- Records a pod's summary (obj nil: the pod is gone) and tells the observers.
@@ -328,16 +431,20 @@ return function(W, opts)
 
   local kick_deploy -- forward
 
+  -- The controllers track their own writes as they make them: the changes they see afterwards
+  -- mostly say what they know already, and cost only a comparison.
   local function on_pod(S, change)
     local key = pod_key(change.object)
+    local old = S.pods[key]
     if change.type == "DELETED" then
-      local old = S.pods[key]
       if not old then return end
       track_pod(S, key, nil)
       if old.deploy and S.deploys[old.deploy] then kick_deploy(S, old.deploy, REPLACE_DELAY) end
       for _, fn in ipairs(S.pod_gone) do fn(S, old) end
     else
-      track_pod(S, key, summarize_pod(S, change.object))
+      local new = summarize_pod(S, change.object)
+      if old and same_pod(old, new) then return end
+      track_pod(S, key, new)
     end
   end
 
@@ -379,9 +486,12 @@ return function(W, opts)
       if p and p.node and p.phase == "Pending" then
         local n = S.nodes[p.node]
         if n and n.ready then
-          local obj = S.c:patch_status({ kind = "Pod", namespace = p.ns, name = p.name },
-                                       running_status(S, p, p.node, crashes(S, p)))
-          K.track_pod(S, obj)
+          local crash = crashes(S, p)
+          S.c:patch_status({ kind = "Pod", namespace = p.ns, name = p.name },
+                           running_status(S, p, p.node, crash), { quiet = true })
+          local new = copy_summary(p)
+          new.phase, new.ready = "Running", not crash
+          track_pod(S, key, new)
           if p.deploy then owners[p.deploy] = true end
         elseif n then
           S.waiting[p.node] = S.waiting[p.node] or {}
@@ -401,22 +511,30 @@ return function(W, opts)
   end
 
   -- Creates a pod (a Pod object without placement): schedules it, stores it, and starts it later,
-  -- or at once when `instant` (the fixture's steady state at time 0).
+  -- or at once when `instant` (the fixture's steady state at time 0: a pod whose node is Ready is
+  -- created Running). The store keeps the pod as given, so its summary is made from `pod`.
   function K.create_pod(S, pod, instant)
     local node, range_or_msg = place(S, pod)
     pod.spec.nodeName = node
-    pod.status = node and pending_status() or pending_status(range_or_msg)
-    local obj = S.c:create(pod)
-    K.track_pod(S, obj)
-    local key = pod_key(obj)
+    local n = node and S.nodes[node]
+    local running = instant and n and n.ready
+    if running then
+      local p = { name = pod.metadata.name, containers = pod.spec.containers }
+      pod.status = running_status(S, p, node, K.image_crashes(S.name, images_of(pod.spec)))
+    else
+      pod.status = node and pending_status() or pending_status(range_or_msg)
+    end
+    S.c:create(pod, { quiet = true })
+    local key = pod_key(pod)
+    track_pod(S, key, summarize_pod(S, pod))
     if not node then
       S.pending[key] = true
     elseif instant then
-      K.start_pods(S, { key }, true)
+      if not running then K.start_pods(S, { key }, true) end
     else
       start_later(S, key, range_or_msg)
     end
-    return obj
+    return pod
   end
 
   -- Tries to schedule every pending pod (after nodes became available).
@@ -430,7 +548,7 @@ return function(W, opts)
         local node, range = place(S, obj)
         if node then
           S.pending[key] = nil
-          obj = S.c:patch(obj, { spec = { nodeName = node } })
+          S.c:patch(obj, { spec = { nodeName = node } }, { quiet = true })
           obj = S.c:patch_status(obj, pending_status())
           K.track_pod(S, obj)
           start_later(S, key, range)
@@ -497,7 +615,7 @@ return function(W, opts)
   function K.start(cluster)
     local S = state(cluster)
     local c = S.c
-    for _, node in ipairs(c:list { kind = "Node" }) do track_node(S, node.metadata.name, node) end
+    -- the nodes are known already: every model that creates one at load tells (K.observe_node)
     for _, pod in ipairs(c:list { kind = "Pod" }) do K.track_pod(S, pod) end
     disruption.start(S)
     for _, d in ipairs(c:list { kind = "Deployment" }) do deploy.observe(S, d, true) end

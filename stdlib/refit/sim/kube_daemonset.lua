@@ -20,8 +20,8 @@ local STEP_MIN, STEP_MAX = 10000, 20000
 return function(W, K)
   local DS = {}
 
-  local function matches(d, n)
-    if not n or n.fargate then return false end
+  local function compute_match(d, n)
+    if n.fargate then return false end
     if not util.map_matches(d.node_selector, n.labels) then return false end
     if not util.node_affinity_matches(d.affinity, n.labels) then return false end
     local no_execute = {}
@@ -31,9 +31,48 @@ return function(W, K)
     return util.tolerates(d.tolerations, no_execute)
   end
 
+  -- The label keys the DaemonSet's placement reads: the Fargate label, its nodeSelector's, its
+  -- required node affinity's.
+  local function label_keys(d)
+    local keys = { ["eks.amazonaws.com/compute-type"] = true }
+    for k in pairs(d.node_selector or {}) do keys[k] = true end
+    local terms = util.get(d.affinity, "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+    for _, term in ipairs(type(terms) == "table" and terms or {}) do
+      for _, e in ipairs(term.matchExpressions or {}) do keys[e.key] = true end
+    end
+    return util.sorted_keys(keys)
+  end
+
+  -- What of a node the answer depends on: those labels' values and the NoExecute taints.
+  local function signature(d, n)
+    local parts = {}
+    for i, k in ipairs(d.keys) do parts[i] = n.labels[k] or "\0" end
+    for _, t in ipairs(n.taints) do
+      if t.effect == "NoExecute" then parts[#parts + 1] = tostring(t.key) .. "=" .. tostring(t.value or "") end
+    end
+    return table.concat(parts, "\1")
+  end
+
+  -- Whether the DaemonSet runs on a node. The answer depends only on the node's labels and taints,
+  -- which node summaries share while they do not change: it is kept per node until they do, and
+  -- per signature (most nodes look alike to a DaemonSet).
+  local function matches(d, name, n)
+    if not n then return false end
+    local m = d.match
+    if m.labels[name] == n.labels and m.taints[name] == n.taints then return m.result[name] end
+    local sig = signature(d, n)
+    local result = d.by_signature[sig]
+    if result == nil then
+      result = compute_match(d, n)
+      d.by_signature[sig] = result
+    end
+    m.labels[name], m.taints[name], m.result[name] = n.labels, n.taints, result
+    return result
+  end
+
   -- Adds (sign 1) or removes (sign -1) a node's contribution to the DaemonSet's counters.
   local function account(d, name, n, sign)
-    if not matches(d, n) then return end
+    if not matches(d, name, n) then return end
     local c = d.counts
     c.desired = c.desired + sign
     if n.ready then c.ready = c.ready + sign end
@@ -134,6 +173,8 @@ return function(W, K)
     S.ds[key] = d
     d.gen, d.fp, d.spec_fp = gen, fp, util.canonical(spec)
     d.node_selector, d.affinity, d.tolerations = tspec.nodeSelector, tspec.affinity, tspec.tolerations
+    d.match, d.by_signature = { labels = {}, taints = {}, result = {} }, {}
+    d.keys = label_keys(d)
     local strategy = spec.updateStrategy or {}
     d.on_delete = strategy.type == "OnDelete"
     d.max_unavailable = util.get(strategy, "rollingUpdate", "maxUnavailable") or 1
@@ -144,7 +185,7 @@ return function(W, K)
       -- every node runs the old template now; the rollout replaces them batch by batch
       d.old, d.updating = {}, {}
       for name, n in pairs(S.nodes) do
-        if matches(d, n) then d.old[name] = true end
+        if matches(d, name, n) then d.old[name] = true end
       end
       if d.timer then W.cancel(d.timer) d.timer = nil end
       recount(S, d)
@@ -159,14 +200,19 @@ return function(W, K)
   end
 
   local function on_node(S, name, old, new)
-    S.ds_keys = S.ds_keys or util.sorted_keys(S.ds)
-    for _, key in ipairs(S.ds_keys) do
-      local d = S.ds[key]
-      account(d, name, old, -1)
-      if not new then
-        d.old[name], d.updating[name] = nil, nil
+    -- a change of neither labels, taints nor readiness (a cordon, say) leaves every count as it is
+    local same = old and new and old.labels == new.labels and old.taints == new.taints and old.ready == new.ready
+    if not same then
+      S.ds_keys = S.ds_keys or util.sorted_keys(S.ds)
+      for _, key in ipairs(S.ds_keys) do
+        local d = S.ds[key]
+        account(d, name, old, -1)
+        if not new then
+          d.old[name], d.updating[name] = nil, nil
+          d.match.labels[name], d.match.taints[name], d.match.result[name] = nil, nil, nil
+        end
+        account(d, name, new, 1)
       end
-      account(d, name, new, 1)
     end
     if next(S.ds) then dirty(S) end
   end

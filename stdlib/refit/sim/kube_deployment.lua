@@ -58,7 +58,12 @@ return function(W, K, opts)
       d.fp = fp
       d.hash = (initial and adopted_hash(S, key)) or util.hash_name(fp, 10)
       d.revision = d.revision + 1
+      -- a new rollout: its progress deadline counts from now, and the controller reports it at
+      -- once (Progressing True, ReplicaSetUpdated; observedGeneration), as Kubernetes does, rather
+      -- than leaving the last rollout's condition (ProgressDeadlineExceeded, say) until the next
+      -- status sync
       d.progress_at = W.now()
+      if not initial then d.new_rollout = true end
     end
     return true
   end
@@ -310,6 +315,11 @@ return function(W, K, opts)
     S.deploy_dirty = S.deploy_dirty or {}
     S.deploy_dirty[key] = true
     if not instant then K.coalesce(S, "deployment-status", K.STATUS_SYNC, function() D.write_status(S) end) end
+    if d.new_rollout then
+      -- the sync that sees a new template writes the Deployment's status (and its ReplicaSets') now
+      d.new_rollout = nil
+      D.write_one(S, d)
+    end
   end
 
   -- The pods of a Deployment counted as its status reports them.
@@ -337,16 +347,18 @@ return function(W, K, opts)
   -- Writes the status of the Deployments (and their ReplicaSets) that changed since the last sync:
   -- the controllers' status lags their actions by up to STATUS_SYNC, and several changes in that
   -- window make one write.
+  function D.write_one(S, d)
+    local counts, by_hash = counts_of(S, d)
+    update_replicasets(S, d, by_hash)
+    update_status(S, d, counts)
+  end
+
   function D.write_status(S)
     local dirty = S.deploy_dirty or {}
     S.deploy_dirty = {}
     for _, key in ipairs(util.sorted_keys(dirty)) do
       local d = S.deploys[key]
-      if d then
-        local counts, by_hash = counts_of(S, d)
-        update_replicasets(S, d, by_hash)
-        update_status(S, d, counts)
-      end
+      if d then D.write_one(S, d) end
     end
   end
 

@@ -9,8 +9,24 @@ local util = require "refit.sim.util"
 return function(W)
   local O = {}
 
+  -- Status parts that only depend on the instant are built once per instant and shared by every
+  -- object written then (the store copies what it is given; nothing here changes them later).
+  local function per_instant(build)
+    local at, cache = nil, {}
+    return function(key)
+      local now = W.now()
+      if now ~= at then at, cache = now, {} end
+      local v = cache[key]
+      if v == nil then
+        v = build(key)
+        cache[key] = v
+      end
+      return v
+    end
+  end
+
   -- The conditions of a healthy (ready = true) or booting node at virtual time now.
-  function O.node_conditions(ready)
+  O.node_conditions = per_instant(function(ready)
     local t = util.k8s_time(W.now())
     local function c(ctype, status, reason, message)
       return { type = ctype, status = status, reason = reason, message = message,
@@ -24,7 +40,7 @@ return function(W)
             or c("Ready", "False", "KubeletNotReady",
                  "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized"),
     }
-  end
+  end)
 
   -- A Node object. spec: name, labels, taints, kubeletVersion, ready, providerID, internalIP,
   -- hostname, instanceType, capacity = { cpu=, memory=, pods= }, osImage, kernelVersion, containerRuntime.
@@ -67,6 +83,17 @@ return function(W)
     return node
   end
 
+  local running_conditions = per_instant(function(crash)
+    local t = util.k8s_time(W.now())
+    local r = crash and "False" or "True"
+    return W.json.array {
+      { type = "Initialized", status = "True", lastTransitionTime = t },
+      { type = "Ready", status = r, lastTransitionTime = t, reason = crash and "ContainersNotReady" or nil },
+      { type = "ContainersReady", status = r, lastTransitionTime = t },
+      { type = "PodScheduled", status = "True", lastTransitionTime = t },
+    }
+  end)
+
   -- The status of a pod that runs on `node`: Ready, or crash-looping when a fault says so.
   -- hostIP / podIP: the node's and the pod's addresses.
   function O.running_status(p, host_ip, pod_ip, crash)
@@ -82,17 +109,10 @@ return function(W)
                       or { running = { startedAt = t } },
       }
     end
-    local r = crash and "False" or "True"
     return {
       phase = "Running", hostIP = host_ip, podIP = pod_ip, startTime = t,
       qosClass = "BestEffort",
-      conditions = W.json.array {
-        { type = "Initialized", status = "True", lastTransitionTime = t },
-        { type = "Ready", status = r, lastTransitionTime = t,
-          reason = crash and "ContainersNotReady" or nil },
-        { type = "ContainersReady", status = r, lastTransitionTime = t },
-        { type = "PodScheduled", status = "True", lastTransitionTime = t },
-      },
+      conditions = running_conditions(crash == true),
       containerStatuses = statuses,
     }
   end

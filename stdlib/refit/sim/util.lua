@@ -82,6 +82,20 @@ function M.deep_equal(a, b)
   return true
 end
 
+-- Whether two flat maps (labels, say) hold the same keys with equal (==) values. Cheaper than
+-- deep_equal; a table value only equals itself.
+function M.same_map(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  local n = 0
+  for k, v in pairs(a) do
+    if b[k] ~= v then return false end
+    n = n + 1
+  end
+  for _ in pairs(b) do n = n - 1 end
+  return n == 0
+end
+
 -- t[k1][k2]... or nil
 function M.get(t, ...)
   for i = 1, select("#", ...) do
@@ -93,11 +107,18 @@ end
 
 -- Hashes and names -------------------------------------------------------------------------------
 
--- 32-bit FNV-1a of a string.
+-- 32-bit FNV-1a of a string (bytes read 64 at a time: one string.byte call per chunk, not per byte).
+local byte = string.byte
 function M.fnv1a(s)
   local h = 2166136261
-  for i = 1, #s do
-    h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff
+  local n = #s
+  for i = 1, n, 64 do
+    local last = i + 63
+    if last > n then last = n end
+    local bytes = { byte(s, i, last) }
+    for j = 1, last - i + 1 do
+      h = ((h ~ bytes[j]) * 16777619) & 0xffffffff
+    end
   end
   return h
 end
@@ -122,6 +143,7 @@ function M.hash_name(s, n)
 end
 
 -- `n` lowercase hex digits derived from `s` (one hash of s, stretched by a xorshift generator).
+local format = string.format
 function M.hash_hex(s, n)
   local x = M.fnv1a(s) | 1
   local out = {}
@@ -129,9 +151,10 @@ function M.hash_hex(s, n)
     x = x ~ (x << 13) & 0xffffffff
     x = x ~ (x >> 17)
     x = x ~ (x << 5) & 0xffffffff
-    out[i] = string.format("%08x", x)
+    out[i] = x
   end
-  return table.concat(out):sub(1, n)
+  local k = #out
+  return format(string.rep("%08x", k), table.unpack(out, 1, k)):sub(1, n)
 end
 
 -- Time -------------------------------------------------------------------------------------------
