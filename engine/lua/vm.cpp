@@ -41,16 +41,34 @@ struct VmInternals {
     auto* vm = static_cast<Vm*>(ud);
     if (ptr == nullptr) osize = 0;  // osize encodes the object type when ptr is null
     if (nsize == 0) {
-      std::free(ptr);
+      if (ptr != nullptr) {
+        if (SmallBlockPool::is_small(osize)) vm->pool_.release(ptr, osize);
+        else std::free(ptr);
+      }
       vm->memory_in_use_ -= osize;
       return nullptr;
     }
     // Lua assumes shrinking never fails; only growth is checked against the budget.
     if (nsize > osize && vm->memory_in_use_ - osize + nsize > vm->options_.memory_limit) return nullptr;
-    void* p = std::realloc(ptr, nsize);
+    void* p = resize(vm->pool_, ptr, osize, nsize);
     if (p == nullptr) return nullptr;
     vm->memory_in_use_ = vm->memory_in_use_ - osize + nsize;
     if (vm->memory_in_use_ > vm->memory_peak_) vm->memory_peak_ = vm->memory_in_use_;
+    return p;
+  }
+
+  // Moves a block between the pool (small) and malloc (large) as its size crosses the line.
+  static void* resize(SmallBlockPool& pool, void* ptr, std::size_t osize, std::size_t nsize) {
+    bool was_small = ptr != nullptr && SmallBlockPool::is_small(osize);
+    bool is_small = SmallBlockPool::is_small(nsize);
+    if (ptr == nullptr) return is_small ? pool.allocate(nsize) : std::malloc(nsize);
+    if (was_small && is_small && SmallBlockPool::same_class(osize, nsize)) return ptr;
+    if (!was_small && !is_small) return std::realloc(ptr, nsize);
+    void* p = is_small ? pool.allocate(nsize) : std::malloc(nsize);
+    if (p == nullptr) return nullptr;  // the old block stays valid, as Lua requires
+    std::memcpy(p, ptr, osize < nsize ? osize : nsize);
+    if (was_small) pool.release(ptr, osize);
+    else std::free(ptr);
     return p;
   }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lua/lua.hpp"
+#include "lua/small_block_pool.hpp"
 
 namespace refit::lua {
 
@@ -81,6 +82,7 @@ class Vm {
   void open_sandbox();
 
   VmOptions options_;
+  SmallBlockPool pool_;  // declared before L_: the state is closed before the pool goes
   lua_State* L_ = nullptr;
   std::size_t memory_in_use_ = 0;
   std::size_t memory_peak_ = 0;
