@@ -13,6 +13,7 @@ local function path(t, ...)
   end
   return t
 end
+M.path = path
 
 -- condition(obj, "Ready") -> the condition table of that type, or nil
 function M.condition(obj, ctype)

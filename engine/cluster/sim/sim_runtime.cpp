@@ -212,25 +212,16 @@ struct SimPrimitives {
     return out;
   }
 
-  // W.fixture_error(path, fmt, ...): "<fixture>: <path>: <message>"
-  static int fixture_error(lua_State* L) {
-    SimRuntime& r = rt(L);
+  // (path, fmt, ...) -> raises "<file>: <path>: <message>"
+  [[noreturn]] static void file_error(lua_State* L, const std::string& file) {
     luaL_checkstring(L, 1);
     luaL_checkstring(L, 2);
     std::string field = lua_tostring(L, 1);
     std::string msg = format_args(L, 2);
-    throw lua::Error(fmt::format("{}: {}: {}", r.fixture_display_, field, msg), 0);
+    throw lua::Error(fmt::format("{}: {}: {}", file, field, msg), 0);
   }
-
-  // W.scenario_error(path, fmt, ...): "<scenario>: <path>: <message>"
-  static int scenario_error(lua_State* L) {
-    SimRuntime& r = rt(L);
-    luaL_checkstring(L, 1);
-    luaL_checkstring(L, 2);
-    std::string field = lua_tostring(L, 1);
-    std::string msg = format_args(L, 2);
-    throw lua::Error(fmt::format("{}: {}: {}", r.scenario_display_, field, msg), 0);
-  }
+  static int fixture_error(lua_State* L) { file_error(L, rt(L).fixture_display_); }
+  static int scenario_error(lua_State* L) { file_error(L, rt(L).scenario_display_); }
 
   // W.run_until(pred, timeout_ms, poll_ms) -> true when pred() held, false at the timeout. Lets a
   // tool model wait as the real tool would (eksctl waits for a node group update); the time it

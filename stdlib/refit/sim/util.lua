@@ -97,13 +97,7 @@ function M.same_map(a, b)
 end
 
 -- t[k1][k2]... or nil
-function M.get(t, ...)
-  for i = 1, select("#", ...) do
-    if type(t) ~= "table" then return nil end
-    t = t[select(i, ...)]
-  end
-  return t
-end
+M.get = require("refit.k8s").path
 
 -- Hashes and names -------------------------------------------------------------------------------
 
