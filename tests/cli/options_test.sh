@@ -51,4 +51,8 @@ run plan eks/upgrade --sim examples/clusters/eks-1.20.yaml --scenario $F/scenari
 expect_code 1 "an unknown fault type is refused"
 expect_err "tests/cli/files/scenario-unknown-fault.yaml: faults[1].type:" "the scenario error names the scenario file and the field"
 
+run plan eks/upgrade --sim examples/clusters/eks-1.20.yaml --scenario $F/scenario-unknown-nodegroup.yaml
+expect_code 1 "a fault naming a node group the cluster lacks is refused (it would never fire)"
+expect_err 'faults[1].nodegroup: "genral" is not in cluster demo (did you mean "general"?)' "the refusal suggests the name"
+
 finish

@@ -79,6 +79,29 @@ return function(W, scenario, default_cluster)
     return f.cluster == nil or f.cluster == cluster
   end
 
+  -- A fault naming a node group or add-on the EKS cluster does not have would never fire, and the
+  -- rehearsal would pass without the failure it was meant to show: refuse it, with a hint.
+  local CORE_ADDONS = { ["kube-proxy"] = true, coredns = true, ["vpc-cni"] = true }
+  function F.check_names(cluster, rec)
+    local closest = require("refit.params").closest
+    local function known(field, value, set)
+      if value == nil or set[value] then return end
+      local names = util.sorted_keys(set)
+      local hint = closest(value, names)
+      fail(field, "%q is not in cluster %s (%s)", value, cluster,
+           hint and string.format("did you mean %q?", hint) or "it has: " .. table.concat(names, ", "))
+    end
+    local addons = {}
+    for name in pairs(CORE_ADDONS) do addons[name] = true end
+    for name in pairs(rec.addons or {}) do addons[name] = true end
+    for _, f in ipairs(F.list) do
+      if applies(f, cluster) then
+        known(checker.field(f.path, "nodegroup"), f.nodegroup, rec.nodegroups or {})
+        known(checker.field(f.path, "addon"), f.addon, addons)
+      end
+    end
+  end
+
   local function fire(f, what)
     f.fired = f.fired + 1
     W.log("scenario fault %s (%s) fires: %s", f.path, f.type, what)

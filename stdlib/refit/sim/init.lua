@@ -40,7 +40,10 @@ return function(fixture, fixture_dir, scenario)
   for _, c in ipairs(clusters) do
     local ctx = fx.populate(c, kube)
     local rec
-    if c.spec.eks ~= nil then rec = eks.load(c.name, c.spec.eks, checker.field(c.path, "eks"), check) end
+    if c.spec.eks ~= nil then
+      rec = eks.load(c.name, c.spec.eks, checker.field(c.path, "eks"), check)
+      faults.check_names(c.name, rec)
+    end
     fx.ensure_namespaces(c.name, ctx.namespaces)
     local extra = faults.objects(c.name)
     if #extra > 0 then fx.apply_objects(c, kube, extra, checker.field("scenario.objects", c.name)) end
