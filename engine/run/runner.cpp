@@ -1,5 +1,7 @@
 #include "run/runner.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "lua/fields.hpp"
@@ -203,6 +205,15 @@ std::optional<std::string> Runner::expand(std::size_t index) {
     lua_pushstring(L, name.c_str());
     if (auto err = vm_.pcall(3, 1)) {
       error = err->message;
+      break;
+    }
+    // Every step needs its own name: events, state keys and (later) resume go by it.
+    bool taken = std::find(names.begin(), names.end(), name) != names.end();
+    for (const Step& existing : steps_) taken = taken || existing.name == name;
+    if (taken) {
+      lua_pop(L, 1);
+      error = fmt::format("{}: each \"{}\": two steps would be named {}: give the items distinct names "
+                          "(item.name, or the item itself when it is a string)", file_, each.name, name);
       break;
     }
     lua_pushstring(L, name.c_str());

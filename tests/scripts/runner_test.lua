@@ -128,7 +128,7 @@ t.case("a step timeout names the step, the limit and what it was waiting for", f
   local failed = r:find("step_finished", { step = "never-ready" })
   t.eq(failed.status, "failed")
   t.eq(failed.duration, 60000)
-  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:61: step \"never-ready\" timed out: its timeout of 1m00s ran "
+  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:66: step \"never-ready\" timed out: its timeout of 1m00s ran "
                      .. "out waiting for a ConfigMap that nobody creates: ConfigMap default/nobody does not exist")
   -- label[node-1] changed the world and has no rollback: the run says manual action is needed.
   t.eq(r.status, "failed")
@@ -156,9 +156,9 @@ t.case("when retries run out, the step fails with the last attempt's error", fun
   t.eq(#r:all("retry", { step = "hopeless" }), 1)
   local failed = r:find("step_finished", { step = "hopeless" })
   t.eq({ failed.status, failed.duration }, { "failed", 5000 })
-  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:14: attempt failed on purpose")
+  t.eq(failed.error, "tests/scripts/playbooks/timing.lua:19: attempt failed on purpose")
   t.eq(r.status, "rolled_back")
-  t.eq(r.events[#r.events].message, "step \"hopeless\" failed: tests/scripts/playbooks/timing.lua:14: attempt failed "
+  t.eq(r.events[#r.events].message, "step \"hopeless\" failed: tests/scripts/playbooks/timing.lua:19: attempt failed "
                                     .. "on purpose; nothing had been changed")
 end)
 
@@ -179,4 +179,13 @@ t.case("a cleanup that fails makes a successful run fail, and the other cleanups
   t.eq(r:find("cleanup_finished", { step = "second" }).status, "failed")
   t.eq(hook_log(r), "run-first,run-second,run-last,cleanup-last,cleanup-first")
   t.contains(r.events[#r.events].message, "a cleanup failed (see above): manual action needed")
+end)
+
+t.case("an each whose items would give two steps one name fails before running either", function()
+  local r = t.plan { playbook = "tests/scripts/playbooks/timing.lua", sim = FIXTURE, set = { twins = "true" } }
+  local failed = r:find("step_finished", { step = "twin" })
+  t.eq(failed.error, "tests/scripts/playbooks/timing.lua: each \"twin\": two steps would be named twin[same]: give the "
+                     .. "items distinct names (item.name, or the item itself when it is a string)")
+  t.eq(r:find("step_started", { step = "twin" }).index, 1)
+  t.eq(r.status, "rolled_back")
 end)

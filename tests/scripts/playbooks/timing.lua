@@ -6,6 +6,11 @@ return refit.playbook "test/timing" {
   params = {
     scale_to = refit.param.int { default = 3, help = "replicas of the Deployment web" },
     hopeless = refit.param.bool { default = false, help = "run the step whose every attempt fails" },
+    twins = refit.param.bool { default = false, help = "expand an each into two steps of one name" },
+  },
+  refit.each "twin" {
+    items = function(ctx) return ctx.params.twins and { "same", "same" } or {} end,
+    step = function() return { run = function() end } end,
   },
   refit.step "hopeless" {
     when = function(ctx) return ctx.params.hopeless end,
