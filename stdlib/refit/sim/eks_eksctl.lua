@@ -206,6 +206,11 @@ return function(W, E, U)
   local function get(what, flags)
     local lines = {}
     if what == "cluster" or what == "clusters" then
+      -- as the real tool: a named cluster that does not exist is an error, not an empty table
+      if flags.name and not E.find(flags.name) then
+        return fail(lines, "unable to describe cluster control plane: ResourceNotFoundException: No cluster found for name: %s.",
+                    flags.name)
+      end
       local rows = { "NAME\tREGION\t\tEKSCTL CREATED" }
       local list = W.json.array {}
       for _, name in ipairs(E.names()) do
