@@ -66,7 +66,7 @@ class Encoder {
  public:
   explicit Encoder(lua_State* L) : L_(L) {}
 
-  Json encode(int index, const std::string& path) {
+  Json encode(int index) {
     index = lua_absindex(L_, index);
     switch (lua_type(L_, index)) {
       case LUA_TNIL: return nullptr;
@@ -75,7 +75,7 @@ class Encoder {
         if (lua_isinteger(L_, index)) return static_cast<std::int64_t>(lua_tointeger(L_, index));
         {
           double d = lua_tonumber(L_, index);
-          if (!std::isfinite(d)) throw std::runtime_error(fmt::format("{}: {} cannot be written as JSON", where(path), d));
+          if (!std::isfinite(d)) throw std::runtime_error(fmt::format("{}: {} cannot be written as JSON", where(), d));
           return d;
         }
       case LUA_TSTRING: {
@@ -83,22 +83,31 @@ class Encoder {
         const char* s = lua_tolstring(L_, index, &len);
         return std::string(s, len);
       }
-      case LUA_TTABLE: return encode_table(index, path);
+      case LUA_TTABLE: return encode_table(index);
       case LUA_TLIGHTUSERDATA:
         if (is_null(L_, index)) return nullptr;
         [[fallthrough]];
       default:
-        throw std::runtime_error(fmt::format("{}: a {} cannot be written as JSON", where(path), luaL_typename(L_, index)));
+        throw std::runtime_error(fmt::format("{}: a {} cannot be written as JSON", where(), luaL_typename(L_, index)));
     }
   }
 
  private:
-  static std::string where(const std::string& path) { return path.empty() ? "value" : path; }
+  // The path to the value being encoded (".spec.containers[1]"), built only for an error message.
+  struct PathElement {
+    std::string_view key;   // a field name, or empty for a list index
+    lua_Integer index = 0;
+  };
+  std::string where() const {
+    std::string out;
+    for (const auto& e : path_) out += e.key.empty() ? fmt::format("[{}]", e.index) : "." + std::string(e.key);
+    return out.empty() ? "value" : out;
+  }
 
-  Json encode_table(int index, const std::string& path) {
+  Json encode_table(int index) {
     const void* id = lua_topointer(L_, index);
     for (const void* seen : stack_)
-      if (seen == id) throw std::runtime_error(fmt::format("{}: a table that contains itself cannot be written as JSON", where(path)));
+      if (seen == id) throw std::runtime_error(fmt::format("{}: a table that contains itself cannot be written as JSON", where()));
     stack_.push_back(id);
     luaL_checkstack(L_, 6, "table nesting too deep");
 
@@ -109,20 +118,28 @@ class Encoder {
       lua_pop(L_, 2);
     }
     lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, index));
-    std::size_t count = 0;
-    bool only_sequence_keys = true;
-    lua_pushnil(L_);
-    while (lua_next(L_, index) != 0) {
-      ++count;
-      if (!lua_isinteger(L_, -2) || lua_tointeger(L_, -2) < 1 || lua_tointeger(L_, -2) > n) only_sequence_keys = false;
-      lua_pop(L_, 1);
+    // Only a table with a sequence part can be an array: count its keys to tell a list from a map
+    // that also has 1..n. Objects (most tables in Kubernetes documents) are converted in one pass.
+    bool only_sequence_keys = false;
+    if (n > 0 && !marked) {
+      std::size_t count = 0;
+      only_sequence_keys = true;
+      lua_pushnil(L_);
+      while (lua_next(L_, index) != 0) {
+        ++count;
+        if (!lua_isinteger(L_, -2) || lua_tointeger(L_, -2) < 1 || lua_tointeger(L_, -2) > n) only_sequence_keys = false;
+        lua_pop(L_, 1);
+      }
+      only_sequence_keys = only_sequence_keys && count == static_cast<std::size_t>(n);
     }
     Json out;
-    if (marked || (n > 0 && only_sequence_keys && count == static_cast<std::size_t>(n))) {
+    if (marked || only_sequence_keys) {
       out = Json::array();
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L_, index, i);
-        out.push_back(encode(-1, fmt::format("{}[{}]", path, i)));
+        path_.push_back({{}, i});
+        out.push_back(encode(-1));
+        path_.pop_back();
         lua_pop(L_, 1);
       }
     } else {
@@ -132,10 +149,14 @@ class Encoder {
         if (lua_type(L_, -2) != LUA_TSTRING) {
           std::string key = describe_key(L_, -2);
           throw std::runtime_error(fmt::format(
-              "{}: a table with both list items and named fields (key {}) cannot be written as JSON", where(path), key));
+              "{}: a table with both list items and named fields (key {}) cannot be written as JSON", where(), key));
         }
-        std::string key = lua_tostring(L_, -2);
-        out[key] = encode(-1, path + "." + key);
+        std::size_t len = 0;
+        const char* data = lua_tolstring(L_, -2, &len);
+        path_.push_back({std::string_view(data, len), 0});  // the key stays on the stack meanwhile
+        Json value = encode(-1);
+        path_.pop_back();
+        out.emplace(std::string(data, len), std::move(value));
         lua_pop(L_, 1);
       }
     }
@@ -145,6 +166,7 @@ class Encoder {
 
   lua_State* L_;
   std::vector<const void*> stack_;
+  std::vector<PathElement> path_;
 };
 
 }  // namespace
@@ -171,6 +193,6 @@ bool is_null(lua_State* L, int index) {
 
 void push_json(lua_State* L, const Json& value, NullMode nulls) { push_value(L, value, nulls); }
 
-Json to_json(lua_State* L, int index) { return Encoder(L).encode(index, ""); }
+Json to_json(lua_State* L, int index) { return Encoder(L).encode(index); }
 
 }  // namespace refit::lua
