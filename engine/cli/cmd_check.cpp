@@ -1,5 +1,6 @@
 // refit check FILE...: load and validate playbooks, run nothing.
 #include <iostream>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -24,12 +25,12 @@ int count_steps(lua::Vm& vm, const playbook::Loaded& loaded) {
 
 void add_check(CLI::App& app, GlobalOptions& global, Command& command) {
   auto* sub = app.add_subcommand("check", "load and validate playbooks without running them");
-  static std::vector<std::string> files;
-  sub->add_option("PLAYBOOK", files, "playbook files or bundled names")->required();
-  sub->callback([&global, &command] {
-    command.run = [&global] {
+  auto files = std::make_shared<std::vector<std::string>>();
+  sub->add_option("PLAYBOOK", *files, "playbook files or bundled names")->required();
+  sub->callback([&global, &command, files] {
+    command.run = [&global, files] {
       int status = 0;
-      for (const auto& file : files) {
+      for (const auto& file : *files) {
         lua::Vm vm(vm_options(global));
         run::prepare_vm(vm);
         try {

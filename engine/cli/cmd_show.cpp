@@ -1,5 +1,6 @@
 // refit show PLAYBOOK: what a playbook takes and what it will do.
 #include <iostream>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -64,14 +65,14 @@ std::string text(const nlohmann::json& j, const char* key) {
 
 void add_show(CLI::App& app, GlobalOptions& global, Command& command) {
   auto* sub = app.add_subcommand("show", "show a playbook's parameters, checks and steps");
-  static std::string name;
-  sub->add_option("PLAYBOOK", name, "bundled name (eks/upgrade) or path")->required();
-  sub->callback([&global, &command] {
-    command.run = [&global] {
+  auto name = std::make_shared<std::string>();
+  sub->add_option("PLAYBOOK", *name, "bundled name (eks/upgrade) or path")->required();
+  sub->callback([&global, &command, name] {
+    command.run = [&global, name] {
       lua::Vm vm(vm_options(global));
       run::prepare_vm(vm);
       try {
-        auto loaded = playbook::load(vm, playbook::find(name));
+        auto loaded = playbook::load(vm, playbook::find(*name));
         std::cout << loaded.name << " - " << loaded.summary << "\n" << "file: " << loaded.file << "\n";
         if (!loaded.description.empty()) std::cout << "\n" << loaded.description << "\n";
 

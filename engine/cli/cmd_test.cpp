@@ -71,7 +71,7 @@ int testhost_plan(lua_State* L) {
     result = {{"status", "setup_failed"}, {"exit_code", 1}, {"message", e.what()}};
   }
   nlohmann::json events = nlohmann::json::array();
-  for (const auto& e : recorder.events) events.push_back(nlohmann::json::parse(e.to_json().dump()));
+  for (const auto& e : recorder.events) events.push_back(e.to_json());
   result["events"] = std::move(events);
   result["output"] = text.str();
   lua::push_json(L, result, lua::NullMode::Drop);
@@ -132,12 +132,12 @@ int run_test_file(const GlobalOptions& global, const std::string& file, int& pas
 
 void add_test(CLI::App& app, GlobalOptions& global, Command& command) {
   auto* sub = app.add_subcommand("test", "run Lua test files (see docs/testing.md)");
-  static std::vector<std::string> files;
-  sub->add_option("FILE", files, "test files")->required();
-  sub->callback([&global, &command] {
-    command.run = [&global] {
+  auto files = std::make_shared<std::vector<std::string>>();
+  sub->add_option("FILE", *files, "test files")->required();
+  sub->callback([&global, &command, files] {
+    command.run = [&global, files] {
       int passed = 0, failed = 0, status = 0;
-      for (const auto& file : files) status |= run_test_file(global, file, passed, failed);
+      for (const auto& file : *files) status |= run_test_file(global, file, passed, failed);
       std::cout << fmt::format("{} passed, {} failed\n", passed, failed);
       return status;
     };

@@ -59,12 +59,12 @@ Source find(const std::string& arg) {
   if (!ends_with(arg, ".lua")) {
     std::string path = kScripts + arg + ".lua";
     if (auto content = embedded::find(path)) {
-      return Source{path, std::string(*content), lua::SourceDir{directory_of(path), true}, true};
+      return Source{path, std::string(*content), lua::SourceDir{directory_of(path), true}};
     }
   }
   for (const std::string& candidate : {arg, arg + ".lua"}) {
     auto content = lua::Vm::read_user_file(candidate);
-    if (content) return Source{candidate, *content, lua::SourceDir{directory_of(candidate), false}, false};
+    if (content) return Source{candidate, *content, lua::SourceDir{directory_of(candidate), false}};
   }
   std::string known;
   for (const auto& n : bundled_names()) known += (known.empty() ? "" : ", ") + n;

@@ -21,7 +21,6 @@ struct Source {
   std::string display;     // "scripts/eks/upgrade.lua" or the path as given
   std::string content;
   lua::SourceDir dir;      // where its modules and data files are
-  bool bundled = false;
 };
 
 // The bundled playbook names ("eks/upgrade"), sorted.

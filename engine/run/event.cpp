@@ -2,13 +2,12 @@
 
 namespace refit::run {
 
-nlohmann::ordered_json Event::to_json() const {
-  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+nlohmann::json Event::to_json() const {
+  nlohmann::json out = fields.is_object() ? fields : nlohmann::json::object();
   out["event"] = name;
   out["time"] = time;
   if (!step.empty()) out["step"] = step;
   if (!phase.empty()) out["phase"] = phase;
-  for (const auto& [k, v] : fields.items()) out[k] = v;
   return out;
 }
 

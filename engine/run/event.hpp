@@ -19,8 +19,9 @@ struct Event {
   std::string phase;       // the phase it happened in, or empty
   EventFields fields;
 
-  // {"event": name, "time": time, "step":, "phase":, ...fields}
-  nlohmann::ordered_json to_json() const;
+  // {"event": name, "time": time, "step":, "phase":, ...fields} as one object (for tests and
+  // tools that read events as data; sinks that write text use to_json_line).
+  nlohmann::json to_json() const;
   // The same as one line of text, without building the object first (the JSON-lines hot path).
   std::string to_json_line() const;
 };

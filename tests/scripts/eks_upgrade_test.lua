@@ -1,6 +1,7 @@
 -- refit test tests/scripts/eks_upgrade_test.lua: the bundled eks/upgrade playbook (docs/eks.md)
 -- against the simulated EKS world: the happy path, every refusal, and every fault scenario.
 local t = require "refit.test"
+local k8s = require "refit.k8s"
 
 local PLAYBOOK = "scripts/eks/upgrade.lua"
 local FIXTURE = "examples/clusters/eks-1.20.yaml"
@@ -64,10 +65,9 @@ local function failed_checks(r)
   return out, n
 end
 
+-- the image tag of a container of a workload, through the stdlib's own helpers
 local function image_tag(obj, container)
-  for _, c in ipairs(obj.spec.template.spec.containers) do
-    if c.name == container then return c.image:match(":([^:/]+)$") end
-  end
+  return k8s.image_tag(k8s.container_image(obj, container))
 end
 
 local function workload(r, kind, name)

@@ -4,6 +4,7 @@
 -- world written here (the engine's store and clock, reduced to what the controllers use), so that
 -- they can look at a Deployment at the very instant its template changes.
 local t = require "refit.test"
+local k8s = require "refit.k8s"
 local json = require "refit.json"
 local util = require "refit.sim.util"
 
@@ -20,10 +21,9 @@ local function workload(r, kind, name)
   end
 end
 
+-- the image tag of a container of a workload, through the stdlib's own helpers
 local function image_tag(obj, container)
-  for _, c in ipairs(obj.spec.template.spec.containers) do
-    if c.name == container then return c.image:match(":([^:/]+)$") end
-  end
+  return k8s.image_tag(k8s.container_image(obj, container))
 end
 
 local function upgrade(opts)
