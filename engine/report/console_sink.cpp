@@ -119,6 +119,10 @@ void ConsoleSink::detail(const run::Event& e) {
     if (level == "warn") details_.push_back(paint("warning: " + str(f, "message"), kYellow));
     else if (level == "info") details_.push_back(str(f, "message"));
     else if (options_.verbose) details_.push_back(paint(str(f, "message"), kDim));
+  } else if (n == "file_written") {
+    // plan records what apply would write: the operator sees where a backup will land
+    details_.push_back(fmt::format("{} {} ({} bytes)", flag(f, "written") ? "> wrote" : "> would write",
+                                   str(f, "path"), num(f, "bytes")));
   } else if (n == "state_set") {
     if (options_.verbose) details_.push_back(paint(fmt::format("state {} = {}", str(f, "key"), f.at("value").dump()), kDim));
   } else if (n == "phase_failed") {

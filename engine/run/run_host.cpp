@@ -6,6 +6,7 @@
 
 #include "cluster/kinds.hpp"
 #include "lua/guard.hpp"
+#include "run/local_file.hpp"
 #include "report/duration_text.hpp"
 
 namespace refit::run {
@@ -180,6 +181,19 @@ exec::Result RunHost::exec(const exec::Request& request) {
 
 void RunHost::log(const std::string& level, const std::string& message) {
   bus_.emit_here("log", {{"level", level}, {"message", message}});
+}
+
+void RunHost::write_file(const std::string& path, const std::string& content) {
+  if (read_only_phase_ != nullptr) refuse_in(read_only_phase_, "writes " + path, 0);
+  if (path.empty()) throw lua::Error("ctx:write_file: the path is empty", 0);
+  if (writes_files_) {
+    try {
+      local_file::write_private(path, content);
+    } catch (const std::exception& e) {
+      throw lua::Error(e.what(), 0);
+    }
+  }
+  bus_.emit_here("file_written", {{"path", path}, {"bytes", content.size()}, {"written", writes_files_}});
 }
 
 void RunHost::state_set(const std::string& key, const nlohmann::json& value) {

@@ -35,6 +35,9 @@ class RunHost final : public lua::MutationObserver {
   // failed check or precondition leaves it untouched. `phase` names the phase for the error.
   void set_read_only(const char* phase) { read_only_phase_ = phase; }
 
+  // Whether ctx:write_file writes (refit apply) or only records what it would write (refit plan).
+  void set_writes_files(bool writes) { writes_files_ = writes; }
+
   EventBus& bus() { return bus_; }
   Timeline& timeline() { return timeline_; }
 
@@ -44,6 +47,7 @@ class RunHost final : public lua::MutationObserver {
   exec::Result exec(const exec::Request& request);
   void log(const std::string& level, const std::string& message);
   void state_set(const std::string& key, const nlohmann::json& value);
+  void write_file(const std::string& path, const std::string& content);
 
  private:
   // The earlier of `wanted` and the step deadline.
@@ -59,6 +63,7 @@ class RunHost final : public lua::MutationObserver {
   std::int64_t deadline_timeout_ = 0;
   std::int64_t mutations_ = 0;
   const char* read_only_phase_ = nullptr;
+  bool writes_files_ = false;
   int wait_depth_ = 0;
   std::int64_t polls_ = 0;   // read-only commands run inside the current wait
 };

@@ -78,6 +78,16 @@ int l_state_set(lua_State* L) {
   return 0;
 }
 
+// host.write_file(path, content)
+int l_write_file(lua_State* L) {
+  size_t len = 0;
+  luaL_checkstring(L, 1);
+  const char* data = luaL_checklstring(L, 2, &len);
+  std::string path = lua_tostring(L, 1);
+  host(L).write_file(path, std::string(data, len));
+  return 0;
+}
+
 // host.where() -> "file:line: " of the nearest Lua code outside the stdlib: the playbook line an
 // error is about, even when a stdlib helper made the call that failed.
 int l_where(lua_State* L) {
@@ -105,7 +115,7 @@ void RunHost::push_host_table(lua_State* L) {
   const luaL_Reg fns[] = {{"wait", lua::guarded<l_wait>},   {"sleep", lua::guarded<l_sleep>},
                           {"exec", lua::guarded<l_exec>},   {"log", lua::guarded<l_log>},
                           {"state_set", lua::guarded<l_state_set>}, {"now", lua::guarded<l_now>},
-                          {"where", lua::guarded<l_where>},
+                          {"where", lua::guarded<l_where>}, {"write_file", lua::guarded<l_write_file>},
                           {nullptr, nullptr}};
   lua_newtable(L);
   for (const luaL_Reg* f = fns; f->name != nullptr; ++f) {

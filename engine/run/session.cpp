@@ -98,6 +98,7 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
     for (const auto& secret : secrets) bus.add_secret(secret.get<std::string>());
   runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
   RunHost host(vm, bus, runtime, runtime);
+  host.set_writes_files(options.mode == "apply");
   int ctx_ref = make_context(vm, host, params_ref, world);
 
   EventFields started = {{"playbook", loaded.name}, {"file", loaded.file}, {"mode", options.mode},

@@ -5,6 +5,7 @@
 -- messages, errors raised at the caller's line, and decoded JSON output.
 local duration = require "refit.duration"
 local json = require "refit.json"
+local yaml = require "refit.yaml"
 
 local context = {}
 
@@ -92,6 +93,14 @@ function Ctx:exec(cmd)
   return result
 end
 
+-- ctx:write_file(path, content): a file on the operator's machine (a backup to restore from).
+-- `refit plan` records what would be written; `refit apply` writes it, 0600, atomically.
+function Ctx:write_file(path, content)
+  if type(path) ~= "string" then error("ctx:write_file: the path must be a string, got " .. type(path), 2) end
+  if type(content) ~= "string" then error("ctx:write_file: the content must be a string, got " .. type(content), 2) end
+  call_host(hosts[self], hosts[self].write_file, path, content)
+end
+
 -- ctx.log(fmt, ...) and ctx.log.warn/info/debug(fmt, ...)
 local function make_log(host)
   local log = {}
@@ -116,6 +125,25 @@ local function make_state(host, initial)
   })
 end
 
+-- The cluster a kubeconfig's current context points at: { name =, server = } or nil, why.
+local function kubeconfig_target(text)
+  if type(text) ~= "string" then return nil, "the kubeconfig must be a string, got " .. type(text) end
+  local ok, doc = pcall(yaml.decode, text)
+  if not ok or type(doc) ~= "table" then return nil, "it is not a kubeconfig (YAML with clusters, contexts and current-context)" end
+  local current = doc["current-context"]
+  local context_name
+  for _, c in ipairs(doc.contexts or {}) do
+    if c.name == current or (current == nil and #doc.contexts == 1) then context_name = c.context and c.context.cluster end
+  end
+  if not context_name then
+    return nil, string.format("its current-context %q names no context", tostring(current))
+  end
+  for _, c in ipairs(doc.clusters or {}) do
+    if c.name == context_name then return { name = c.name, server = c.cluster and c.cluster.server } end
+  end
+  return nil, string.format("its context %q names cluster %q, which it does not define", tostring(current), context_name)
+end
+
 -- ctx.clusters: a missing name is a mistake worth naming, not a nil to trip over later.
 local function guard_clusters(clusters)
   local names = {}
@@ -130,6 +158,8 @@ end
 
 -- Builds ctx. `clusters` maps names to handles; `default` is the default cluster's name.
 function context.new(host, params, clusters, default)
+  local by_name = {}
+  for name, handle in pairs(clusters) do by_name[name] = handle end
   clusters = guard_clusters(clusters)
   local ctx = setmetatable({
     params = params,
@@ -140,6 +170,24 @@ function context.new(host, params, clusters, default)
   }, Ctx)
   ctx.state = make_state(host)
   hosts[ctx] = host
+  -- ctx:connect(kubeconfig [, what]): a handle on the cluster a kubeconfig (its text, e.g. from a
+  -- CAPI `<cluster>-kubeconfig` Secret) reaches. A simulated world reaches the world's cluster of
+  -- the same name as the kubeconfig's cluster entry. `what` names the kubeconfig's source in errors.
+  function ctx.connect(_, text, what)
+    what = what or "the kubeconfig"
+    local target, why = kubeconfig_target(text)
+    if not target then error(host.where() .. string.format("cannot use %s: %s", what, why), 0) end
+    if host.connect then return host.connect(text, target.name) end
+    local handle = by_name[target.name]
+    if not handle then
+      local names = {}
+      for name in pairs(by_name) do names[#names + 1] = name end
+      table.sort(names)
+      error(host.where() .. string.format("%s reaches cluster %q (%s), which is not in this world (clusters: %s); " ..
+        "add it to the fixture", what, target.name, tostring(target.server), table.concat(names, ", ")), 0)
+    end
+    return handle
+  end
   return ctx
 end
 

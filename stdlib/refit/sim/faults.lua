@@ -5,7 +5,10 @@
 --   local faults = require("refit.sim.faults")(W, scenario, default_cluster)
 --   if faults.node_never_ready("demo", node_summary) then ... end
 --   local f = faults.take("nodegroup-update-fails", "demo", { nodegroup = "ng-1", batch = 2 })
-
+--
+-- Product models declare their own fault types (init.lua passes them as `extra_types`): type ->
+-- { field = "string" | "int", ... }. Such a fault matches a subject when every field it gives
+-- equals the subject's (a field it leaves out matches anything).
 local util = require "refit.sim.util"
 local checker = require "refit.sim.check"
 
@@ -19,19 +22,22 @@ local TYPES = {
   ["control-plane-health-check-fails"] = { "version", "errorCode", "message" },
 }
 
-local function type_names()
-  local names = util.sorted_keys(TYPES)
-  return names
-end
-
 -- A shell-style glob ("*coredns:v1.8.4*") as an anchored Lua pattern.
 local function glob(s)
   local p = s:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".")
   return "^" .. p .. "$"
 end
 
-return function(W, scenario, default_cluster)
+return function(W, scenario, default_cluster, extra_types)
   scenario = scenario or {}
+  extra_types = extra_types or {}
+  local function type_names()
+    local names = {}
+    for name in pairs(TYPES) do names[#names + 1] = name end
+    for name in pairs(extra_types) do names[#names + 1] = name end
+    table.sort(names)
+    return names
+  end
   -- scenario mistakes name the scenario's field; W.scenario_error when the engine has it
   local fail = W.scenario_error or function(path, fmt, ...)
     W.fixture_error("scenario: " .. path, fmt, ...)
@@ -49,7 +55,8 @@ return function(W, scenario, default_cluster)
     check:map(path, f, { required = true })
     local ftype = check:oneof(checker.field(path, "type"), f.type, type_names(), { required = true })
     local known = { "type", "cluster", "times", "description" }
-    for _, k in ipairs(TYPES[ftype]) do known[#known + 1] = k end
+    local extra = extra_types[ftype]
+    for _, k in ipairs(TYPES[ftype] or util.sorted_keys(extra)) do known[#known + 1] = k end
     check:known_fields(path, f, known)
     local fault = {
       index = i, type = ftype, path = path,
@@ -71,6 +78,15 @@ return function(W, scenario, default_cluster)
       str("addon", { required = true }) str("version") str("code") str("errorCode") str("message")
     elseif ftype == "control-plane-health-check-fails" then
       str("version", { version = true }) str("errorCode") str("message")
+    else
+      for _, k in ipairs(util.sorted_keys(extra)) do
+        if extra[k] == "int" then
+          fault[k] = check:int(checker.field(path, k), f[k], { min = 1 })
+        else
+          str(k)
+        end
+      end
+      fault.fields = extra
     end
     F.list[#F.list + 1] = fault
   end
@@ -156,9 +172,15 @@ return function(W, scenario, default_cluster)
     for _, f in ipairs(F.list) do
       if f.type == ftype and applies(f, cluster) and available(f) then
         local ok = true
-        for _, k in ipairs { "nodegroup", "addon", "version", "batch" } do
-          if f[k] ~= nil and subject[k] ~= nil and f[k] ~= subject[k] then ok = false end
-          if f[k] ~= nil and subject[k] == nil and k ~= "batch" then ok = false end
+        if f.fields then
+          for k in pairs(f.fields) do
+            if f[k] ~= nil and f[k] ~= subject[k] then ok = false end
+          end
+        else
+          for _, k in ipairs { "nodegroup", "addon", "version", "batch" } do
+            if f[k] ~= nil and subject[k] ~= nil and f[k] ~= subject[k] then ok = false end
+            if f[k] ~= nil and subject[k] == nil and k ~= "batch" then ok = false end
+          end
         end
         if ok then
           fire(f, what or ftype)

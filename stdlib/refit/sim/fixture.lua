@@ -19,7 +19,10 @@ local SYSTEM_NAMESPACES = { "default", "kube-node-lease", "kube-public", "kube-s
 local TOP_FIELDS = { "description", "clusters", "clusters_generate", "seed" }
 local CLUSTER_FIELDS = { "default", "version", "description", "eks", "objects", "files", "generate" }
 
-return function(W, check)
+-- `sections`: the cluster fields product models read (init.lua's PRODUCTS), name -> model; a model
+-- with a `version` function implies the cluster's API server version from its section.
+return function(W, check, sections)
+  sections = sections or {}
   local F = {}
 
   -- Clusters ---------------------------------------------------------------------------------------
@@ -83,7 +86,9 @@ return function(W, check)
     local seen, default = {}, nil
     for _, c in ipairs(list) do
       check:map(c.path, c.spec, { required = true })
-      check:known_fields(c.path, c.spec, CLUSTER_FIELDS)
+      local known = { table.unpack(CLUSTER_FIELDS) }
+    for _, name in ipairs(util.sorted_keys(sections)) do known[#known + 1] = name end
+    check:known_fields(c.path, c.spec, known)
       if seen[c.name] then check:error(c.path, "cluster %q is defined twice", c.name) end
       seen[c.name] = true
       if check:bool(checker.field(c.path, "default"), c.spec.default) then
@@ -91,8 +96,20 @@ return function(W, check)
         default = c.name
       end
       c.version = git_version(checker.field(c.path, "version"), c.spec.version)
-      if not c.version and c.spec.eks == nil then
-        check:error(checker.field(c.path, "version"), "is required (the API server version, e.g. \"v1.24.3\") unless the cluster has an eks section")
+      local implied = c.spec.eks ~= nil
+      for name, model in pairs(sections) do
+        if c.spec[name] ~= nil and model.version then
+          local v = model.version(c.spec[name], checker.field(c.path, name), check)
+          if v and not c.version then c.version = git_version(checker.field(c.path, name), v) end
+          implied = implied or v ~= nil
+        end
+      end
+      if not c.version and not implied then
+        local with = { "eks" }
+        for name, model in pairs(sections) do if model.version then with[#with + 1] = name end end
+        table.sort(with)
+        check:error(checker.field(c.path, "version"), "is required (the API server version, e.g. \"v1.24.3\") unless the cluster has one of these sections: %s",
+                    table.concat(with, ", "))
       end
     end
     default = default or list[1].name

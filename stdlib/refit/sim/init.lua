@@ -3,23 +3,59 @@
 -- The engine runs this chunk with the world primitives W and calls the function it returns once,
 -- with the decoded fixture, the fixture's directory and the decoded scenario (or nil). It creates the
 -- clusters and their objects (docs/fixtures.md), the cloud state of EKS clusters, applies the
--- scenario (docs/scenarios.md), starts the controllers and registers the tool models (aws, eksctl).
+-- scenario (docs/scenarios.md), starts the controllers and registers the tool models (aws, eksctl,
+-- and those of the product models below).
 
 local W = ...
 
 local checker = require "refit.sim.check"
 
+-- Product models (docs/sim-models.md, "Product models"), in the order they load. Each module
+-- returns { section =, faults =, version =, new = function(W, env) ... end }.
+local PRODUCTS = {
+  "refit.sim.dkp",
+  "refit.sim.konvoy",
+  "refit.sim.kaptain",
+  "refit.sim.kkp",
+  "refit.sim.velero",
+}
+
+-- The product modules that exist (a product being written may not be there yet).
+local function product_models()
+  local models = {}
+  for _, name in ipairs(PRODUCTS) do
+    local ok, model = pcall(require, name)
+    if ok then
+      models[#models + 1] = model
+    elseif not tostring(model):find("module '" .. name .. "' not found", 1, true) then
+      error(model, 0)
+    end
+  end
+  return models
+end
+
 return function(fixture, fixture_dir, scenario)
   local _ = fixture_dir  -- W.read_yaml resolves paths against it already
   scenario = scenario or W.scenario
   local check = checker.new(W.fixture_error)
-  local fx = require("refit.sim.fixture")(W, check)
+  local models = product_models()
+  local sections, fault_types = {}, {}
+  for _, m in ipairs(models) do
+    if m.section then sections[m.section] = m end
+    for name, fields in pairs(m.faults or {}) do fault_types[name] = fields end
+  end
+
+  local fx = require("refit.sim.fixture")(W, check, sections)
   local clusters, default = fx.clusters(fixture)
 
-  local faults = require("refit.sim.faults")(W, scenario, default)
+  local faults = require("refit.sim.faults")(W, scenario, default, fault_types)
   local kube = require("refit.sim.kube")(W, { faults = faults })
   local eks = require("refit.sim.eks")(W, kube, faults)
   local updates = require("refit.sim.eks_updates")(W, eks, kube, faults)
+  local tools = require("refit.sim.tools")(W)
+  local env = { kube = kube, faults = faults, tools = tools, check = check, fixture = fx }
+  local products = {}
+  for _, m in ipairs(models) do products[#products + 1] = { model = m, instance = m.new(W, env) } end
 
   -- the clusters first, so that every name a scenario mentions can be checked
   local names = {}
@@ -44,6 +80,12 @@ return function(fixture, fixture_dir, scenario)
       rec = eks.load(c.name, c.spec.eks, checker.field(c.path, "eks"), check)
       faults.check_names(c.name, rec)
     end
+    for _, p in ipairs(products) do
+      local section = p.model.section
+      if section and c.spec[section] ~= nil and p.instance.load then
+        p.instance.load(c, c.spec[section], checker.field(c.path, section), ctx.namespaces)
+      end
+    end
     fx.ensure_namespaces(c.name, ctx.namespaces)
     local extra = faults.objects(c.name)
     if #extra > 0 then fx.apply_objects(c, kube, extra, checker.field("scenario.objects", c.name)) end
@@ -52,6 +94,10 @@ return function(fixture, fixture_dir, scenario)
       updates.start(rec)
     end
     kube.start(c.name)
+  end
+  -- cross-cluster links (a managed cluster and its management cluster), controllers, tools
+  for _, p in ipairs(products) do
+    if p.instance.start then p.instance.start(clusters) end
   end
 
   W.tool("aws", require("refit.sim.eks_aws")(W, eks, updates))
