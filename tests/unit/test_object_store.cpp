@@ -305,6 +305,30 @@ TEST_CASE("list with label selectors", "[store]") {
   CHECK_THROWS_AS(by_labels("app in (web"), refit::SelectorError);
 }
 
+TEST_CASE("label equalities are answered from the label index, which follows every write", "[store]") {
+  Fixture f;
+  f.store.create(pod("a", "m1", "", {{"pool", "md-0"}, {"cluster", "c1"}}));
+  f.store.create(pod("b", "m2", "", {{"pool", "md-0"}, {"cluster", "c2"}}));
+  f.store.create(pod("a", "m3", "", {{"pool", "md-1"}, {"cluster", "c1"}}));
+  auto query = [&](const std::string& ns, const std::string& selector) { return names(f.store, {"", "Pod", ns, selector, ""}); };
+  CHECK(query("", "pool=md-0") == std::vector<std::string>{"a/m1", "b/m2"});
+  CHECK(query("a", "pool=md-0") == std::vector<std::string>{"a/m1"});
+  CHECK(query("", "pool in (md-1),cluster==c1") == std::vector<std::string>{"a/m3"});
+  CHECK(query("", "pool=md-0,cluster=c9").empty());
+  CHECK(query("", "pool=md-9").empty());
+  // relabelled, unlabelled and removed objects leave their old entries
+  f.store.merge_patch({"", "Pod", "a", "m1"}, {{"metadata", {{"labels", {{"pool", "md-1"}}}}}});
+  CHECK(query("", "pool=md-0") == std::vector<std::string>{"b/m2"});
+  CHECK(query("", "pool=md-1") == std::vector<std::string>{"a/m1", "a/m3"});
+  CHECK(query("", "cluster=c1") == std::vector<std::string>{"a/m1", "a/m3"});
+  f.store.merge_patch({"", "Pod", "a", "m1"}, {{"metadata", {{"labels", nullptr}}}});
+  CHECK(query("", "cluster=c1") == std::vector<std::string>{"a/m3"});
+  f.store.remove({"", "Pod", "a", "m3"});
+  CHECK(query("", "pool=md-1").empty());
+  // an equality combined with other operators still checks them all
+  CHECK(query("", "pool=md-0,cluster!=c2").empty());
+}
+
 TEST_CASE("list with field selectors, through the node index and without it", "[store]") {
   Fixture f;
   f.store.create(pod("a", "p1", "n1"));

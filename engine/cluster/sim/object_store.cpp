@@ -57,11 +57,16 @@ struct ByObjectKey {
   }
 };
 
+using ObjectSet = std::set<Objects::const_iterator, ByObjectKey>;
+
 // The objects of one kind. Pods are listed per node on every drain and every node-readiness check,
-// hence the index by spec.nodeName (kept for any kind that has one).
+// hence the index by spec.nodeName (kept for any kind that has one). Controllers and playbooks list
+// by label equality (a node pool's Machines among the 10,000 of a fleet's management cluster, a
+// Deployment's pods), hence the index by "key=value" label.
 struct KindObjects {
   Objects objects;
-  std::map<std::string, std::set<Objects::const_iterator, ByObjectKey>, std::less<>> by_node_name;
+  std::map<std::string, ObjectSet, std::less<>> by_node_name;
+  std::map<std::string, ObjectSet, std::less<>> by_label;
   bool holds_crds = false;  // CustomResourceDefinitions decide the scope of custom kinds
 };
 
@@ -320,6 +325,33 @@ struct ObjectStore::Impl {
     if (!node.empty()) objects.by_node_name[node].insert(it);
   }
 
+  static std::string label_entry(std::string_view key, std::string_view value) {
+    std::string entry;
+    entry.reserve(key.size() + value.size() + 1);
+    entry.append(key).append(1, '=').append(value);
+    return entry;
+  }
+
+  void index_labels(KindObjects& objects, Objects::const_iterator it) {
+    const Json& labels = it->second.labels;
+    if (!labels.is_object()) return;
+    for (const auto& [key, value] : labels.items()) {
+      if (value.is_string()) objects.by_label[label_entry(key, value.get_ref<const std::string&>())].insert(it);
+    }
+  }
+
+  void unindex_labels(KindObjects& objects, Objects::const_iterator it) {
+    const Json& labels = it->second.labels;
+    if (!labels.is_object()) return;
+    for (const auto& [key, value] : labels.items()) {
+      if (!value.is_string()) continue;
+      auto entry = objects.by_label.find(label_entry(key, value.get_ref<const std::string&>()));
+      if (entry == objects.by_label.end()) continue;
+      entry->second.erase(it);
+      if (entry->second.empty()) objects.by_label.erase(entry);
+    }
+  }
+
   void unindex(KindObjects& objects, Objects::const_iterator it, const std::string& node) {
     if (node.empty()) return;
     auto entry = objects.by_node_name.find(node);
@@ -365,6 +397,7 @@ struct ObjectStore::Impl {
     Json labels = labels_of(obj);
     auto it = objects.objects.emplace(std::move(key), StoredObject{std::move(obj), std::move(labels)}).first;
     index(objects, it);
+    index_labels(objects, it);
     ++size;
     track_crd(objects, nullptr, &it->second.object);
     notify(ChangeType::Added, it->second.object, nullptr);
@@ -394,7 +427,11 @@ struct ObjectStore::Impl {
     std::string old_node = node_name_of(stored);
     std::string new_node = node_name_of(updated);
     if (old_node != new_node) unindex(objects, it, old_node);
-    if (labels_of(updated) != it->second.labels) it->second.labels = labels_of(updated);
+    if (labels_of(updated) != it->second.labels) {
+      unindex_labels(objects, it);
+      it->second.labels = labels_of(updated);
+      index_labels(objects, it);
+    }
     Json old = std::exchange(stored, std::move(updated));
     if (old_node != new_node) index(objects, it);
     track_crd(objects, &old, &stored);
@@ -461,6 +498,26 @@ void ObjectStore::list(const ListQuery& query, const std::function<void(const Js
     auto entry = objects->by_node_name.find(*node);
     if (entry == objects->by_node_name.end()) return;
     for (Objects::const_iterator it : entry->second) {
+      if (at.ns.empty() || it->first.ns == at.ns) accept(it->second);
+    }
+    return;
+  }
+  // The smallest posting list of the selector's label equalities, when it has any.
+  const ObjectSet* narrowest = nullptr;
+  bool no_match = false;
+  for (const LabelRequirement& r : labels.requirements()) {
+    bool equality = r.op == LabelRequirement::Op::Equals || (r.op == LabelRequirement::Op::In && r.values.size() == 1);
+    if (!equality) continue;
+    auto entry = objects->by_label.find(Impl::label_entry(r.key, r.values.front()));
+    if (entry == objects->by_label.end()) {
+      no_match = true;
+      break;
+    }
+    if (narrowest == nullptr || entry->second.size() < narrowest->size()) narrowest = &entry->second;
+  }
+  if (no_match) return;
+  if (narrowest != nullptr) {
+    for (Objects::const_iterator it : *narrowest) {
       if (at.ns.empty() || it->first.ns == at.ns) accept(it->second);
     }
     return;
@@ -563,6 +620,7 @@ void ObjectStore::remove(const ObjectRef& ref) {
   Location at = impl_->locate(ref);
   auto [objects, it] = impl_->find_existing(at);
   impl_->unindex(*objects, it, node_name_of(it->second.object));
+  impl_->unindex_labels(*objects, it);
   auto node = objects->objects.extract(it);
   --impl_->size;
   impl_->track_crd(*objects, &node.mapped().object, nullptr);
