@@ -11,24 +11,63 @@ local W = ...
 local checker = require "refit.sim.check"
 
 -- Product models (docs/sim-models.md, "Product models"), in the order they load. Each module
--- returns { section =, faults =, version =, new = function(W, env) ... end }.
+-- returns { section =, faults =, version =, new = function(W, env) ... end }. A model loads when
+-- the fixture has a cluster with its section (or `always`); `with` loads other models too (the
+-- Konvoy adoption ends in CAPI rollouts, which the DKP model runs).
 local PRODUCTS = {
-  "refit.sim.dkp",
-  "refit.sim.konvoy",
-  "refit.sim.kaptain",
-  "refit.sim.kkp",
-  "refit.sim.velero",
+  { section = "dkp", module = "refit.sim.dkp" },
+  { section = "konvoy", module = "refit.sim.konvoy", with = { "dkp" } },
+  { section = "kaptain", module = "refit.sim.kaptain" },
+  { section = "kkp", module = "refit.sim.kkp" },
+  { module = "refit.sim.velero", always = true },
 }
 
--- The product modules that exist (a product being written may not be there yet).
-local function product_models()
+-- The cluster fields the fixture uses, read before it is validated (it is validated with the
+-- sections of the models loaded).
+local function sections_used(fixture)
+  local used = {}
+  local function scan(spec)
+    if type(spec) == "table" then
+      for key in pairs(spec) do used[key] = true end
+    end
+  end
+  if type(fixture) ~= "table" then return used end
+  for _, spec in pairs(type(fixture.clusters) == "table" and fixture.clusters or {}) do scan(spec) end
+  local gens = fixture.clusters_generate
+  if type(gens) == "table" then
+    if gens.template then gens = { gens } end
+    for _, g in ipairs(gens) do scan(type(g) == "table" and g.template) end
+  end
+  return used
+end
+
+-- The product models this fixture needs, loaded.
+local function product_models(fixture)
+  local used = sections_used(fixture)
+  local wanted = {}
+  local function want(section)
+    for _, p in ipairs(PRODUCTS) do
+      if p.section == section and not wanted[p] then
+        wanted[p] = true
+        for _, other in ipairs(p.with or {}) do want(other) end
+      end
+    end
+  end
+  for _, p in ipairs(PRODUCTS) do
+    if p.always or (p.section and used[p.section]) then
+      wanted[p] = true
+      if p.section then want(p.section) end
+    end
+  end
   local models = {}
-  for _, name in ipairs(PRODUCTS) do
-    local ok, model = pcall(require, name)
-    if ok then
-      models[#models + 1] = model
-    elseif not tostring(model):find("module '" .. name .. "' not found", 1, true) then
-      error(model, 0)
+  for _, p in ipairs(PRODUCTS) do
+    if wanted[p] then
+      local ok, model = pcall(require, p.module)
+      if ok then
+        models[#models + 1] = model
+      elseif not tostring(model):find("module '" .. p.module .. "' not found", 1, true) then
+        error(model, 0)
+      end
     end
   end
   return models
@@ -38,7 +77,7 @@ return function(fixture, fixture_dir, scenario)
   local _ = fixture_dir  -- W.read_yaml resolves paths against it already
   scenario = scenario or W.scenario
   local check = checker.new(W.fixture_error)
-  local models = product_models()
+  local models = product_models(fixture)
   local sections, fault_types = {}, {}
   for _, m in ipairs(models) do
     if m.section then sections[m.section] = m end
