@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add_plan(app, global, command, "plan");
   add_plan(app, global, command, "apply");
   add_test(app, global, command);
+  add_paths(app, global, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -13,6 +13,7 @@ local semver = require "refit.semver"
 local k8s = require "refit.k8s"
 local eks = require "refit.eks"
 local resource = require "refit.resource"
+local paths = require "refit.paths"
 
 -- How far ahead the removed-API data is read for deprecation warnings.
 local WARN_AHEAD_MINORS = 12
@@ -429,31 +430,30 @@ local function check_cluster_active(ctx)
   ctx:require(#problems == 0, "cluster %s: %s", a.cluster, table.concat(problems, "; "))
 end
 
+-- The upgrades EKS supports (data/paths.yaml): one minor at a time, over the minors refit models.
+-- resource() reads relative to the chunk that calls it, so this loader lives in the playbook.
+local eks_paths
+local function upgrade_paths()
+  if not eks_paths then eks_paths = paths.load(resource("data/paths.yaml"), "scripts/eks/data/paths.yaml") end
+  return eks_paths
+end
+
 local function check_version_route(ctx)
   local from, to = route_or_nil(ctx)
   if not from then return end   -- no cluster to read: cluster-active says why
   local name = cluster_name(ctx)
-  local parsed = semver.parse(to)
-  ctx:require(parsed and semver.parse(from).major == parsed.major,
-    "cannot move cluster %s from Kubernetes %s to %s", name, from, to)
-  local distance = semver.minor_distance(from, to)
-  ctx:require(distance >= 0,
-    "EKS cannot downgrade a control plane: cluster %s is at %s, to=%s is older", name, from, to)
-  if distance > 1 then
-    local hops, skipped = semver.route_minors(from, to), {}
-    for i = 2, #hops - 1 do skipped[#skipped + 1] = hops[i] end
-    local runs = {}
-    for i = 2, #hops do runs[#runs + 1] = "--set to=" .. hops[i] end
-    ctx:fail("EKS upgrades the control plane one minor version at a time: %s -> %s skips %s. " ..
-             "Run refit apply eks/upgrade once per hop: %s",
-             from, to, table.concat(skipped, ", "), table.concat(runs, ", then "))
-  end
-  if distance == 0 then
+  local a, b = semver.parse(from), semver.parse(to)
+  if a and b and a.major == b.major and b.minor <= a.minor then
+    ctx:require(b.minor == a.minor,
+      "EKS cannot downgrade a control plane: cluster %s is at %s, to=%s is older", name, from, to)
     ctx.log("cluster %s is already at Kubernetes %s: only the add-ons, node groups and Fargate pods " ..
             "that lag behind are upgraded", name, to)
-  else
-    ctx.log("cluster %s: Kubernetes %s -> %s", name, from, to)
+    return
   end
+  -- a skipped minor, or a minor the data does not know: the message gives the route or says why not
+  local ok, why = upgrade_paths():check(from, to)
+  ctx:require(ok, "%s", why)
+  ctx.log("cluster %s: Kubernetes %s -> %s", name, from, to)
 end
 
 local function check_removed_apis(ctx)

@@ -253,6 +253,15 @@ t.case("a downgrade is refused", function()
   t.eq(n, 1)
 end)
 
+t.case("a target beyond the minors refit models (data/paths.yaml) is refused, naming the file to extend", function()
+  local r = plan { set = { to = "1.31" } }
+  assert_untouched(r)
+  local checks, n = failed_checks(r)
+  t.contains(checks["version-route"], "EKS 1.31 is newer than the versions refit knows (up to 1.30): " ..
+             "if EKS has released it, add its upgrade paths to scripts/eks/data/paths.yaml")
+  t.eq(n, 1)
+end)
+
 t.case("nodes behind the control plane stop the run before anything changes", function()
   local r = plan { sim = NODES_BEHIND, set = { to = "1.21" } }
   assert_untouched(r)
