@@ -78,6 +78,20 @@ int testhost_plan(lua_State* L) {
   return 1;
 }
 
+// refit.testhost.read_file(path) -> text, or nil, why: tests read the data files and the files a
+// playbook wrote (relative to the working directory), which the sandbox's playbooks cannot.
+int testhost_read_file(lua_State* L) {
+  std::string path = luaL_checkstring(L, 1);
+  auto content = lua::Vm::read_user_file(path);
+  if (!content) {
+    lua_pushnil(L);
+    lua_pushstring(L, fmt::format("cannot read {}", path).c_str());
+    return 2;
+  }
+  lua_pushlstring(L, content->data(), content->size());
+  return 1;
+}
+
 int run_test_file(const GlobalOptions& global, const std::string& file, int& passed, int& failed) {
   lua::Vm vm(vm_options(global));
   run::prepare_vm(vm);
@@ -85,6 +99,8 @@ int run_test_file(const GlobalOptions& global, const std::string& file, int& pas
   lua_newtable(L);
   lua_pushcfunction(L, lua::guarded<testhost_plan>);
   lua_setfield(L, -2, "plan");
+  lua_pushcfunction(L, lua::guarded<testhost_read_file>);
+  lua_setfield(L, -2, "read_file");
   vm.preload_value("refit.testhost");
 
   auto source = lua::Vm::read_user_file(file);

@@ -228,6 +228,16 @@ function M.plan(opts)
   return setmetatable(host.plan(opts), Result)
 end
 
+-- read_file(path) -> text: a file relative to the working directory (the repository root under
+-- make test): shipped data, or what an apply wrote. Raises when it cannot be read.
+function M.read_file(path)
+  local ok, host = pcall(require, "refit.testhost")
+  if not ok then error("t.read_file works only under `refit test`", 2) end
+  local text, why = host.read_file(path)
+  if text == nil then error(why, 2) end
+  return text
+end
+
 ---------------------------------------------------------------------------
 -- Cases and the report
 ---------------------------------------------------------------------------

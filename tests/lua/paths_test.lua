@@ -1,70 +1,21 @@
 -- refit test tests/lua/paths_test.lua: refit.paths, the supported upgrade paths of a product and the
 -- route between two versions, with the exact messages playbooks put in their refusals.
 --
--- The data below mirrors scripts/<product>/data/paths.yaml: a test file cannot read the bundled files
--- (refit.resource reads beside the calling file, without ..). tests/cli/paths_test.sh runs the same
--- routes through `refit paths` against the bundled files, and tests/scripts/eks_upgrade_test.lua the
--- EKS ones through eks/upgrade.
+-- The data is the shipped scripts/<product>/data/paths.yaml. tests/cli/paths_test.sh runs routes
+-- through `refit paths`, and tests/scripts/eks_upgrade_test.lua the EKS ones through eks/upgrade.
 local t = require "refit.test"
 local paths = require "refit.paths"
 
-local DKP = [[
-product: dkp
-name: DKP
-document: 'D2iQ DKP 2.2 documentation, "Upgrade DKP via CLI": supported upgrade paths table'
-rule: DKP supports only the upgrades in the supported upgrade paths table of its upgrade guide
-kind: matrix
-scheme: semver
-hops:
-  "1.8.4": ["1.8.5", "2.1.0", "2.1.1"]
-  "1.8.5": ["2.1.0", "2.1.1"]
-  "2.1.0": ["2.2.0"]
-  "2.1.1": ["2.2.0"]
-notes:
-  - from: ">=1.8.0 <1.8.4"
-    text: >-
-      Konvoy 1.8.3 and older 1.8 releases are not in the matrix: they move to DKP 2.1 by the
-      separate major-upgrade procedure (playbook dkp/major-upgrade)
-]]
+-- The data refit ships (read from the repository: these tests run at its root).
+local function shipped(product)
+  local file = "scripts/" .. product .. "/data/paths.yaml"
+  return paths.load(t.read_file(file), file)
+end
 
-local KKP = [[
-product: kkp
-name: KKP
-document: 'Kubermatic KKP documentation, "Upgrade Versioning Policy" and "Support Policy"'
-rule: KKP upgrades one minor version at a time, from the latest patch release of the current minor
-kind: latest-patch
-scheme: semver
-releases: ["2.19.11", "2.20.11", "2.21.12", "2.22.9", "2.23.5"]
-supported_minors: 3
-]]
-
-local EKS = [[
-product: eks
-name: EKS
-document: 'Amazon EKS user guide, "Update existing cluster to new Kubernetes version"'
-rule: EKS upgrades the control plane one minor version at a time
-kind: next-minor
-scheme: minor
-versions: ["1.18", "1.19", "1.20", "1.21", "1.22", "1.23", "1.24", "1.25", "1.26", "1.27", "1.28", "1.29", "1.30"]
-playbook: eks/upgrade
-set: "to={to}"
-]]
-
-local KAPTAIN = [[
-product: kaptain
-name: Kaptain
-document: 'D2iQ Kaptain documentation, "Upgrade Kaptain", prerequisites: "Kaptain 1.2.0-1.0.0 is installed"'
-rule: Kaptain upgrades only from the versions its upgrade prerequisites name
-kind: matrix
-scheme: kaptain
-hops:
-  "1.2.0-1.0.0": ["1.2.0-1.1.0"]
-]]
-
-local dkp = paths.load(DKP, "scripts/dkp/data/paths.yaml")
-local kkp = paths.load(KKP, "scripts/kkp/data/paths.yaml")
-local eks = paths.load(EKS, "scripts/eks/data/paths.yaml")
-local kaptain = paths.load(KAPTAIN, "scripts/kaptain/data/paths.yaml")
+local dkp = shipped("dkp")
+local kkp = shipped("kkp")
+local eks = shipped("eks")
+local kaptain = shipped("kaptain")
 
 -- route's second value, for asserting the message of a refused route
 local function why_not(graph, from, to)
@@ -250,6 +201,7 @@ t.case("versions and describe list what the data knows, oldest first", function(
 end)
 
 t.case("report answers `refit paths`: the route as data, or nil and why", function()
+  local DKP = t.read_file("scripts/dkp/data/paths.yaml")
   t.eq(paths.report(DKP, "dkp.yaml", "1.8.4", "2.2.0"), {
     product = "dkp", name = "DKP", from = "1.8.4", to = "2.2.0", route = { "1.8.4", "2.1.1", "2.2.0" },
     hops = { { from = "1.8.4", to = "2.1.1" }, { from = "2.1.1", to = "2.2.0" } },
@@ -257,7 +209,7 @@ t.case("report answers `refit paths`: the route as data, or nil and why", functi
   local none, why = paths.report(DKP, "dkp.yaml", "2.2.0", "1.8.4")
   t.eq(none, nil)
   t.eq(why, "2.2.0 -> 1.8.4 is a downgrade: DKP supports upgrades only; choose a target newer than 2.2.0")
-  t.eq(paths.report(KAPTAIN, "k.yaml").product, "kaptain")
+  t.eq(paths.report(t.read_file("scripts/kaptain/data/paths.yaml"), "k.yaml").product, "kaptain")
 end)
 
 ---------------------------------------------------------------------------------------------------
