@@ -1,0 +1,473 @@
+-- kaptain/upgrade: D2iQ Kaptain 1.2.0-1.0.0 -> 1.2.0-1.1.0 with KUDO (seed 002, "Upgrade Kaptain").
+--
+-- The seed's procedure, in its order: the prerequisites (Kaptain 1.2.0-1.0.0 installed on a Konvoy
+-- cluster; the base addons istio, dex, cert-manager, prometheus and the Kaptain addon knative
+-- enabled); `kubectl kudo upgrade --instance kaptain --namespace kubeflow ./kubeflow-1.2.0_1.1.0.tgz`;
+-- `kubectl kudo plan status` until the plan completes; then the endpoint (Service
+-- kubeflow-ingressgateway: its ip on premises, its hostname on AWS) and the login (`konvoy get
+-- ops-portal`). "Workloads behavior": running pipelines are halted before and resubmitted after;
+-- notebooks, training jobs, Katib experiments and Spark applications keep running (not touched).
+-- "Breaking changes": the new HA MySQL and MinIO do not migrate pipeline history, metadata or
+-- artifacts, so the operator acknowledges that loss or backs namespace kubeflow up with Velero
+-- first. docs/kaptain.md explains each step and what to do when one fails.
+
+local refit = require "refit"
+local json = require "refit.json"
+local paths = require "refit.paths"
+local resource = require "refit.resource"
+
+local KUDO_API = "kudo.dev/v1beta1"
+local ADDON_API = "kubeaddons.mesosphere.io/v1beta1"
+local ARGO_API = "argoproj.io/v1alpha1"
+local OPERATOR = "kubeflow"
+
+-- The addons Kaptain needs, with the cluster.yaml entry that enables each (seed 002, "Upgrading Kaptain").
+local ADDONS = {
+  { name = "istio", kind = "ClusterAddon", repo = "https://github.com/mesosphere/kubernetes-base-addons", version = "stable-1.19-3.2.0" },
+  { name = "dex", kind = "Addon", namespace = "kubeaddons", repo = "https://github.com/mesosphere/kubernetes-base-addons", version = "stable-1.19-3.2.0" },
+  { name = "cert-manager", kind = "ClusterAddon", repo = "https://github.com/mesosphere/kubernetes-base-addons", version = "stable-1.19-3.2.0" },
+  { name = "prometheus", kind = "Addon", namespace = "kubeaddons", repo = "https://github.com/mesosphere/kubernetes-base-addons", version = "stable-1.19-3.2.0" },
+  { name = "knative", kind = "ClusterAddon", repo = "https://github.com/mesosphere/kubeaddons-kaptain", version = "stable-1.20-1.1.0" },
+}
+
+-- The workloads the seed says keep running through the upgrade: counted, never touched.
+local KEEP_RUNNING = {
+  { api = "kubeflow.org/v1", kind = "Notebook", what = "Jupyter notebooks" },
+  { api = "kubeflow.org/v1", kind = "TFJob", what = "TFJobs" },
+  { api = "kubeflow.org/v1", kind = "PyTorchJob", what = "PyTorchJobs" },
+  { api = "kubeflow.org/v1", kind = "MXNetJob", what = "MXNetJobs" },
+  { api = "kubeflow.org/v1beta1", kind = "Experiment", what = "Katib experiments" },
+  { api = "sparkoperator.k8s.io/v1beta2", kind = "SparkApplication", what = "Spark applications" },
+}
+
+local DATA_LOSS = "Kaptain 1.2.0-1.1.0 replaces the MySQL databases of Kubeflow Pipelines with one new highly-available " ..
+  "MySQL and the single-instance MinIO with a new highly-available MinIO, and migrates neither (seed 002, \"Breaking " ..
+  "changes\"): the pipeline execution history and metadata (MySQL) and the pipeline artifacts and transient data " ..
+  "(MinIO) are not carried over"
+
+---------------------------------------------------------------------------------------------------
+-- Where we are
+---------------------------------------------------------------------------------------------------
+
+local function given(s) if s == nil or s == "" then return nil end return s end
+
+local function instance_ref(ctx)
+  return { apiVersion = KUDO_API, kind = "Instance", namespace = ctx.params.namespace, name = ctx.params.instance }
+end
+
+local function instance(ctx) return ctx.cluster:get(instance_ref(ctx)) end
+
+-- "1.2.0-1.0.0": the OperatorVersion's appVersion (Kubeflow) and version (Kaptain).
+local function installed_version(ctx, inst)
+  inst = inst or instance(ctx)
+  if not inst then return nil end
+  local ov = ctx.cluster:get { apiVersion = KUDO_API, kind = "OperatorVersion", namespace = ctx.params.namespace,
+                               name = inst.spec.operatorVersion.name }
+  if ov then return ov.spec.appVersion .. "-" .. ov.spec.version, ov end
+  -- no OperatorVersion object: its name is <operator>-<appVersion>-<version>
+  return inst.spec.operatorVersion.name:match("^" .. OPERATOR .. "%-(%d+%.%d+%.%d+%-%d+%.%d+%.%d+)$")
+end
+
+local function target_ov(ctx) return OPERATOR .. "-" .. ctx.params.to end
+
+-- ./kubeflow-1.2.0_1.1.0.tgz: the bundle of the target, as the seed names it.
+local function package(ctx)
+  if given(ctx.params.package) then return ctx.params.package end
+  local kubeflow, kaptain = ctx.params.to:match("^(.-)%-(.*)$")
+  return string.format("./%s-%s_%s.tgz", OPERATOR, kubeflow, kaptain)
+end
+
+local function plan_status(inst)
+  local agg = inst and inst.status and inst.status.aggregatedStatus
+  local name = agg and agg.activePlanName or "deploy"
+  return inst and inst.status and inst.status.planStatus and inst.status.planStatus[name], name
+end
+
+-- "phase storage, step mysql: <message>" for the first step in ERROR or FATAL_ERROR
+local function failing_step(plan, status)
+  for _, ph in ipairs(plan and plan.phases or {}) do
+    for _, st in ipairs(ph.steps or {}) do
+      if st.status == status then
+        return string.format("phase %s, step %s%s", ph.name, st.name,
+                             given(st.message) and (": " .. st.message) or "")
+      end
+    end
+    if ph.status == status then
+      return string.format("phase %s%s", ph.name, given(ph.message) and (": " .. ph.message) or "")
+    end
+  end
+  return given(plan and plan.message) or "no phase or step reports it"
+end
+
+local function try_list(ctx, api, kind, namespace)
+  local ok, items = pcall(ctx.cluster.list, ctx.cluster, { apiVersion = api, kind = kind, namespace = namespace })
+  return ok and items or {}
+end
+
+-- The Kubeflow Pipelines runs that are running: Argo Workflows with KFP's run id label.
+local function running_pipelines(ctx)
+  local out = {}
+  for _, wf in ipairs(ctx.cluster:list { apiVersion = ARGO_API, kind = "Workflow", labels = "pipeline/runid" }) do
+    if wf.status and wf.status.phase == "Running" then
+      local a = wf.metadata.annotations or {}
+      local ok, spec = pcall(json.decode, a["pipelines.kubeflow.org/pipeline_spec"] or "")
+      out[#out + 1] = { namespace = wf.metadata.namespace, workflow = wf.metadata.name,
+                        run = a["pipelines.kubeflow.org/run_name"] or wf.metadata.name,
+                        pipeline = ok and type(spec) == "table" and spec.name or wf.metadata.generateName or wf.metadata.name,
+                        shutdown = wf.spec and wf.spec.shutdown }
+    end
+  end
+  return out
+end
+
+local function describe_run(p)
+  return string.format("pipeline %s (run %s, namespace %s)", p.pipeline, p.run, p.namespace)
+end
+
+local function backup_name(ctx)
+  return given(ctx.params.backup_name) or ("kaptain-before-" .. ctx.params.to:gsub("%.", "-"))
+end
+
+-- The point of no return's recovery text (seed 002 has no downgrade; KUDO refuses one).
+local UPGRADE_RECOVERY = "KUDO cannot downgrade an operator instance (kubectl kudo upgrade refuses a smaller " ..
+  "version), so Kaptain stays at the target version. See where its plan stands with kubectl kudo plan status " ..
+  "--instance kaptain --namespace kubeflow; fix what the failing phase and step report (kubectl describe and logs " ..
+  "of their resources in namespace kubeflow), then run refit apply kaptain/upgrade again with the same parameters: " ..
+  "the upgrade is skipped and the plan is monitored again. If the plan does not recover, contact D2iQ support. " ..
+  "Pipelines halted before the upgrade are listed in this run's state (key halted) and in its log: resubmit them " ..
+  "with the Kubeflow Pipelines SDK once Kaptain runs. With backup=true, the old pipeline data is in the Velero " ..
+  "backup (velero backup get)."
+
+---------------------------------------------------------------------------------------------------
+-- Preflight
+---------------------------------------------------------------------------------------------------
+
+local function check_instance(ctx)
+  local inst = instance(ctx)
+  ctx:require(inst, "Kaptain is not installed here: no KUDO Instance %s in namespace %s of cluster %s " ..
+              "(kubectl kudo install installs it; this playbook only upgrades)", ctx.params.instance,
+              ctx.params.namespace, ctx.cluster:name())
+end
+
+-- Only 1.2.0-1.0.0 -> 1.2.0-1.1.0 (scripts/kaptain/data/paths.yaml). A run that stopped after the
+-- upgrade command (the instance is at the target, its plan not yet complete) resumes monitoring.
+local function check_version(ctx)
+  local inst = instance(ctx)
+  if not inst then return end
+  local from = installed_version(ctx, inst)
+  ctx:require(from, "cannot tell the Kaptain version of Instance %s/%s: OperatorVersion %s is missing",
+              ctx.params.namespace, ctx.params.instance, inst.spec.operatorVersion.name)
+  local graph = paths.load(resource("data/paths.yaml"), "scripts/kaptain/data/paths.yaml")
+  local plan = plan_status(inst)
+  if from == ctx.params.to and plan and plan.status ~= "COMPLETE" then
+    ctx.log("Kaptain is already being upgraded to %s (plan %s): the upgrade is skipped and its plan monitored",
+            from, tostring(plan.status))
+    return
+  end
+  local ok, why = graph:check(from, ctx.params.to)
+  ctx:require(ok, "%s", why)
+  ctx.log("Kaptain %s -> %s (KUDO Instance %s/%s)", from, ctx.params.to, ctx.params.namespace, ctx.params.instance)
+end
+
+local function addon_object(ctx, a)
+  return ctx.cluster:get { apiVersion = ADDON_API, kind = a.kind, namespace = a.namespace, name = a.name }
+end
+
+local function check_addons(ctx)
+  local missing, unready, snippets, order = {}, {}, {}, {}
+  for _, a in ipairs(ADDONS) do
+    local obj = addon_object(ctx, a)
+    if not obj then
+      missing[#missing + 1] = a.name
+      if not snippets[a.repo] then
+        snippets[a.repo] = { version = a.version, names = {} }
+        order[#order + 1] = a.repo
+      end
+      table.insert(snippets[a.repo].names, a.name)
+    elseif not (obj.status and obj.status.ready) then
+      unready[#unready + 1] = string.format("%s (%s is %s)", a.name, a.kind, tostring(obj.status and obj.status.stage or "not ready"))
+    end
+  end
+  if #missing > 0 then
+    local yaml = {}
+    for _, repo in ipairs(order) do
+      yaml[#yaml + 1] = "  - configRepository: " .. repo
+      yaml[#yaml + 1] = "    configVersion: " .. snippets[repo].version
+      yaml[#yaml + 1] = "    addonsList:"
+      for _, name in ipairs(snippets[repo].names) do
+        yaml[#yaml + 1] = "      - name: " .. name
+        yaml[#yaml + 1] = "        enabled: true"
+      end
+    end
+    ctx:fail("Kaptain needs these addons, which are not enabled on cluster %s: %s. Enable them in the addons of " ..
+             "your Konvoy cluster.yaml and run konvoy deploy addons, then run again:\n%s",
+             ctx.cluster:name(), table.concat(missing, ", "), table.concat(yaml, "\n"))
+  end
+  ctx:require(#unready == 0, "these addons Kaptain needs are enabled but not ready: %s; wait until konvoy deploy " ..
+              "addons has finished (kubectl get clusteraddons,addons -A), then run again", table.concat(unready, ", "))
+end
+
+local function check_healthy(ctx)
+  local inst = instance(ctx)
+  if not inst then return end
+  local plan, name = plan_status(inst)
+  local status = plan and plan.status or "NEVER_RUN"
+  if installed_version(ctx, inst) == ctx.params.to then return end   -- resumed: the monitor step judges it
+  ctx:require(status == "COMPLETE",
+    "the KUDO Instance %s/%s is not healthy: its plan %s is %s (%s). Upgrade only a Kaptain whose last plan " ..
+    "completed: see kubectl kudo plan status --instance %s --namespace %s", ctx.params.namespace, ctx.params.instance,
+    name, status, failing_step(plan, status == "IN_PROGRESS" and "IN_PROGRESS" or status), ctx.params.instance,
+    ctx.params.namespace)
+end
+
+-- The seed's breaking changes: without an acknowledgement or a backup, nothing happens.
+local function check_data_loss(ctx)
+  if ctx.params.backup then
+    ctx.log("%s; Velero backs namespace %s up first (backup %s, volumes included)", DATA_LOSS, ctx.params.namespace,
+            backup_name(ctx))
+    return
+  end
+  if ctx.params.accept_pipeline_data_loss then
+    ctx.log.warn("%s; accepted with accept_pipeline_data_loss=true", DATA_LOSS)
+    return
+  end
+  ctx:fail("%s. Choose one of two ways to proceed: --set accept_pipeline_data_loss=true to accept that loss, or " ..
+           "--set backup=true to back namespace %s up with Velero (volumes included) before the upgrade",
+           DATA_LOSS, ctx.params.namespace)
+end
+
+local function check_velero(ctx)
+  if not ctx.params.backup then return end
+  local ns = ctx.cluster:get { kind = "Namespace", name = "velero" }
+  local deploy = ns and ctx.cluster:get { kind = "Deployment", namespace = "velero", name = "velero" }
+  ctx:require(deploy, "backup=true needs Velero on cluster %s, and it has no %s: enable the velero addon of " ..
+              "kubernetes-base-addons in your Konvoy cluster.yaml (konvoy deploy addons), or back the data up your " ..
+              "own way and use accept_pipeline_data_loss=true", ctx.cluster:name(),
+              ns and "Deployment velero in namespace velero" or "namespace velero")
+end
+
+-- What the seed says keeps running: reported, never touched.
+local function report_workloads(ctx)
+  local counts = {}
+  for _, w in ipairs(KEEP_RUNNING) do
+    local n = #try_list(ctx, w.api, w.kind)
+    if n > 0 then counts[#counts + 1] = string.format("%d %s", n, w.what) end
+  end
+  if #counts > 0 then
+    ctx.log("these keep running through the upgrade and are not touched: %s", table.concat(counts, ", "))
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Steps
+---------------------------------------------------------------------------------------------------
+
+local function halted_names(ctx)
+  local out = {}
+  for _, p in ipairs(ctx.state.halted or {}) do out[#out + 1] = describe_run(p) end
+  return out
+end
+
+local halt_step = refit.step "halt-pipelines" {
+  summary = "halt the running Kubeflow Pipelines runs (Argo Workflows, shutdown Terminate) and record them",
+  done = function(ctx)
+    return #running_pipelines(ctx) == 0 or installed_version(ctx) == ctx.params.to
+  end,
+  run = function(ctx)
+    local runs = running_pipelines(ctx)
+    -- recorded before anything changes, so that a failure still lists what to resubmit
+    ctx.state.halted = runs
+    for _, p in ipairs(runs) do
+      ctx.cluster:patch({ apiVersion = ARGO_API, kind = "Workflow", namespace = p.namespace, name = p.workflow },
+                        { spec = { shutdown = "Terminate" } })
+    end
+    ctx.log("halting %d running pipelines before the upgrade (seed 002, \"Workloads behavior\"): %s", #runs,
+            table.concat(halted_names(ctx), ", "))
+  end,
+  verify = function(ctx)
+    for _, p in ipairs(ctx.state.halted or {}) do
+      ctx:wait(string.format("Workflow %s/%s stopped", p.namespace, p.workflow), function()
+        local wf = ctx.cluster:get { apiVersion = ARGO_API, kind = "Workflow", namespace = p.namespace, name = p.workflow }
+        if not wf then return true end
+        local phase = wf.status and wf.status.phase
+        if phase == "Running" or phase == "Pending" then return false, "phase " .. tostring(phase) end
+        return true
+      end, { timeout = "5m", interval = "5s" })
+    end
+  end,
+  -- a run that fails later still says what to resubmit (the endpoint step says it on success)
+  cleanup = function(ctx)
+    local halted = halted_names(ctx)
+    if #halted > 0 and not ctx.state.resubmit_reported then
+      ctx.log.warn("these pipelines were halted for the upgrade; resubmit them with the Kubeflow Pipelines SDK once " ..
+                   "Kaptain runs: %s", table.concat(halted, ", "))
+    end
+  end,
+  irreversible = "Argo cannot resume a terminated Workflow: the halted pipeline runs have to be resubmitted with " ..
+                 "the Kubeflow Pipelines SDK (their names are in this run's state, key halted). Nothing else changed.",
+}
+
+local backup_step = refit.step "backup" {
+  summary = "back namespace kubeflow up with Velero, volumes included (backup=true)",
+  when = function(ctx) return ctx.params.backup end,
+  done = function(ctx)
+    local r = ctx:exec { "velero", "backup", "get", backup_name(ctx), "-o", "json", check = false }
+    return r.code == 0 and r.json ~= nil and r.json.status ~= nil and r.json.status.phase == "Completed"
+  end,
+  run = function(ctx)
+    ctx:exec { "velero", "backup", "create", backup_name(ctx), "--include-namespaces", ctx.params.namespace,
+               "--default-volumes-to-restic", "--wait", mutates = true, timeout = ctx.params.backup_timeout }
+  end,
+  verify = function(ctx)
+    local name = backup_name(ctx)
+    local r = ctx:exec { "velero", "backup", "get", name, "-o", "json" }
+    local status = r.json and r.json.status or {}
+    ctx:require(status.phase == "Completed",
+      "Velero backup %s ended %s%s: the pipeline data is not safely backed up, so the upgrade does not start. " ..
+      "See velero backup describe %s --details and velero backup logs %s; fix the cause, delete the backup " ..
+      "(velero backup delete %s) and run again", name, tostring(status.phase),
+      given(status.failureReason) and (" (" .. status.failureReason .. ")") or
+        (status.errors and status.errors > 0 and string.format(" with %d errors", status.errors) or ""),
+      name, name, name)
+    ctx.log("Velero backup %s of namespace %s: Completed, %s items", name, ctx.params.namespace,
+            tostring(status.progress and status.progress.itemsBackedUp))
+  end,
+}
+
+local upgrade_step = refit.step "kudo-upgrade" {
+  summary = "kubectl kudo upgrade --instance kaptain --namespace kubeflow ./kubeflow-1.2.0_1.1.0.tgz",
+  done = function(ctx) return installed_version(ctx) == ctx.params.to end,
+  run = function(ctx)
+    ctx:exec { "kubectl", "kudo", "upgrade", "--instance", ctx.params.instance, "--namespace", ctx.params.namespace,
+               package(ctx), mutates = true }
+    ctx.log("point of no return: Instance %s/%s now points at OperatorVersion %s", ctx.params.namespace,
+            ctx.params.instance, target_ov(ctx))
+  end,
+  verify = function(ctx)
+    local inst = instance(ctx)
+    ctx:require(inst and inst.spec.operatorVersion.name == target_ov(ctx),
+                "Instance %s/%s does not point at %s after kubectl kudo upgrade", ctx.params.namespace,
+                ctx.params.instance, target_ov(ctx))
+  end,
+  irreversible = UPGRADE_RECOVERY,
+}
+
+local monitor_step = refit.step "plan" {
+  summary = "kubectl kudo plan status until the plan is COMPLETE (FATAL_ERROR fails; ERROR: KUDO retries)",
+  verify = function(ctx)
+    local retried = {}
+    ctx:wait(string.format("KUDO plan of Instance %s/%s COMPLETE", ctx.params.namespace, ctx.params.instance), function()
+      local r = ctx:exec { "kubectl", "kudo", "plan", "status", "--instance", ctx.params.instance, "--namespace",
+                           ctx.params.namespace, "-o", "json" }
+      local status = r.json or {}
+      local agg = status.aggregatedStatus or {}
+      local plan = status.planStatus and status.planStatus[agg.activePlanName or "deploy"]
+      local s = plan and plan.status or "NEVER_RUN"
+      if s == "COMPLETE" then return true end
+      if s == "FATAL_ERROR" then
+        local out = ctx:exec { "kubectl", "kudo", "plan", "status", "--instance", ctx.params.instance, "--namespace",
+                               ctx.params.namespace, check = false }
+        ctx.log("%s", (out.stdout:gsub("%s+$", "")))
+        error(string.format("the KUDO plan %s of Instance %s/%s ended FATAL_ERROR at %s", tostring(plan.name),
+                            ctx.params.namespace, ctx.params.instance, failing_step(plan, "FATAL_ERROR")), 0)
+      end
+      if s == "ERROR" then
+        local at = failing_step(plan, "ERROR")
+        if not retried[at] then
+          retried[at] = true
+          ctx.log.warn("KUDO plan %s: %s; KUDO retries, waiting", tostring(plan.name), at)
+        end
+        return false, "ERROR at " .. at
+      end
+      return false, "plan " .. tostring(plan and plan.name or "deploy") .. " is " .. s
+    end, { timeout = ctx.params.plan_timeout, interval = "30s" })
+    local out = ctx:exec { "kubectl", "kudo", "plan", "status", "--instance", ctx.params.instance, "--namespace",
+                           ctx.params.namespace }
+    ctx.log("%s", (out.stdout:gsub("%s+$", "")))
+  end,
+}
+
+-- The seed's endpoint: status.loadBalancer.ingress[*].ip on premises, .hostname on AWS.
+local function endpoint(ctx)
+  local svc = ctx.cluster:get { kind = "Service", namespace = ctx.params.namespace, name = "kubeflow-ingressgateway" }
+  if not svc then return nil, "no Service kubeflow-ingressgateway in namespace " .. ctx.params.namespace end
+  local ingress = svc.status and svc.status.loadBalancer and svc.status.loadBalancer.ingress or {}
+  local field = ({ ["on-premises"] = "ip", aws = "hostname" })[ctx.params.platform]
+  local values = {}
+  for _, i in ipairs(ingress) do
+    local v
+    if field then v = i[field] else v = i.ip or i.hostname end
+    if v then values[#values + 1] = v end
+  end
+  if #values == 0 then
+    return nil, string.format("Service %s/kubeflow-ingressgateway has no load-balancer %s yet", ctx.params.namespace,
+                              field or "address")
+  end
+  return table.concat(values, " ")
+end
+
+local endpoint_step = refit.step "endpoint" {
+  summary = "print the Kaptain endpoint, the login hint and the pipelines to resubmit",
+  verify = function(ctx)
+    local where
+    ctx:wait("a load-balancer address of Service kubeflow-ingressgateway", function()
+      local v, why = endpoint(ctx)
+      where = v
+      return v ~= nil, why
+    end, { timeout = "10m", interval = "15s" })
+    ctx.log("Kaptain %s is up: https://%s", ctx.params.to, where)
+    ctx.log("log in with the credentials that `konvoy get ops-portal` prints")
+    local halted = halted_names(ctx)
+    if #halted > 0 then
+      ctx.log("resubmit these pipelines with the Kubeflow Pipelines SDK (their history was not migrated): %s",
+              table.concat(halted, ", "))
+      ctx.state.resubmit_reported = true
+    else
+      ctx.log("no pipeline was running before the upgrade: nothing to resubmit")
+    end
+  end,
+}
+
+local playbook = {
+  summary = "Upgrade D2iQ Kaptain 1.2.0-1.0.0 -> 1.2.0-1.1.0 with KUDO (halts pipelines; MySQL/MinIO data not migrated)",
+  description = [[
+Upgrades Kaptain (Kubeflow on Konvoy, the KUDO Instance kaptain in namespace kubeflow) as D2iQ documents
+it: checks the installed version (only 1.2.0-1.0.0 -> 1.2.0-1.1.0), the addons Kaptain needs (istio,
+dex, cert-manager, prometheus, knative) and the KUDO instance's health; makes the operator accept that
+pipeline history, metadata and MinIO data are not migrated (accept_pipeline_data_loss=true) or back
+namespace kubeflow up with Velero first (backup=true); halts the running pipelines; runs kubectl kudo
+upgrade (a point of no return: KUDO cannot downgrade); follows kubectl kudo plan status until the plan
+completes; prints the endpoint, the login hint and the pipelines to resubmit. See docs/kaptain.md.]],
+  params = {
+    to = refit.param.string { default = "1.2.0-1.1.0", help = "target Kaptain version <kubeflow>-<kaptain>" },
+    instance = refit.param.string { default = "kaptain", help = "the KUDO Instance of Kaptain" },
+    namespace = refit.param.string { default = "kubeflow", help = "its namespace" },
+    package = refit.param.string { help = "the package to upgrade to (default ./kubeflow-<kubeflow>_<kaptain>.tgz of `to`)" },
+    accept_pipeline_data_loss = refit.param.bool {
+      default = false,
+      help = "accept that pipeline history and metadata (MySQL) and MinIO data are not migrated",
+    },
+    backup = refit.param.bool { default = false, help = "back namespace kubeflow up with Velero (volumes included) first" },
+    backup_name = refit.param.string { help = "the Velero backup's name (default kaptain-before-<to>)" },
+    platform = refit.param.enum { values = { "auto", "on-premises", "aws" }, default = "auto",
+                                  help = "where Kaptain runs: the endpoint is the load balancer's ip on premises, its hostname on AWS" },
+    plan_timeout = refit.param.duration { default = "90m", help = "limit for the KUDO plan" },
+    backup_timeout = refit.param.duration { default = "2h", help = "limit for the Velero backup" },
+  },
+  preflight = {
+    refit.check "kudo-instance" (check_instance),
+    refit.check "version-route" (check_version),
+    refit.check "addons" (check_addons),
+    refit.check "instance-healthy" (check_healthy),
+    refit.check "pipeline-data" (check_data_loss),
+    refit.check "velero" (check_velero),
+    refit.check "workloads" (report_workloads),
+  },
+  halt_step,
+  backup_step,
+  upgrade_step,
+  monitor_step,
+  endpoint_step,
+}
+
+return refit.playbook "kaptain/upgrade" (playbook)
