@@ -7,8 +7,9 @@
 --   local f = faults.take("nodegroup-update-fails", "demo", { nodegroup = "ng-1", batch = 2 })
 --
 -- Product models declare their own fault types (init.lua passes them as `extra_types`): type ->
--- { field = "string" | "int", ... }. Such a fault matches a subject when every field it gives
--- equals the subject's (a field it leaves out matches anything).
+-- { field = "string" | "int", ..., match = { "field", ... } }. Such a fault matches a subject when
+-- every `match` field it gives equals the subject's (a field it leaves out matches anything);
+-- without `match`, every field is a match field. The others (a message, a count) are data.
 local util = require "refit.sim.util"
 local checker = require "refit.sim.check"
 
@@ -56,7 +57,13 @@ return function(W, scenario, default_cluster, extra_types)
     local ftype = check:oneof(checker.field(path, "type"), f.type, type_names(), { required = true })
     local known = { "type", "cluster", "times", "description" }
     local extra = extra_types[ftype]
-    for _, k in ipairs(TYPES[ftype] or util.sorted_keys(extra)) do known[#known + 1] = k end
+    local extra_fields = {}
+    if extra then
+      for _, k in ipairs(util.sorted_keys(extra)) do
+        if k ~= "match" then extra_fields[#extra_fields + 1] = k end
+      end
+    end
+    for _, k in ipairs(TYPES[ftype] or extra_fields) do known[#known + 1] = k end
     check:known_fields(path, f, known)
     local fault = {
       index = i, type = ftype, path = path,
@@ -79,14 +86,14 @@ return function(W, scenario, default_cluster, extra_types)
     elseif ftype == "control-plane-health-check-fails" then
       str("version", { version = true }) str("errorCode") str("message")
     else
-      for _, k in ipairs(util.sorted_keys(extra)) do
+      for _, k in ipairs(extra_fields) do
         if extra[k] == "int" then
           fault[k] = check:int(checker.field(path, k), f[k], { min = 1 })
         else
           str(k)
         end
       end
-      fault.fields = extra
+      fault.match = extra.match or extra_fields
     end
     F.list[#F.list + 1] = fault
   end
@@ -172,8 +179,8 @@ return function(W, scenario, default_cluster, extra_types)
     for _, f in ipairs(F.list) do
       if f.type == ftype and applies(f, cluster) and available(f) then
         local ok = true
-        if f.fields then
-          for k in pairs(f.fields) do
+        if f.match then
+          for _, k in ipairs(f.match) do
             if f[k] ~= nil and f[k] ~= subject[k] then ok = false end
           end
         else

@@ -11,8 +11,9 @@
 return {
   section = "kaptain",
   faults = {
-    ["kudo-plan-fails"] = { phase = "string", step = "string", message = "string" },
-    ["kudo-step-error"] = { phase = "string", step = "string", message = "string", count = "int" },
+    ["kudo-plan-fails"] = { phase = "string", step = "string", message = "string", match = { "phase", "step" } },
+    ["kudo-step-error"] = { phase = "string", step = "string", message = "string", count = "int",
+                            match = { "phase", "step" } },
   },
   new = function(W, env)
     local kudo = require("refit.sim.kudo")(W, env)

@@ -44,18 +44,6 @@ return function(W, env)
 
   local function ov_name(p) return p.operator .. "-" .. p.appVersion .. "-" .. p.version end
 
-  -- faults.take matches every field a fault declares, payload fields (message, count) included:
-  -- complete the subject with the payload of the first fault of that type that matches it.
-  local function take(ftype, cluster, subject, what)
-    for _, f in ipairs(env.faults.list or {}) do
-      if f.type == ftype and (f.phase == nil or f.phase == subject.phase) and (f.step == nil or f.step == subject.step) then
-        local full = { phase = subject.phase, step = subject.step, message = f.message, count = f.count }
-        local got = env.faults.take(ftype, cluster, full, what)
-        if got then return got end
-      end
-    end
-    return nil
-  end
   K.ov_name = ov_name
 
   -- Registers a package the upgrade command can install. plans = { [name] = { strategy =,
@@ -181,8 +169,8 @@ return function(W, env)
       local phase_st, step_st = st.phases[pi], st.phases[pi].steps[si]
       local subject = { phase = phase.name, step = step.name }
       local what = string.format("instance %s/%s plan %s phase %s step %s", namespace, name, plan_name, phase.name, step.name)
-      local fails = take("kudo-plan-fails", cluster, subject, what .. " ends FATAL_ERROR")
-      local errors = take("kudo-step-error", cluster, subject, what .. " ends ERROR")
+      local fails = env.faults.take("kudo-plan-fails", cluster, subject, what .. " ends FATAL_ERROR")
+      local errors = env.faults.take("kudo-step-error", cluster, subject, what .. " ends ERROR")
       local error_count = errors and (errors.count or 1) or 0
       step_st.status, step_st.message = "IN_PROGRESS", nil
       write()

@@ -37,19 +37,12 @@ local KINDS = {
 }
 
 local function take(env, cluster, name, what)
-  for _, f in ipairs(env.faults.list or {}) do
-    if f.type == "velero-backup-fails" and (f.backup == nil or f.backup == name) then
-      local got = env.faults.take("velero-backup-fails", cluster,
-                                  { backup = name, phase = f.phase, message = f.message }, what)
-      if got then return got end
-    end
-  end
-  return nil
+  return env.faults.take("velero-backup-fails", cluster, { backup = name }, what)
 end
 
 return {
   faults = {
-    ["velero-backup-fails"] = { backup = "string", phase = "string", message = "string" },
+    ["velero-backup-fails"] = { backup = "string", phase = "string", message = "string", match = { "backup" } },
   },
   new = function(W, env)
     local tools = env.tools
