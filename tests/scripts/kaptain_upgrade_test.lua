@@ -327,10 +327,10 @@ t.case("plan_timeout: a plan still IN_PROGRESS at the limit fails the step, sayi
 end)
 
 ---------------------------------------------------------------------------------------------------
--- The models the playbook relies on (KUDO, Argo), through tests/scripts/playbooks/kaptain_commands.lua
+-- The models the playbook relies on (KUDO, Argo), through tests/scripts/playbooks/commands.lua
 ---------------------------------------------------------------------------------------------------
 
-local COMMANDS = "tests/scripts/playbooks/kaptain_commands.lua"
+local COMMANDS = "tests/scripts/playbooks/commands.lua"
 
 local function run_commands(list, sim)
   local r = t.plan { playbook = COMMANDS, sim = sim or ONPREM, set = { commands = table.concat(list, ",") } }

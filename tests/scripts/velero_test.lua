@@ -2,7 +2,7 @@
 -- through the command-running test playbook: backup create / get / describe, timing, refusals, faults.
 local t = require "refit.test"
 
-local COMMANDS = "tests/scripts/playbooks/kaptain_commands.lua"
+local COMMANDS = "tests/scripts/playbooks/commands.lua"
 local WITH_VELERO = "examples/clusters/kaptain-on-konvoy.yaml"
 local NO_VELERO = "tests/scripts/fixtures/kaptain-no-velero.yaml"
 

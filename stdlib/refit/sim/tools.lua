@@ -8,6 +8,9 @@
 --   local tools = require("refit.sim.tools")(W)     -- one registry per world (init.lua makes it)
 --   tools.command("dkp", "upgrade kommander", function(args, call) ... end, { flags = {...} })
 --
+-- `words` "" registers the program's root: it answers argv that names no subcommand, such as
+-- `kubermatic-installer --version`.
+--
 -- A handler gets `args` = { pos = {...}, flags = { name = value } } (the words after the
 -- subcommand, flags parsed by the command's flag spec) and `call` (W.tool's: the default cluster),
 -- and returns W.tool's result { code, stdout, stderr, duration }.
@@ -84,10 +87,15 @@ return function(W)
         local cmd = commands[table.concat(words, " ")]
         if cmd and i > best_n then best, best_n = cmd, i end
       end
+      if not best and commands[""] then best, best_n = commands[""], 0 end
       if not best then
         local first = argv[1]
         if first == nil or first:sub(1, 1) == "-" then
-          return fail(program, "a command is required (known: %s)", table.concat(util.sorted_keys(commands), ", "))
+          local names = {}
+          for _, name in ipairs(util.sorted_keys(commands)) do
+            if name ~= "" then names[#names + 1] = name end
+          end
+          return fail(program, "a command is required (known: %s)", table.concat(names, ", "))
         end
         -- name the deepest word that is not a known command, as cobra does
         return fail(program, "unknown command %q for %q", first, program)

@@ -1,4 +1,4 @@
--- A test playbook for the Kaptain, KUDO and Velero tool models (tests/scripts/velero_test.lua,
+-- A test playbook for the simulated tools (tests/scripts/velero_test.lua, sim_tools_test.lua,
 -- tests/scripts/kaptain_upgrade_test.lua): runs the commands of the `commands` parameter one per
 -- step, in order, and records each result in ctx.state["result:<n>"] = { code, stdout, stderr }.
 -- "sleep 5m" lets virtual time pass instead; "patch-workflow NS NAME STRATEGY" sets a Workflow's
@@ -11,7 +11,7 @@ local function words(s)
   return out
 end
 
-return refit.playbook "test/kaptain-commands" {
+return refit.playbook "test/commands" {
   summary = "Run commands against the simulated world and record their results",
   params = {
     commands = refit.param.list { of = refit.param.string {}, required = true, help = "commands, one per step" },

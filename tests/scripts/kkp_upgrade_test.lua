@@ -1,0 +1,396 @@
+-- refit test tests/scripts/kkp_upgrade_test.lua: the bundled kkp/upgrade playbook (docs/kkp.md,
+-- seed 003: the KKP upgrade "General Guidelines") against the simulated KKP world: the happy path,
+-- every refusal, every fault scenario, and the parallel-reconcile limit's effect on the duration.
+local t = require "refit.test"
+local json = require "refit.json"
+local base64 = require "refit.base64"
+
+local PLAYBOOK = "scripts/kkp/upgrade.lua"
+local FIXTURE = "examples/clusters/kkp-2.21.yaml"
+local SKIPS_MINOR = "examples/clusters/kkp-2.20.yaml"
+local DOCKER = "tests/scripts/fixtures/kkp-2.21-docker.yaml"
+local OLD_PATCH = "tests/scripts/fixtures/kkp-2.21-old-patch.yaml"
+local SEED_UNHEALTHY = "tests/scripts/fixtures/kkp-2.21-seed-unhealthy.yaml"
+local SCENARIOS = "examples/scenarios/"
+local TARGET = "v2.22.9"
+
+-- The kubermatic CRDs of KKP 2.21 (what `kubectl get crd | grep kubermatic` lists), sorted.
+local CRDS = {
+  "addonconfigs.kubermatic.k8c.io", "addons.kubermatic.k8c.io", "admissionplugins.kubermatic.k8c.io",
+  "alertmanagers.kubermatic.k8c.io", "allowedregistries.kubermatic.k8c.io",
+  "applicationdefinitions.apps.kubermatic.k8c.io", "applicationinstallations.apps.kubermatic.k8c.io",
+  "clusters.kubermatic.k8c.io", "clustertemplateinstances.kubermatic.k8c.io", "clustertemplates.kubermatic.k8c.io",
+  "constraints.kubermatic.k8c.io", "constrainttemplates.kubermatic.k8c.io", "etcdbackupconfigs.kubermatic.k8c.io",
+  "etcdrestores.kubermatic.k8c.io", "externalclusters.kubermatic.k8c.io", "ipamallocations.kubermatic.k8c.io",
+  "ipampools.kubermatic.k8c.io", "kubermaticconfigurations.kubermatic.k8c.io", "kubermaticsettings.kubermatic.k8c.io",
+  "mlaadminsettings.kubermatic.k8c.io", "presets.kubermatic.k8c.io", "projects.kubermatic.k8c.io",
+  "resourcequotas.kubermatic.k8c.io", "rulegroups.kubermatic.k8c.io", "seeds.kubermatic.k8c.io",
+  "userprojectbindings.kubermatic.k8c.io", "users.kubermatic.k8c.io", "usersshkeys.kubermatic.k8c.io",
+}
+
+local function plan(opts)
+  opts.playbook = opts.playbook or PLAYBOOK
+  opts.sim = opts.sim or FIXTURE
+  return t.plan(opts)
+end
+
+-- "name=status" of every step_finished / step_skipped, in order
+local function step_results(r)
+  local out = {}
+  for _, e in ipairs(r.events) do
+    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
+    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
+  end
+  return out
+end
+
+-- the argv of every mutating command, in order
+local function mutating_commands(r)
+  local out = {}
+  for _, e in ipairs(r:all("command")) do
+    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
+  end
+  return out
+end
+
+local function failed_checks(r)
+  local out, n = {}, 0
+  for _, e in ipairs(r:all("check_failed")) do
+    out[e.check] = (e.error:gsub("^[^:]+:%d+: ", ""))
+    n = n + 1
+  end
+  return out, n
+end
+
+local function assert_untouched(r)
+  t.eq(r.status, "precondition_failed", r.output)
+  t.eq(r.exit_code, 2)
+  t.eq(r:find("mutation"), nil)
+  t.eq(#mutating_commands(r), 0)
+  t.eq(r:find("step_started"), nil)
+  t.eq(r:find("file_written"), nil)
+  t.eq(r.world, r.world_before)
+end
+
+local function kubermatic_config(r)
+  for _, o in ipairs(r:objects("kkp-master", "KubermaticConfiguration")) do
+    if o.metadata.namespace == "kubermatic" and o.metadata.name == "kubermatic" then return o end
+  end
+end
+
+local function parallel_limit(r)
+  local sc = kubermatic_config(r).spec.seedController
+  return sc and sc.maximumParallelReconciles
+end
+
+local function index_of(r, pred)
+  for i, e in ipairs(r.events) do
+    if pred(e) then return i end
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- The happy path (2.21.12 -> 2.22.9, master + 2 seeds, 50 user clusters)
+---------------------------------------------------------------------------------------------------
+
+t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 clusters up to date, limit reset", function()
+  local r = plan {}
+  t.eq(r.status, "succeeded", r.output)
+  t.eq(r.exit_code, 0)
+  -- the seed's order: backups first, then the lowered limit, then the installer; seeds (america,
+  -- seed-us, runs MinIO: deploy kubermatic-seed) and user clusters follow
+  t.eq(step_results(r), {
+    "backup[kkp-master]=succeeded",
+    "backup[seed-us]=succeeded",
+    "backup[seed-eu]=succeeded",
+    "lower-parallel-reconciles=succeeded",
+    "deploy-master=succeeded",
+    "seed-stack[america]=succeeded",
+    "wait-seeds=succeeded",
+    "wait-user-clusters=succeeded",
+  })
+  t.eq(r:find("step_started", { step = "deploy-master" }).irreversible, true)
+  t.eq(r:find("step_started", { step = "seed-stack[america]" }).irreversible, true)
+  t.eq(mutating_commands(r), {
+    "./kubermatic-installer deploy kubermatic-master --config kubermatic.yaml --helm-values values.yaml --helm-timeout 5m",
+    "./kubermatic-installer deploy kubermatic-seed --config kubermatic.yaml --helm-values values.yaml --kube-context seed-us --helm-timeout 5m",
+  })
+
+  -- one backup file per cluster and kubermatic CRD, in the plan only recorded (not written)
+  local written = {}
+  for _, e in ipairs(r:all("file_written")) do
+    t.eq(e.written, false, e.path)
+    written[#written + 1] = e.path
+  end
+  local expected = {}
+  for _, cluster in ipairs { "kkp-master", "seed-us", "seed-eu" } do
+    for _, crd in ipairs(CRDS) do
+      expected[#expected + 1] = "kkp-backup-v2.21.12-to-v2.22.9/" .. cluster .. "/" .. crd .. ".yaml"
+    end
+  end
+  t.eq(written, expected)
+
+  -- the world: KKP at the target on the master, every seed Healthy at it, every user cluster reconciled
+  local cfg = kubermatic_config(r)
+  t.eq(cfg.status.kubermaticVersion, TARGET)
+  t.eq(parallel_limit(r), 10)
+  for _, o in ipairs(r:objects("kkp-master", "Deployment")) do
+    if o.metadata.name == "kubermatic-operator" then
+      t.eq(o.spec.template.spec.containers[1].image, "quay.io/kubermatic/kubermatic-ee:v2.22.9")
+    end
+  end
+  local seeds = r:objects("kkp-master", "Seed")
+  t.eq(#seeds, 2)
+  for _, seed in ipairs(seeds) do
+    t.eq(seed.status.phase, "Healthy", seed.metadata.name)
+    t.eq(seed.status.conditions.ResourcesReconciled.status, "True", seed.metadata.name)
+    t.eq(seed.status.versions.kubermatic, TARGET, seed.metadata.name)
+  end
+  local clusters = 0
+  for _, name in ipairs { "seed-eu", "seed-us" } do
+    for _, c in ipairs(r:objects(name, "Cluster")) do
+      clusters = clusters + 1
+      local cond = c.status.conditions.SeedResourcesUpToDate
+      t.eq(cond.status, "True", c.metadata.name)
+      t.eq(cond.kubermaticVersion, TARGET, c.metadata.name)
+    end
+    for _, d in ipairs(r:objects(name, "Deployment")) do
+      if d.metadata.name == "seed-controller-manager" then
+        t.eq(d.spec.template.spec.containers[1].image, "quay.io/kubermatic/kubermatic-ee:v2.22.9", name)
+      end
+    end
+  end
+  t.eq(clusters, 50)
+  t.eq(r.world.cloud.kkp.releases["kkp-master"]["kubermatic-operator"], { version = "2.22.9", status = "deployed",
+                                                                          namespace = "kubermatic" })
+  t.eq(r.world.cloud.kkp.releases["seed-us"].minio.version, "2.22.9")
+end)
+
+t.case("the limit is lowered before the installer runs and reset after the waits (seed 003, reconciliation load)", function()
+  local r = plan {}
+  t.eq(r.status, "succeeded", r.output)
+  t.eq(r:find("state_set", { key = "saved_parallel_reconciles" }).value, 10)
+  local patches = r:all("mutation", { kind = "KubermaticConfiguration", verb = "patch" })
+  t.eq(#patches, 2)
+  t.eq(patches[1].step, "lower-parallel-reconciles")
+  t.eq(patches[1].phase, "run")
+  t.eq(patches[1].patch, { spec = { seedController = { maximumParallelReconciles = 2 } } })
+  t.eq(patches[2].phase, "cleanup")
+  t.eq(patches[2].patch, { spec = { seedController = { maximumParallelReconciles = 10 } } })
+  local lowered = index_of(r, function(e) return e.event == "mutation" and e.phase == "run" and e.kind == "KubermaticConfiguration" end)
+  local deploy = index_of(r, function(e) return e.event == "command" and e.argv[2] == "deploy" end)
+  local waited = index_of(r, function(e) return e.event == "step_finished" and e.step == "wait-user-clusters" end)
+  local reset = index_of(r, function(e) return e.event == "cleanup_finished" and e.step == "lower-parallel-reconciles" end)
+  local last_backup = index_of(r, function(e) return e.event == "step_finished" and e.step == "backup[seed-eu]" end)
+  t.ok(last_backup < lowered and lowered < deploy and deploy < waited and waited < reset,
+       "backups, then lower, then deploy, then the waits, then the reset")
+  t.eq(r:find("cleanup_finished", { step = "lower-parallel-reconciles" }).status, "succeeded")
+end)
+
+t.case("a limit already at or below the upgrade value is left alone (and not reset)", function()
+  local r = plan { set = { upgrade_parallel_reconciles = 10 } }
+  t.eq(r.status, "succeeded", r.output)
+  t.eq(r:find("step_skipped", { step = "lower-parallel-reconciles" }).reason, "when")
+  t.eq(r:find("mutation", { kind = "KubermaticConfiguration" }), nil)
+  t.eq(parallel_limit(r), 10)
+end)
+
+t.case("the backup directory follows backup_dir: <dir>/<cluster>/<crd>.yaml", function()
+  local r = plan { set = { backup_dir = "/var/backups/kkp" } }
+  t.eq(r.status, "succeeded", r.output)
+  t.eq(#r:all("file_written"), 3 * #CRDS)
+  t.eq(r:all("file_written")[1].path, "/var/backups/kkp/kkp-master/addonconfigs.kubermatic.k8c.io.yaml")
+  t.ok(r:find("file_written", { path = "/var/backups/kkp/seed-eu/clusters.kubermatic.k8c.io.yaml" }).bytes > 10000,
+       "the Clusters of seed-eu are in its backup")
+end)
+
+t.case("a patch upgrade follows the same guidelines; a limit left at KKP's default is removed again", function()
+  local r = plan { sim = OLD_PATCH, set = { installer = "./kubermatic-v2.21.12/kubermatic-installer" } }
+  t.eq(r.status, "succeeded", r.output)
+  t.eq(step_results(r), {
+    "backup[kkp-master]=succeeded",
+    "backup[seed-eu]=succeeded",
+    "lower-parallel-reconciles=succeeded",
+    "deploy-master=succeeded",
+    "wait-seeds=succeeded",
+    "wait-user-clusters=succeeded",
+  })
+  t.eq(#r:all("file_written"), 2 * #CRDS)
+  t.eq(mutating_commands(r), {
+    "./kubermatic-v2.21.12/kubermatic-installer deploy kubermatic-master --config kubermatic.yaml --helm-values values.yaml --helm-timeout 5m",
+  })
+  t.eq(r:find("state_set", { key = "saved_parallel_reconciles" }).value, 10)
+  t.eq(r:find("state_set", { key = "parallel_reconciles_was_set" }).value, false)
+  t.eq(parallel_limit(r), nil)
+  t.eq(kubermatic_config(r).status.kubermaticVersion, "v2.21.12")
+end)
+
+---------------------------------------------------------------------------------------------------
+-- Refusals: nothing changes
+---------------------------------------------------------------------------------------------------
+
+t.case("a skipped minor is refused with the route (2.20.11 with the 2.22.9 installer)", function()
+  local r = plan { sim = SKIPS_MINOR }
+  assert_untouched(r)
+  local checks, n = failed_checks(r)
+  t.eq(n, 1)
+  t.eq(checks["version-route"],
+       "KKP upgrades one minor version at a time, from the latest patch release of the current minor: " ..
+       "2.20.11 -> 2.22.9 skips 2.21.12. Run the hops one at a time: 2.20.11 -> 2.21.12, then 2.21.12 -> 2.22.9 " ..
+       "(one refit apply kkp/upgrade per hop, each with that release's kubermatic-installer: --set installer=PATH)")
+end)
+
+t.case("a minor upgrade from an old patch is refused, naming the patch to install first", function()
+  local r = plan { sim = OLD_PATCH }
+  assert_untouched(r)
+  local checks, n = failed_checks(r)
+  t.eq(n, 1)
+  t.eq(checks["version-route"],
+       "KKP 2.21.3 is not the latest 2.21 patch release (2.21.12): KKP moves to the next minor only from the latest " ..
+       "patch of the current one. Install 2.21.12 first (refit apply kkp/upgrade --set installer=<the 2.21.12 " ..
+       "kubermatic-installer>), then 2.22.9. KKP upgrades one minor version at a time, from the latest patch release " ..
+       "of the current minor: 2.21.3 -> 2.22.9 skips 2.21.12. Run the hops one at a time: 2.21.3 -> 2.21.12, then " ..
+       "2.21.12 -> 2.22.9")
+end)
+
+t.case("2.22 is refused while user clusters use Docker, naming each and the fix", function()
+  local r = plan { sim = DOCKER }
+  assert_untouched(r)
+  local checks, n = failed_checks(r)
+  t.eq(n, 1)
+  t.eq(checks["no-docker-runtime"],
+       "KKP 2.22 supports only the containerd container runtime, and these user clusters use Docker: batchz4m7w " ..
+       "(batch-jobs) on seed europe, legacyx8k2q (legacy-shop) on seed europe. Migrate each to containerd before the " ..
+       "upgrade: on its seed, kubectl patch cluster <id> --type=merge -p '{\"spec\":{\"containerRuntime\":" ..
+       "\"containerd\"}}' (or edit it in the dashboard), then rotate its MachineDeployments so the nodes are " ..
+       "re-created with containerd")
+end)
+
+t.case("an installer of another release than the target is refused", function()
+  local r = plan { set = { to = "2.22.5" } }
+  assert_untouched(r)
+  local checks = failed_checks(r)
+  t.eq(checks["installer-release"],
+       "the installer ./kubermatic-installer installs KKP v2.22.9, not the target v2.22.5: download the KKP v2.22.5 " ..
+       "release archive, extract it, and pass its kubermatic-installer with --set installer=PATH")
+end)
+
+t.case("a missing installer is refused with what to do", function()
+  local r = plan { set = { installer = "/opt/kkp/kubermatic-installer" } }
+  assert_untouched(r)
+  local checks = failed_checks(r)
+  t.match(checks["kkp-master"], "^cannot run the installer /opt/kkp/kubermatic%-installer %(/opt/kkp/kubermatic%-installer " ..
+          "version %-%-short exited 127: .*%): download the release archive of the target KKP version")
+end)
+
+t.case("an Unhealthy seed is refused before anything changes", function()
+  local r = plan { sim = SEED_UNHEALTHY }
+  assert_untouched(r)
+  local checks, n = failed_checks(r)
+  t.eq(n, 1)
+  t.eq(checks["seeds-healthy"],
+       "every seed must be reachable, Healthy and at the master's KKP version before an upgrade: seed america: phase " ..
+       "Unhealthy, ResourcesReconciled False (ReconcilingError: failed to reconcile seed-controller-manager: Deployment " ..
+       "kubermatic/seed-controller-manager has no ready replicas). Fix the seeds first (kubectl -n kubermatic describe " ..
+       "seed NAME shows why the operator cannot reconcile one)")
+end)
+
+---------------------------------------------------------------------------------------------------
+-- Faults
+---------------------------------------------------------------------------------------------------
+
+t.case("kkp-deploy-fails: the installer fails, the run stops at the point of no return, the limit is reset", function()
+  local r = plan { scenario = SCENARIOS .. "kkp-deploy-fails.yaml" }
+  t.eq(r.status, "failed", r.output)
+  t.eq(r.exit_code, 4)
+  t.eq(step_results(r), {
+    "backup[kkp-master]=succeeded",
+    "backup[seed-us]=succeeded",
+    "backup[seed-eu]=succeeded",
+    "lower-parallel-reconciles=succeeded",
+    "deploy-master=failed",
+  })
+  local failed = r:find("step_finished", { step = "deploy-master" })
+  t.eq((failed.error:gsub("^[^:]+:%d+: ", "")),
+       "./kubermatic-installer deploy kubermatic-master exited 1: ❌ Operation failed: failed to deploy Kubermatic " ..
+       "Operator: failed to deploy Helm release: Error: UPGRADE FAILED: timed out waiting for the condition.")
+  t.eq(r:find("irreversible_reached").step, "deploy-master")
+  t.contains(r:find("irreversible_reached").recovery, "restore the KKP resources from the backup directory")
+  -- the cleanup ran: the saved value is back
+  t.eq(r:find("cleanup_finished", { step = "lower-parallel-reconciles" }).status, "succeeded")
+  t.eq(parallel_limit(r), 10)
+  -- the charts before the operator were upgraded; the operator's release failed; the seeds were not touched
+  local rel = r.world.cloud.kkp.releases["kkp-master"]
+  t.eq(rel.dex.version, "2.22.9")
+  t.eq(rel["kubermatic-operator"].status, "failed")
+  t.eq(kubermatic_config(r).status.kubermaticVersion, "v2.21.12")
+  for _, seed in ipairs(r:objects("kkp-master", "Seed")) do t.eq(seed.status.versions.kubermatic, "v2.21.12") end
+end)
+
+t.case("kkp-seed-unhealthy: wait-seeds names the seed and why; the limit is reset", function()
+  local r = plan { scenario = SCENARIOS .. "kkp-seed-unhealthy.yaml" }
+  t.eq(r.status, "failed", r.output)
+  t.eq(r.exit_code, 4)
+  local f = r:find("step_finished", { step = "wait-seeds" })
+  t.eq(f.status, "failed")
+  t.contains(f.error, "timed out after 30m00s waiting for every Seed Healthy at v2.22.9: seed america: phase " ..
+             "Unhealthy, ResourcesReconciled False (ReconcilingError: ")
+  t.eq(f.error:find("seed europe", 1, true), nil)
+  t.eq(parallel_limit(r), 10)
+  t.eq(r:find("step_started", { step = "wait-user-clusters" }), nil)
+end)
+
+t.case("kkp-cluster-reconcile-stuck: wait-user-clusters names the laggard; the limit is reset", function()
+  local r = plan { scenario = SCENARIOS .. "kkp-cluster-reconcile-stuck.yaml" }
+  t.eq(r.status, "failed", r.output)
+  local f = r:find("step_finished", { step = "wait-user-clusters" })
+  t.eq(f.status, "failed")
+  t.contains(f.error, "waiting for every user cluster SeedResourcesUpToDate at v2.22.9: 1 of 50 user clusters not " ..
+             "SeedResourcesUpToDate at v2.22.9: payments7x2k (payments) on seed europe")
+  t.eq(parallel_limit(r), 10)
+  local stuck
+  for _, c in ipairs(r:objects("seed-eu", "Cluster")) do
+    if c.metadata.name == "payments7x2k" then stuck = c end
+  end
+  t.eq(stuck.status.conditions.SeedResourcesUpToDate.status, "False")
+end)
+
+---------------------------------------------------------------------------------------------------
+-- The simulated load: the limit counts clusters not yet SeedResourcesUpToDate
+---------------------------------------------------------------------------------------------------
+
+t.case("50 user clusters take far longer at maximumParallelReconciles 2 than at 10", function()
+  local slow = plan { set = { upgrade_parallel_reconciles = 2 } }
+  local fast = plan { set = { upgrade_parallel_reconciles = 10 } }
+  t.eq(slow.status, "succeeded", slow.output)
+  t.eq(fast.status, "succeeded", fast.output)
+  local slow_ms = slow:find("step_finished", { step = "wait-user-clusters" }).duration
+  local fast_ms = fast:find("step_finished", { step = "wait-user-clusters" }).duration
+  -- 25 clusters per seed, 1-3 minutes each: about 13 rounds at 2, 3 at 10
+  t.ok(slow_ms > 3 * fast_ms, string.format("at 2: %d ms, at 10: %d ms", slow_ms, fast_ms))
+  t.ok(slow_ms >= 15 * 60000 and slow_ms <= 60 * 60000, "at 2 the seeds need 15-60 minutes, took " .. slow_ms)
+  t.ok(fast_ms >= 3 * 60000 and fast_ms <= 15 * 60000, "at 10 the seeds need 3-15 minutes, took " .. fast_ms)
+end)
+
+---------------------------------------------------------------------------------------------------
+-- Secrets
+---------------------------------------------------------------------------------------------------
+
+t.case("the seeds' kubeconfigs never appear in the output or the events", function()
+  local r = plan {}
+  t.eq(r.status, "succeeded", r.output)
+  local events = json.encode(r.events)
+  local n = 0
+  for _, s in ipairs(r:objects("kkp-master", "Secret")) do
+    if s.metadata.name:match("^kubeconfig%-") then
+      local text = assert(base64.decode(s.data.kubeconfig))
+      local token = text:match("token: (%S+)")
+      t.ok(token and #token > 20, "the fixture's kubeconfig has a token")
+      t.eq(r.output:find(token, 1, true), nil, "token in the output")
+      t.eq(events:find(token, 1, true), nil, "token in the events")
+      t.eq(events:find(s.data.kubeconfig, 1, true), nil, "kubeconfig in the events")
+      n = n + 1
+    end
+  end
+  t.eq(n, 2)
+end)
