@@ -82,6 +82,23 @@ void ConsoleSink::section(const std::string& title, const std::string& columns) 
 void ConsoleSink::flush_details() {
   for (const auto& line : details_) out_ << "        " << indent_rest(line, "          ") << '\n';
   details_.clear();
+  file_group_.reset();
+}
+
+void ConsoleSink::add_file_line(const std::string& path, bool written, std::int64_t bytes) {
+  const char* verb = written ? "> wrote" : "> would write";
+  auto slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  bool continues = !options_.verbose && file_group_ && file_group_->dir == dir && file_group_->written == written &&
+                   file_group_->line + 1 == details_.size();
+  if (!continues) {
+    file_group_ = FileGroup{dir, written, 1, bytes, details_.size()};
+    details_.push_back(fmt::format("{} {} ({} bytes)", verb, path, bytes));
+    return;
+  }
+  file_group_->files += 1;
+  file_group_->bytes += bytes;
+  details_.back() = fmt::format("{} {} files to {} ({} bytes)", verb, file_group_->files, dir, file_group_->bytes);
 }
 
 // What a step did, listed under it.
@@ -121,8 +138,7 @@ void ConsoleSink::detail(const run::Event& e) {
     else if (options_.verbose) details_.push_back(paint(str(f, "message"), kDim));
   } else if (n == "file_written") {
     // plan records what apply would write: the operator sees where a backup will land
-    details_.push_back(fmt::format("{} {} ({} bytes)", flag(f, "written") ? "> wrote" : "> would write",
-                                   str(f, "path"), num(f, "bytes")));
+    add_file_line(str(f, "path"), flag(f, "written"), num(f, "bytes"));
   } else if (n == "state_set") {
     if (options_.verbose) details_.push_back(paint(fmt::format("state {} = {}", str(f, "key"), f.at("value").dump()), kDim));
   } else if (n == "phase_failed") {
@@ -164,6 +180,7 @@ void ConsoleSink::on_event(const run::Event& e) {
   if (n == "check_started") {
     section("Preflight checks");
     details_.clear();
+    file_group_.reset();
     return;
   }
   if (n == "check_passed" || n == "check_failed") {
@@ -179,6 +196,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     step_index_ = static_cast<int>(num(f, "index"));
     step_started_ = e.time;
     details_.clear();
+    file_group_.reset();
     last_phase_error_.clear();
     return;
   }

@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <ostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,16 @@ class ConsoleSink final : public run::EventSink {
   std::string section_;
   std::vector<std::string> details_;   // lines under the step being reported
   std::string last_phase_error_;       // so a step's final error is not printed twice
+  // Files written in a row to one directory make one line (a backup of 28 CRDs is one line, not 28;
+  // -v lists them): the group's directory, what it says so far, and which line it is.
+  struct FileGroup {
+    std::string dir;
+    bool written = false;
+    std::int64_t files = 0, bytes = 0;
+    std::size_t line = 0;
+  };
+  std::optional<FileGroup> file_group_;
+  void add_file_line(const std::string& path, bool written, std::int64_t bytes);
   int step_index_ = 0;
   std::int64_t step_started_ = 0;
 };

@@ -45,7 +45,9 @@ grep -qx 'items: \[\]' "$DIR/seed-us/presets.kubermatic.k8c.io.yaml" && pass ||
 PLAN_DIR=$TMP/plan-backup
 run plan scripts/kkp/upgrade.lua --sim examples/clusters/kkp-2.21.yaml --set backup_dir="$PLAN_DIR"
 expect_code 0 "the plan succeeds"
-expect_out "would write $PLAN_DIR/kkp-master/seeds.kubermatic.k8c.io.yaml" "the plan lists the backup files"
+expect_out "> would write 28 files to $PLAN_DIR/kkp-master/ (" "the plan sums up the backup files per directory"
+run plan scripts/kkp/upgrade.lua --sim examples/clusters/kkp-2.21.yaml --set backup_dir="$PLAN_DIR" -v
+expect_out "> would write $PLAN_DIR/kkp-master/seeds.kubermatic.k8c.io.yaml (" "-v lists every backup file"
 [ ! -e "$PLAN_DIR" ] && pass || fail "refit plan writes no backup file"
 
 finish
