@@ -329,6 +329,20 @@ TEST_CASE("label equalities are answered from the label index, which follows eve
   CHECK(query("", "pool=md-0,cluster!=c2").empty());
 }
 
+TEST_CASE("observers learn which changes only patched the status", "[store]") {
+  for (bool wants_old : {false, true}) {
+    Fixture f;
+    std::vector<bool> status_only;
+    f.store.set_observer([&](const refit::sim::Change& c) { status_only.push_back(c.status_only); }, wants_old);
+    f.store.create(deployment("kube-system", "coredns"));
+    f.store.patch_status(coredns_ref(), {{"readyReplicas", 7}});
+    f.store.merge_patch(coredns_ref(), {{"spec", {{"replicas", 3}}}});
+    f.store.merge_patch(coredns_ref(), {{"metadata", {{"labels", {{"a", "b"}}}}}});
+    f.store.remove(coredns_ref());
+    CHECK(status_only == std::vector<bool>{false, true, false, false, false});
+  }
+}
+
 TEST_CASE("list with field selectors, through the node index and without it", "[store]") {
   Fixture f;
   f.store.create(pod("a", "p1", "n1"));

@@ -375,8 +375,8 @@ struct ObjectStore::Impl {
     }
   }
 
-  void notify(ChangeType type, const Json& object, const Json* old) {
-    if (observer) observer(Change{type, object, observer_wants_old ? old : nullptr});
+  void notify(ChangeType type, const Json& object, const Json* old, bool status_only = false) {
+    if (observer) observer(Change{type, object, observer_wants_old ? old : nullptr, status_only});
   }
 
   const Json& insert(const Location& at, Json obj) {
@@ -407,7 +407,7 @@ struct ObjectStore::Impl {
   // Stores `updated` over the object at `it`, keeping server-managed metadata. A write that changes
   // nothing returns the stored object untouched: the API server neither bumps resourceVersion nor
   // sends a watch event for it, and controllers reacting to their own no-op writes would loop.
-  const Json& update(KindObjects& objects, Objects::iterator it, Json updated) {
+  const Json& update(KindObjects& objects, Objects::iterator it, Json updated, bool status_only = false) {
     Json& stored = it->second.object;
     const Json& stored_metadata = metadata_of(stored);
     Json& metadata = updated["metadata"];
@@ -435,7 +435,7 @@ struct ObjectStore::Impl {
     Json old = std::exchange(stored, std::move(updated));
     if (old_node != new_node) index(objects, it);
     track_crd(objects, &old, &stored);
-    notify(ChangeType::Modified, stored, &old);
+    notify(ChangeType::Modified, stored, &old, status_only);
     return stored;
   }
 
@@ -598,14 +598,14 @@ const Json& ObjectStore::patch_status(const ObjectRef& ref, const Json& status_m
     if (status.is_null()) stored.erase("status");
     else stored["status"] = std::move(status);
     stored["metadata"]["resourceVersion"] = impl_->next_resource_version();
-    impl_->notify(ChangeType::Modified, stored, nullptr);
+    impl_->notify(ChangeType::Modified, stored, nullptr, true);
     return stored;
   }
   Json updated = it->second.object;
   Json& status = updated["status"];
   status.merge_patch(status_merge_patch);
   if (status.is_null()) updated.erase("status");
-  return impl_->update(*objects, it, std::move(updated));
+  return impl_->update(*objects, it, std::move(updated), true);
 }
 
 const Json& ObjectStore::replace(Json obj) {

@@ -33,11 +33,13 @@ std::string_view to_string(ChangeType type);
 
 // `object` is the stored object after the change (for Deleted: its last state); `old` the object
 // before a modification, nullptr otherwise. Both are valid during the callback only, and only until
-// the observer itself writes to the store.
+// the observer itself writes to the store. `status_only`: a patch_status, which changed nothing but
+// .status (watchers of spec changes can skip it without converting the object).
 struct Change {
   ChangeType type;
   const Json& object;
   const Json* old;
+  bool status_only = false;
 };
 
 class StoreError : public std::runtime_error {

@@ -131,8 +131,11 @@ struct SimPrimitives {
     return 1;
   }
 
-  // W.on_change(cluster, kind, fn [, { old = true }]): `old` (the object before a modification) is
-  // copied only for watchers that ask for it: most do not, and copying is most of a change's cost.
+  // W.on_change(cluster, kind, fn [, { old = true, status = false }]): `old` (the object before a
+  // modification) is copied only for watchers that ask for it: most do not, and copying is most of
+  // a change's cost. `status = false`: the watcher ignores changes made by patch_status (a
+  // controller that reacts to spec changes, while its own status writes are most changes); when no
+  // watcher wants them, they are not converted at all.
   static int on_change(lua_State* L) {
     SimRuntime& r = rt(L);
     luaL_checkstring(L, 1);
@@ -141,10 +144,13 @@ struct SimPrimitives {
     std::string cluster = lua_tostring(L, 1);
     std::string kind = lua_tostring(L, 2);
     bool wants_old = false;
+    bool wants_status = true;
     if (lua_istable(L, 4)) {
       lua_getfield(L, 4, "old");
       wants_old = lua_toboolean(L, -1);
-      lua_pop(L, 1);
+      lua_getfield(L, 4, "status");
+      wants_status = lua_isnil(L, -1) || lua_toboolean(L, -1);
+      lua_pop(L, 2);
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, r.subs_ref_);
     if (lua_getfield(L, -1, cluster.c_str()) != LUA_TTABLE) {
@@ -159,11 +165,18 @@ struct SimPrimitives {
       lua_pushvalue(L, -1);
       lua_setfield(L, -3, kind.c_str());
     }
-    lua_pushvalue(L, 3);
+    if (wants_status) {
+      lua_pushvalue(L, 3);
+    } else {
+      lua_createtable(L, 1, 0);
+      lua_pushvalue(L, 3);
+      lua_rawseti(L, -2, 1);
+    }
     lua_rawseti(L, -2, static_cast<lua_Integer>(lua_rawlen(L, -2)) + 1);
-    bool& old = r.subscribed_[{cluster, kind}];
-    if (wants_old && !old) {
-      old = true;
+    SimRuntime::Subscription& sub = r.subscribed_[{cluster, kind}];
+    sub.status = sub.status || wants_status;
+    if (wants_old && !sub.old) {
+      sub.old = true;
       if (SimCluster* c = r.world_.find(cluster)) r.watch_cluster(*c);  // the store must now keep `old`
     }
     return 0;
@@ -328,11 +341,12 @@ int snapshot_change(lua_State* L) {
 void SimRuntime::watch_cluster(SimCluster& cluster) {
   std::string name = cluster.name();
   bool wants_old = false;
-  for (const auto& [key, old] : subscribed_)
-    if (key.first == name) wants_old = wants_old || old;
+  for (const auto& [key, sub] : subscribed_)
+    if (key.first == name) wants_old = wants_old || sub.old;
   cluster.store().set_observer([this, name](const Change& change) {
     const std::string& kind = change.object.value("kind", std::string());
-    if (subscribed_.find({name, kind}) == subscribed_.end()) return;
+    auto sub = subscribed_.find({name, kind});
+    if (sub == subscribed_.end() || (change.status_only && !sub->second.status)) return;
     // The watchers run after the operation that caused the change, at the same virtual time; the
     // change is converted to Lua now, as it is, so a later write cannot alter what they see.
     lua_State* L = vm_.state();
@@ -347,7 +361,8 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
     }
     auto& clock = world_.clock();
     int ref = snap.ref;
-    clock.schedule(clock.now_ms(), [this, name, kind, ref]() {
+    bool status_only = change.status_only;
+    clock.schedule(clock.now_ms(), [this, name, kind, ref, status_only]() {
       lua_State* S = vm_.state();
       lua_rawgeti(S, LUA_REGISTRYINDEX, subs_ref_);
       lua_getfield(S, -1, name.c_str());
@@ -358,7 +373,14 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
       int change_table = lua_gettop(S);
       auto n = static_cast<lua_Integer>(lua_rawlen(S, list));
       for (lua_Integer i = 1; i <= n; ++i) {
-        lua_rawgeti(S, list, i);
+        if (lua_rawgeti(S, list, i) == LUA_TTABLE) {  // { fn }: a watcher of everything but status
+          if (status_only) {
+            lua_pop(S, 1);
+            continue;
+          }
+          lua_rawgeti(S, -1, 1);
+          lua_remove(S, -2);
+        }
         lua_pushvalue(S, change_table);
         if (auto err = vm_.pcall(1, 0)) record_model_error(fmt::format("the {} watcher of cluster {}", kind, name), *err);
       }

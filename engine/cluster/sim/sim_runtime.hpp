@@ -50,9 +50,14 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   World& world_;
   int w_ref_ = LUA_NOREF;        // the W table
   int tools_ref_ = LUA_NOREF;    // name -> model function
-  int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn, ... }
-  // (cluster, kind) -> whether some watcher wants the object as it was before the change
-  std::map<std::pair<std::string, std::string>, bool> subscribed_;
+  int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
+  // What the watchers of (cluster, kind) need: the object as it was before the change (some
+  // watcher asked for `old`), and status-only changes (some watcher did not say `status = false`).
+  struct Subscription {
+    bool old = false;
+    bool status = false;
+  };
+  std::map<std::pair<std::string, std::string>, Subscription> subscribed_;
   std::uint64_t last_timer_ = 0;
   std::map<std::uint64_t, std::pair<int, VirtualClock::EventId>> timers_;  // W.after id -> (fn ref, clock event)
   std::optional<std::string> model_error_;

@@ -54,9 +54,10 @@ local function product_models(fixture)
     end
   end
   for _, p in ipairs(PRODUCTS) do
-    if p.always or (p.section and used[p.section]) then
+    if p.section and used[p.section] then
+      want(p.section)
+    elseif p.always then
       wanted[p] = true
-      if p.section then want(p.section) end
     end
   end
   local models = {}
