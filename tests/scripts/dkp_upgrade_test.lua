@@ -1,0 +1,285 @@
+-- refit test tests/scripts/dkp_upgrade_test.lua: the bundled dkp/upgrade playbook (docs/dkp.md, seed 001)
+-- against the simulated DKP 2.1.1 fleet: the happy path, every refusal, the fault scenarios, durations.
+local t = require "refit.test"
+
+local PLAYBOOK = "scripts/dkp/upgrade.lua"
+local FLEET = "examples/clusters/dkp-2.1-fleet.yaml"
+local FIX = "tests/scripts/fixtures/"
+local SCENARIOS = "examples/scenarios/"
+local MGMT = "dkp-mgmt"
+local PROD = "production-x7k2p"
+
+local function plan(opts)
+  opts.playbook = opts.playbook or PLAYBOOK
+  opts.sim = opts.sim or FLEET
+  return t.plan(opts)
+end
+
+-- "name=status" of every step_finished / step_skipped, in order
+local function step_results(r)
+  local out = {}
+  for _, e in ipairs(r.events) do
+    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
+    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
+  end
+  return out
+end
+
+local function step_duration(r, step)
+  return r:find("step_finished", { step = step }).duration
+end
+
+local function mutating_commands(r)
+  local out = {}
+  for _, e in ipairs(r:all("command")) do
+    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
+  end
+  return out
+end
+
+local function failed_checks(r)
+  local out, n = {}, 0
+  for _, e in ipairs(r:all("check_failed")) do out[e.check] = e.error; n = n + 1 end
+  return out, n
+end
+
+local function objects(world, cluster, key)
+  return ((world.clusters[cluster] or {}).objects or {})[key] or {}
+end
+
+local function find(list, ns, name)
+  for _, o in ipairs(list) do
+    if o.metadata.name == name and (ns == nil or o.metadata.namespace == ns) then return o end
+  end
+end
+
+-- the CAPI objects of one cluster on the management cluster (Machines, KCP, MDs, CRS ConfigMaps)
+local function capi_of(world, cluster)
+  local out = {}
+  for _, key in ipairs { "cluster.x-k8s.io/Machine", "cluster.x-k8s.io/MachineDeployment", "cluster.x-k8s.io/Cluster",
+                         "controlplane.cluster.x-k8s.io/KubeadmControlPlane", "addons.cluster.x-k8s.io/ClusterResourceSet",
+                         "core/ConfigMap" } do
+    for _, o in ipairs(objects(world, MGMT, key)) do
+      local labels = o.metadata.labels or {}
+      if labels["cluster.x-k8s.io/cluster-name"] == cluster or o.metadata.name == cluster then out[#out + 1] = o end
+    end
+  end
+  return out
+end
+
+local HAPPY_STEPS = {
+  "velero-backup=succeeded",
+  "detach-metallb=succeeded",
+  "kommander=succeeded",
+  "workspace[default-workspace]=succeeded",
+  "workspace[production]=succeeded",
+  "workspace[staging]=succeeded",
+  "catalogapp-workspace[production/kafka-operator]=succeeded",
+  "catalogapp-workspace[production/zookeeper-operator]=succeeded",
+  "catalogapp-workspace[staging/spark-operator]=succeeded",
+  "catalogapp-project[payments/kafka-operator-payments]=succeeded",
+  "custom-apps=succeeded",
+  "capi-components=succeeded",
+  "management[dkp-mgmt/addons]=succeeded",
+  "management[dkp-mgmt/controlplane]=succeeded",
+  "management[dkp-mgmt/nodepool/dkp-mgmt-md-0]=succeeded",
+  "managed[prod-east/addons]=succeeded",
+  "managed[prod-east/controlplane]=succeeded",
+  "managed[prod-east/nodepool/prod-east-gpu]=succeeded",
+  "managed[prod-east/nodepool/prod-east-md-0]=succeeded",
+  "managed[prod-west/addons]=succeeded",
+  "managed[prod-west/controlplane]=succeeded",
+  "managed[prod-west/nodepool/prod-west-md-0]=succeeded",
+  "managed[prod-west/nodepool/prod-west-md-1]=succeeded",
+  "managed[staging-1/addons]=succeeded",
+  "managed[staging-1/controlplane]=succeeded",
+  "managed[staging-1/nodepool/staging-1-md-0]=succeeded",
+  "verify-fleet=succeeded",
+}
+
+local HAPPY_COMMANDS = {
+  "velero backup create dkp-upgrade-2-1-1-to-2-2-0 --wait",
+  "dkp upgrade kommander",
+  "dkp upgrade workspace default-workspace",
+  "dkp upgrade workspace production",
+  "dkp upgrade workspace staging",
+  "dkp upgrade catalogapp kafka-operator --to-version 0.20.2 -w production",
+  "dkp upgrade catalogapp zookeeper-operator --to-version 0.2.14 -w production",
+  "dkp upgrade catalogapp spark-operator --to-version 1.1.17 -w staging",
+  "dkp upgrade catalogapp kafka-operator-payments --to-version 0.20.2 -w production --project payments",
+  "dkp upgrade capi-components",
+  "dkp upgrade addons aws -c dkp-mgmt",
+  "dkp update controlplane aws -c dkp-mgmt --kubernetes-version v1.22.8",
+  "dkp update nodepool aws dkp-mgmt-md-0 -c dkp-mgmt --kubernetes-version v1.22.8",
+  "dkp upgrade addons aws -c prod-east -n production-x7k2p",
+  "dkp update controlplane aws -c prod-east --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp update nodepool aws prod-east-gpu -c prod-east --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp update nodepool aws prod-east-md-0 -c prod-east --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp upgrade addons aws -c prod-west -n production-x7k2p",
+  "dkp update controlplane aws -c prod-west --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp update nodepool aws prod-west-md-0 -c prod-west --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp update nodepool aws prod-west-md-1 -c prod-west --kubernetes-version v1.22.8 -n production-x7k2p",
+  "dkp upgrade addons aws -c staging-1 -n staging-m3n9d",
+  "dkp update controlplane aws -c staging-1 --kubernetes-version v1.22.8 -n staging-m3n9d",
+  "dkp update nodepool aws staging-1-md-0 -c staging-1 --kubernetes-version v1.22.8 -n staging-m3n9d",
+}
+
+local happy
+local function happy_run()
+  happy = happy or plan {}
+  return happy
+end
+
+t.case("happy path: the seed's order, management first, then each managed cluster one at a time", function()
+  local r = happy_run()
+  t.eq(r.status, "succeeded")
+  t.eq(step_results(r), HAPPY_STEPS)
+  t.eq(mutating_commands(r), HAPPY_COMMANDS)
+end)
+
+t.case("happy path: every node and API server at v1.22.8, nodes replaced", function()
+  local r = happy_run()
+  for _, name in ipairs { MGMT, "prod-east", "prod-west", "staging-1" } do
+    t.eq(r.world.clusters[name].version, "v1.22.8", name)
+    local before, after = {}, {}
+    for _, n in ipairs(objects(r.world_before, name, "core/Node")) do before[n.metadata.name] = true end
+    local nodes = r:objects(name, "Node")
+    t.eq(#nodes, #objects(r.world_before, name, "core/Node"), name .. " keeps its node count")
+    for _, n in ipairs(nodes) do
+      t.eq(n.status.nodeInfo.kubeletVersion, "v1.22.8", n.metadata.name)
+      t.ok(not before[n.metadata.name], "node " .. n.metadata.name .. " is a new machine")
+      after[n.metadata.name] = true
+    end
+  end
+  for _, m in ipairs(r:objects(MGMT, "Machine")) do t.eq(m.spec.version, "v1.22.8", m.metadata.name) end
+end)
+
+t.case("happy path: HelmReleases at the new versions, Providers upgraded, MetalLB detached, addons rewritten", function()
+  local r = happy_run()
+  local hrs = r:objects(MGMT, "HelmRelease")
+  t.eq(find(hrs, "kommander", "kommander").spec.chart.spec.version, "v2.2.0")
+  t.eq(find(hrs, "kommander", "kube-prometheus-stack").status.lastAppliedRevision, "33.1.5")
+  t.eq(find(hrs, "kommander", "metallb"), nil)
+  for _, hr in ipairs(r:objects("prod-east", "HelmRelease")) do
+    t.ok(hr.status.lastAppliedRevision == hr.spec.chart.spec.version, hr.metadata.name)
+  end
+  t.eq(find(r:objects("prod-east", "HelmRelease"), PROD, "kafka-operator").spec.chart.spec.version, "0.20.2")
+  t.eq(find(r:objects("prod-west", "HelmRelease"), "payments-q8w4z", "kafka-operator-payments").spec.chart.spec.version, "0.20.2")
+  t.eq(find(r:objects("staging-1", "HelmRelease"), "staging-m3n9d", "spark-operator").spec.chart.spec.version, "1.1.17")
+  for _, p in ipairs(r:objects(MGMT, "Provider")) do
+    t.ok(p.version:match("^v1%.1%.3%-d2iq%.3$") or p.version == "v1.4.1-d2iq.1", p.metadata.name .. " " .. p.version)
+  end
+  -- MetalLB: no AppDeployment, no Helm storage Secrets, still running
+  t.eq(find(r:objects(MGMT, "AppDeployment"), "kommander", "metallb"), nil)
+  for _, s in ipairs(r:objects(MGMT, "Secret")) do
+    t.ok(not (s.metadata.labels and s.metadata.labels.name == "metallb" and s.metadata.labels.owner == "helm"), s.metadata.name)
+  end
+  t.ok(find(r:objects(MGMT, "Deployment"), "metallb-system", "metallb-controller"), "MetalLB keeps running")
+  t.contains(find(r:objects(MGMT, "ConfigMap"), PROD, "calico-cni-installation-prod-east").data["custom-resources.yaml"],
+             "calico/cni:v3.22.1")
+  -- the Velero backup came first and is Completed
+  local b = find(r:objects(MGMT, "Backup"), "velero", "dkp-upgrade-2-1-1-to-2-2-0")
+  t.eq(b.status.phase, "Completed")
+end)
+
+t.case("happy path: the kubeconfig credentials never appear in the output or events", function()
+  local r = happy_run()
+  t.ok(not r.output:find("client-key-data", 1, true), "console output")
+  for _, e in ipairs(r.events) do
+    local text = require("refit.json").encode(e)
+    t.ok(not text:find("simulated dkp-mgmt credential", 1, true) and not text:find("client-key-data", 1, true), e.event)
+  end
+end)
+
+t.case("refusal: an upgrade the supported-path matrix does not list, with the route", function()
+  local r = plan { sim = FIX .. "dkp-2.1.0-fleet.yaml", set = { to = "2.1.1" } }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = failed_checks(r)
+  t.eq(n, 1)
+  t.contains(failed["version-route"], "no supported DKP upgrade path leads from 2.1.0 to 2.1.1")
+  t.contains(failed["version-route"], "from 2.1.0, DKP upgrades to 2.2.0")
+  t.eq(mutating_commands(r), {})
+end)
+
+t.case("2.1.0 -> 2.2.0 is supported", function()
+  local r = plan { sim = FIX .. "dkp-2.1.0-fleet.yaml" }
+  t.eq(r.status, "succeeded")
+end)
+
+t.case("refusal: a managed cluster not at Kubernetes 1.21", function()
+  local r = plan { sim = FIX .. "dkp-managed-behind.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = failed_checks(r)
+  t.eq(n, 1)
+  t.contains(failed["kubernetes-versions"], "DKP 2.1 runs Kubernetes 1.21 (attached clusters 1.19 to 1.21)")
+  t.contains(failed["kubernetes-versions"], "cluster staging-1: API server v1.20.13")
+  t.eq(mutating_commands(r), {})
+end)
+
+t.case("refusal: an unhealthy HelmRelease, with the suspend/resume recovery", function()
+  local r = plan { scenario = FIX .. "dkp-unhealthy-helmrelease.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = failed_checks(r)
+  t.eq(n, 1)
+  t.contains(failed["helmreleases-healthy"], "kommander/traefik on dkp-mgmt: suspended")
+  t.contains(failed["helmreleases-healthy"], "'{\"spec\":{\"suspend\":true}}', then the same with false")
+end)
+
+t.case("refusal: a custom catalog application incompatible with Kubernetes 1.22", function()
+  local r = plan { sim = FIX .. "dkp-incompatible-custom-app.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = failed_checks(r)
+  t.eq(n, 1)
+  local e = failed["custom-apps-compatible"]
+  t.contains(e, "supports Kubernetes >=1.19.0-0 <1.22.0-0, not v1.22.8")
+  t.contains(e, "deploys extensions/v1beta1 Ingress production-x7k2p/ledger-exporter on cluster prod-east")
+  t.contains(e, "change its chart to networking.k8s.io/v1")
+end)
+
+t.case("fault: a managed cluster's node pool fails; the run stops and later clusters are untouched", function()
+  local r = plan { scenario = SCENARIOS .. "dkp-nodepool-update-fails.yaml" }
+  t.eq(r.status, "failed")
+  t.eq(r.exit_code, 4)
+  local results = step_results(r)
+  t.eq(results[#results], "managed[prod-west/nodepool/prod-west-md-1]=failed")
+  t.contains(r:find("step_finished", { step = "managed[prod-west/nodepool/prod-west-md-1]" }).error,
+             "no progress for 20m (1 of 3 machines updated, 3 ready)")
+  t.ok(r:find("irreversible_reached", { step = "managed[prod-west/nodepool/prod-west-md-1]" }), "recovery printed")
+  t.contains(r.output, "the managed clusters after prod-west were not touched")
+  -- staging-1: its nodes and its CAPI objects are exactly as before
+  t.eq(r:objects("staging-1", "Node"), objects(r.world_before, "staging-1", "core/Node"))
+  t.eq(capi_of(r.world, "staging-1"), capi_of(r.world_before, "staging-1"))
+  t.eq(r.world.clusters["staging-1"].version, "v1.21.6")
+  for _, c in ipairs(mutating_commands(r)) do t.ok(not c:find("staging-1", 1, true), c) end
+end)
+
+t.case("fault: a platform application fails in dkp upgrade kommander; no Kubernetes version changes", function()
+  local r = plan { scenario = SCENARIOS .. "dkp-helmrelease-fails.yaml" }
+  t.eq(r.status, "failed")
+  t.eq(step_results(r)[#step_results(r)], "kommander=failed")
+  t.contains(r:find("step_finished", { step = "kommander" }).error, "HelmRelease kommander/kube-prometheus-stack on cluster dkp-mgmt: upgrade retries exhausted")
+  t.ok(r:find("irreversible_reached", { step = "kommander" }), "Kommander cannot be downgraded")
+  for _, name in ipairs { MGMT, "prod-east", "prod-west", "staging-1" } do
+    t.eq(r:objects(name, "Node"), objects(r.world_before, name, "core/Node"), name)
+  end
+end)
+
+t.case("fault: dkp upgrade kommander fails before changing anything", function()
+  local r = plan { scenario = SCENARIOS .. "dkp-kommander-upgrade-fails.yaml" }
+  t.eq(r.status, "failed")
+  t.contains(r:find("step_finished", { step = "kommander" }).error, "failed to ensure application definitions are updated")
+  t.eq(find(r:objects(MGMT, "HelmRelease"), "kommander", "kommander").spec.chart.spec.version, "v2.1.1")
+end)
+
+t.case("durations follow cluster sizes", function()
+  local r = happy_run()
+  -- 2 GPU nodes roll faster than 4 general nodes; 1 control-plane machine faster than 3
+  t.ok(step_duration(r, "managed[prod-east/nodepool/prod-east-gpu]") < step_duration(r, "managed[prod-east/nodepool/prod-east-md-0]"))
+  t.ok(step_duration(r, "managed[staging-1/controlplane]") < step_duration(r, "managed[prod-west/controlplane]"))
+  local big = plan { sim = FIX .. "dkp-bigger-pool.yaml" }
+  local small_d = step_duration(r, "managed[prod-east/nodepool/prod-east-md-0]")
+  local big_d = step_duration(big, "managed[prod-east/nodepool/prod-east-md-0]")
+  -- 12 machines instead of 4: about three times as long (each machine 2.5-5.5 minutes)
+  t.ok(big_d > 2 * small_d and big_d < 4.5 * small_d, string.format("%d vs %d", big_d, small_d))
+  t.ok(step_duration(r, "kommander") >= 10 * 60000 and step_duration(r, "kommander") <= 20 * 60000, "Kommander 10-20 min")
+end)
