@@ -218,6 +218,59 @@ function Result:all(name, fields)
   return out
 end
 
+-- What playbook tests assert over and over, in the forms they compare exactly.
+
+-- r:step_results() -> { "name=status", "name=skipped:reason", ... } for every step, in order
+function Result:step_results()
+  local out = {}
+  for _, e in ipairs(self.events or {}) do
+    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
+    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
+  end
+  return out
+end
+
+-- r:mutating_commands() -> the argv of every command run with mutates = true, joined by spaces
+function Result:mutating_commands()
+  local out = {}
+  for _, e in ipairs(self:all("command")) do
+    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
+  end
+  return out
+end
+
+-- r:rollback_events() -> "rollback_started STEP", "step_rolled_back STEP STATUS",
+-- "irreversible_reached STEP", "cleanup_finished STEP", in order
+function Result:rollback_events()
+  local out = {}
+  for _, e in ipairs(self.events or {}) do
+    if e.event == "rollback_started" then out[#out + 1] = "rollback_started " .. e.failed_step
+    elseif e.event == "step_rolled_back" then out[#out + 1] = "step_rolled_back " .. e.step .. " " .. e.status
+    elseif e.event == "irreversible_reached" then out[#out + 1] = "irreversible_reached " .. e.step
+    elseif e.event == "cleanup_finished" then out[#out + 1] = "cleanup_finished " .. e.step end
+  end
+  return out
+end
+
+-- r:failed_checks([{ positions = false }]) -> { [check] = error, ... }, how many failed.
+-- positions = false drops the "file:line: " an error starts with, leaving what the operator reads.
+function Result:failed_checks(opts)
+  local keep = not (opts and opts.positions == false)
+  local out, n = {}, 0
+  for _, e in ipairs(self:all("check_failed")) do
+    out[e.check] = keep and e.error or (e.error:gsub("^[^:%s]+:%d+: ", ""))
+    n = n + 1
+  end
+  return out, n
+end
+
+-- r:warnings() -> the messages of every warning logged, in order
+function Result:warnings()
+  local out = {}
+  for _, e in ipairs(self:all("log", { level = "warn" })) do out[#out + 1] = e.message end
+  return out
+end
+
 -- plan(opts) -> result: runs a playbook in a fresh VM and world through the
 -- host, which the engine provides only under `refit test`
 function M.plan(opts)

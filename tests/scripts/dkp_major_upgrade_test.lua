@@ -22,41 +22,6 @@ local function plan(opts)
   return t.plan(opts)
 end
 
--- "name=status" of every step_finished / step_skipped, in order
-local function step_results(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
-    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
-  end
-  return out
-end
-
-local function mutating_commands(r)
-  local out = {}
-  for _, e in ipairs(r:all("command")) do
-    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
-  end
-  return out
-end
-
-local function rollback_events(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "rollback_started" then out[#out + 1] = "rollback_started " .. e.failed_step
-    elseif e.event == "step_rolled_back" then out[#out + 1] = "step_rolled_back " .. e.step .. " " .. e.status
-    elseif e.event == "irreversible_reached" then out[#out + 1] = "irreversible_reached " .. e.step
-    elseif e.event == "cleanup_finished" then out[#out + 1] = "cleanup_finished " .. e.step end
-  end
-  return out
-end
-
-local function failed_checks(r)
-  local out, n = {}, 0
-  for _, e in ipairs(r:all("check_failed")) do out[e.check] = e.error; n = n + 1 end
-  return out, n
-end
-
 local function find(r, kind, ns, name, cluster)
   for _, o in ipairs(r:objects(cluster or C, kind)) do
     if o.metadata.name == name and o.metadata.namespace == ns then return o end
@@ -68,7 +33,7 @@ local function assert_untouched(r)
   t.eq(r.status, "precondition_failed", r.output)
   t.eq(r.exit_code, 2)
   t.eq(r:find("mutation"), nil)
-  t.eq(#mutating_commands(r), 0)
+  t.eq(#r:mutating_commands(), 0)
   t.eq(r:find("step_started"), nil)
   t.eq(r.world, r.world_before)
 end
@@ -90,7 +55,7 @@ t.case("happy path: adopts konvoy-prod in the guide's order, then moves it to Ku
   for i, s in ipairs(STEPS) do want[i] = s .. "=succeeded" end
   want[#want + 1] = "node-pool[konvoy-prod-worker]=succeeded"
   want[#want + 1] = "verify=succeeded"
-  t.eq(step_results(r), want)
+  t.eq(r:step_results(), want)
 
   -- the points of no return
   for _, s in ipairs { "remove-auto-provisioner", "adopt", "control-plane", "node-pool[konvoy-prod-worker]" } do
@@ -100,7 +65,7 @@ t.case("happy path: adopts konvoy-prod in the guide's order, then moves it to Ku
     t.eq(r:find("step_started", { step = s }).irreversible, false, s)
   end
 
-  t.eq(mutating_commands(r), {
+  t.eq(r:mutating_commands(), {
     "dkp create bootstrap controllers --with-aws-bootstrap-credentials=false --kubeconfig=admin.conf",
     "dkp prepare-to-adopt cluster aws --konvoy-1-state-dir . --kubeconfig=admin.conf",
     "helm uninstall auto-provisioning -n konvoy --kubeconfig=admin.conf",
@@ -223,7 +188,7 @@ end)
 t.case("refuses while Kaptain is enabled, saying how to disable it", function()
   local r = plan { sim = FIXTURES .. "konvoy-1.8.3-kaptain.yaml" }
   assert_untouched(r)
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["kaptain-disabled"], "Kaptain is enabled on cluster konvoy-prod (KUDO Instance kubeflow/kaptain " ..
              "(kaptain-1.2.0-1.1.0)): the major upgrade requires Kaptain to be disabled first. Back up the notebooks and " ..
@@ -233,7 +198,7 @@ end)
 t.case("refuses Konvoy 1.8.2: upgrade to 1.8.3 first", function()
   local r = plan { sim = FIXTURES .. "konvoy-1.8.2.yaml" }
   assert_untouched(r)
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["konvoy-version"], "cluster konvoy-prod runs Konvoy 1.8.2: the major upgrade to DKP 2.1 starts " ..
              "from Konvoy 1.8.3 (1.8.3 to 1.8.5 are accepted). Upgrade the cluster to Konvoy 1.8.3 first")
@@ -252,7 +217,7 @@ end)
 t.case("refuses when cluster.yaml records no postAdoptImageID for a node pool", function()
   local r = plan { sim = FIXTURES .. "konvoy-1.8.3-no-post-adopt-image.yaml" }
   assert_untouched(r)
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["post-adopt-image"], "the machine image for the adopted machines is not recorded in cluster.yaml: " ..
              "node pool \"gpu\" in cluster.yaml has no machine.postAdoptImageID. Add `postAdoptImageID: " .. IMAGE ..
@@ -262,7 +227,7 @@ end)
 t.case("refuses when the recorded postAdoptImageID is not the image given", function()
   local r = plan { set = { post_adopt_image_id = "ami-0123456789abcdef0" } }
   assert_untouched(r)
-  local failed = failed_checks(r)
+  local failed = r:failed_checks()
   t.contains(failed["post-adopt-image"], "the postAdoptImageID recorded in cluster.yaml is not ami-0123456789abcdef0 for " ..
              "every node pool (konvoy-prod-control-plane uses " .. IMAGE .. "; konvoy-prod-worker uses " .. IMAGE .. ")")
 end)
@@ -270,7 +235,7 @@ end)
 t.case("refuses until the IAM roles and subnet public IPs are confirmed", function()
   local r = plan { set = { confirm = "iam-roles" } }
   assert_untouched(r)
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["aws-prerequisites"], "confirm the AWS prerequisites refit cannot check from the cluster, then pass " ..
              "--set confirm=iam-roles,subnet-public-ips. Not confirmed: subnet-public-ips: the \"control-plane\" and " ..
@@ -280,7 +245,7 @@ end)
 t.case("refuses when the state directory does not describe the running nodes (adopt would fail)", function()
   local r = plan { sim = FIXTURES .. "konvoy-1.8.3-stale-state.yaml" }
   assert_untouched(r)
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["nodes"], "the state directory . is out of date: node ip-10-0-99-7.us-west-2.compute.internal has no " ..
              "machine in the state directory")
@@ -294,11 +259,11 @@ t.case("prepare-to-adopt fails half-way: its objects are deleted, everything bef
   local r = plan { scenario = SCENARIOS .. "konvoy-prepare-fails.yaml" }
   t.eq(r.status, "rolled_back", r.output)
   t.eq(r.exit_code, 3)
-  t.eq(step_results(r), { "ebs-csi-controllers=succeeded", "bootstrap-controllers=succeeded", "prepare-to-adopt=failed" })
+  t.eq(r:step_results(), { "ebs-csi-controllers=succeeded", "bootstrap-controllers=succeeded", "prepare-to-adopt=failed" })
   t.contains(r:find("step_finished", { step = "prepare-to-adopt" }).error,
              "dkp prepare-to-adopt cluster aws failed (exit 2) after creating 7 objects: panic: runtime error: index out " ..
              "of range [0] with length 0")
-  t.eq(rollback_events(r), {
+  t.eq(r:rollback_events(), {
     "rollback_started prepare-to-adopt",
     "step_rolled_back prepare-to-adopt succeeded",
     "step_rolled_back bootstrap-controllers succeeded",
@@ -321,7 +286,7 @@ t.case("prepare-to-adopt fails half-way: its objects are deleted, everything bef
     t.eq(sts.spec.template.spec.nodeSelector, nil, name)
     t.eq(sts.status.updatedReplicas, 1, name)
   end
-  t.eq(#mutating_commands(r), 2)
+  t.eq(#r:mutating_commands(), 2)
 end)
 
 t.case("calico-node rollout stalls: the template is put back, rollback stops at the uninstalled auto-provisioner", function()
@@ -330,7 +295,7 @@ t.case("calico-node rollout stalls: the template is put back, rollback stops at 
   t.eq(r.exit_code, 4)
   t.contains(r:find("step_finished", { step = "calico-node" }).error,
              "timed out after 15m00s waiting for DaemonSet kube-system/calico-node rolled out: 1 of 7 pods updated")
-  t.eq(rollback_events(r), {
+  t.eq(r:rollback_events(), {
     "rollback_started calico-node",
     "step_rolled_back calico-node succeeded",
     "irreversible_reached remove-auto-provisioner",
@@ -355,7 +320,7 @@ t.case("dkp adopt fails: the Cluster is still paused, calico is put back, recove
   t.contains(r:find("step_finished", { step = "adopt" }).error,
              "dkp adopt cluster aws --konvoy-1-state-dir . --kubeconfig=admin.conf failed (exit 1): failed to adopt " ..
              "cluster: Machine default/konvoy-prod-worker-0: no EC2 instance with ID")
-  t.eq(rollback_events(r), {
+  t.eq(r:rollback_events(), {
     "rollback_started adopt",
     "step_rolled_back adopt succeeded",
     "step_rolled_back calico-node succeeded",
@@ -406,7 +371,7 @@ t.case("one cluster at a time: a state directory of another cluster is refused",
   local r = plan { sim = FIXTURES .. "konvoy-1.8.3-two-clusters.yaml",
                    set = { cluster = "konvoy-edge", state_dir = "/home/ops/konvoy-prod" } }
   assert_untouched(r)
-  local failed = failed_checks(r)
+  local failed = r:failed_checks()
   t.contains(failed["one-cluster"], "the state directory /home/ops/konvoy-prod describes cluster \"konvoy-prod\", not " ..
              "\"konvoy-edge\": one run upgrades exactly one cluster, from its own state directory")
 end)

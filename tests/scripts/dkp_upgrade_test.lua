@@ -15,32 +15,8 @@ local function plan(opts)
   return t.plan(opts)
 end
 
--- "name=status" of every step_finished / step_skipped, in order
-local function step_results(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
-    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
-  end
-  return out
-end
-
 local function step_duration(r, step)
   return r:find("step_finished", { step = step }).duration
-end
-
-local function mutating_commands(r)
-  local out = {}
-  for _, e in ipairs(r:all("command")) do
-    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
-  end
-  return out
-end
-
-local function failed_checks(r)
-  local out, n = {}, 0
-  for _, e in ipairs(r:all("check_failed")) do out[e.check] = e.error; n = n + 1 end
-  return out, n
 end
 
 local function objects(world, cluster, key)
@@ -133,8 +109,8 @@ end
 t.case("happy path: the seed's order, management first, then each managed cluster one at a time", function()
   local r = happy_run()
   t.eq(r.status, "succeeded")
-  t.eq(step_results(r), HAPPY_STEPS)
-  t.eq(mutating_commands(r), HAPPY_COMMANDS)
+  t.eq(r:step_results(), HAPPY_STEPS)
+  t.eq(r:mutating_commands(), HAPPY_COMMANDS)
 end)
 
 t.case("happy path: every node and API server at v1.22.8, nodes replaced", function()
@@ -194,11 +170,11 @@ end)
 t.case("refusal: an upgrade the supported-path matrix does not list, with the route", function()
   local r = plan { sim = FIX .. "dkp-2.1.0-fleet.yaml", set = { to = "2.1.1" } }
   t.eq(r.status, "precondition_failed")
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["version-route"], "no supported DKP upgrade path leads from 2.1.0 to 2.1.1")
   t.contains(failed["version-route"], "from 2.1.0, DKP upgrades to 2.2.0")
-  t.eq(mutating_commands(r), {})
+  t.eq(r:mutating_commands(), {})
 end)
 
 t.case("2.1.0 -> 2.2.0 is supported", function()
@@ -209,17 +185,17 @@ end)
 t.case("refusal: a managed cluster not at Kubernetes 1.21", function()
   local r = plan { sim = FIX .. "dkp-managed-behind.yaml" }
   t.eq(r.status, "precondition_failed")
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["kubernetes-versions"], "DKP 2.1 runs Kubernetes 1.21 (attached clusters 1.19 to 1.21)")
   t.contains(failed["kubernetes-versions"], "cluster staging-1: API server v1.20.13")
-  t.eq(mutating_commands(r), {})
+  t.eq(r:mutating_commands(), {})
 end)
 
 t.case("refusal: an unhealthy HelmRelease, with the suspend/resume recovery", function()
   local r = plan { scenario = FIX .. "dkp-unhealthy-helmrelease.yaml" }
   t.eq(r.status, "precondition_failed")
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(failed["helmreleases-healthy"], "kommander/traefik on dkp-mgmt: suspended")
   t.contains(failed["helmreleases-healthy"], "'{\"spec\":{\"suspend\":true}}', then the same with false")
@@ -228,7 +204,7 @@ end)
 t.case("refusal: a custom catalog application incompatible with Kubernetes 1.22", function()
   local r = plan { sim = FIX .. "dkp-incompatible-custom-app.yaml" }
   t.eq(r.status, "precondition_failed")
-  local failed, n = failed_checks(r)
+  local failed, n = r:failed_checks()
   t.eq(n, 1)
   local e = failed["custom-apps-compatible"]
   t.contains(e, "supports Kubernetes >=1.19.0-0 <1.22.0-0, not v1.22.8")
@@ -240,7 +216,7 @@ t.case("fault: a managed cluster's node pool fails; the run stops and later clus
   local r = plan { scenario = SCENARIOS .. "dkp-nodepool-update-fails.yaml" }
   t.eq(r.status, "failed")
   t.eq(r.exit_code, 4)
-  local results = step_results(r)
+  local results = r:step_results()
   t.eq(results[#results], "managed[prod-west/nodepool/prod-west-md-1]=failed")
   t.contains(r:find("step_finished", { step = "managed[prod-west/nodepool/prod-west-md-1]" }).error,
              "no progress for 20m (1 of 3 machines updated, 3 ready)")
@@ -250,13 +226,13 @@ t.case("fault: a managed cluster's node pool fails; the run stops and later clus
   t.eq(r:objects("staging-1", "Node"), objects(r.world_before, "staging-1", "core/Node"))
   t.eq(capi_of(r.world, "staging-1"), capi_of(r.world_before, "staging-1"))
   t.eq(r.world.clusters["staging-1"].version, "v1.21.6")
-  for _, c in ipairs(mutating_commands(r)) do t.ok(not c:find("staging-1", 1, true), c) end
+  for _, c in ipairs(r:mutating_commands()) do t.ok(not c:find("staging-1", 1, true), c) end
 end)
 
 t.case("fault: a platform application fails in dkp upgrade kommander; no Kubernetes version changes", function()
   local r = plan { scenario = SCENARIOS .. "dkp-helmrelease-fails.yaml" }
   t.eq(r.status, "failed")
-  t.eq(step_results(r)[#step_results(r)], "kommander=failed")
+  t.eq(r:step_results()[#r:step_results()], "kommander=failed")
   t.contains(r:find("step_finished", { step = "kommander" }).error, "HelmRelease kommander/kube-prometheus-stack on cluster dkp-mgmt: upgrade retries exhausted")
   t.ok(r:find("irreversible_reached", { step = "kommander" }), "Kommander cannot be downgraded")
   for _, name in ipairs { MGMT, "prod-east", "prod-west", "staging-1" } do

@@ -21,16 +21,6 @@ end
 local function eks(r) return r.world.cloud.eks.clusters.demo end
 local function eks_before(r) return r.world_before.cloud.eks.clusters.demo end
 
--- "name=status" of every step_finished / step_skipped, in order
-local function step_results(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
-    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
-  end
-  return out
-end
-
 -- the argv (without "--output json") of every mutating command, in order
 local function mutating_commands(r)
   local out = {}
@@ -47,24 +37,6 @@ local function mutating_commands(r)
   return out
 end
 
--- rollback events as "event step status" lines, in order
-local function rollback_events(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "rollback_started" then out[#out + 1] = "rollback_started " .. e.failed_step
-    elseif e.event == "step_rolled_back" then out[#out + 1] = "step_rolled_back " .. e.step .. " " .. e.status
-    elseif e.event == "irreversible_reached" then out[#out + 1] = "irreversible_reached " .. e.step end
-  end
-  return out
-end
-
--- check name -> error of every failed check, and how many failed
-local function failed_checks(r)
-  local out, n = {}, 0
-  for _, e in ipairs(r:all("check_failed")) do out[e.check] = e.error; n = n + 1 end
-  return out, n
-end
-
 -- the image tag of a container of a workload, through the stdlib's own helpers
 local function image_tag(obj, container)
   return k8s.image_tag(k8s.container_image(obj, container))
@@ -74,12 +46,6 @@ local function workload(r, kind, name)
   for _, o in ipairs(r:objects("demo", kind)) do
     if o.metadata.namespace == "kube-system" and o.metadata.name == name then return o end
   end
-end
-
-local function warnings(r)
-  local out = {}
-  for _, e in ipairs(r:all("log", { level = "warn" })) do out[#out + 1] = e.message end
-  return out
 end
 
 -- The refusals: nothing may change, not even in the cloud.
@@ -103,7 +69,7 @@ t.case("1.20 -> 1.21: control plane, add-ons, node groups and Fargate pods end a
 
   -- the seed's order: control plane, add-ons, worker nodes; the VPC CNI's 1.20 version is also
   -- the 1.21 default, so only kube-proxy and CoreDNS move (as the seed says for 1.20 -> 1.21)
-  local results = step_results(r)
+  local results = r:step_results()
   t.eq(#results, 10)
   t.eq({ table.unpack(results, 1, 7) }, {
     "control-plane=succeeded",
@@ -178,7 +144,7 @@ end)
 
 t.case("preflight warns about APIs a later version removes (the shop PDBs at policy/v1beta1)", function()
   local r = plan { set = { to = "1.21" } }
-  t.eq(warnings(r), {
+  t.eq(r:warnings(), {
     "PodDisruptionBudget shop/api (stored at policy/v1beta1) uses an API that Kubernetes 1.25 removes: " ..
       "use policy/v1; an empty spec.selector selects every pod of the namespace",
     "PodDisruptionBudget shop/web (stored at policy/v1beta1) uses an API that Kubernetes 1.25 removes: " ..
@@ -189,7 +155,7 @@ end)
 t.case("to equal to the control plane's version: nothing lags, every step is skipped as done", function()
   local r = plan { set = { to = "1.20" } }
   t.eq(r.status, "succeeded", r.output)
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "control-plane=skipped:done",
     "addon[kube-proxy]=skipped:done",
     "addon[coredns]=skipped:done",
@@ -236,7 +202,7 @@ end)
 t.case("a request that skips minors is refused with the route", function()
   local r = plan { set = { to = "1.23" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   local msg = checks["version-route"]
   t.eq(n, 1)   -- the other checks stay quiet rather than repeat it
   t.match(msg, "^scripts/eks/upgrade%.lua:%d+: ")
@@ -248,7 +214,7 @@ end)
 t.case("a downgrade is refused", function()
   local r = plan { set = { to = "1.19" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   t.contains(checks["version-route"], "EKS cannot downgrade a control plane: cluster demo is at 1.20, to=1.19 is older")
   t.eq(n, 1)
 end)
@@ -256,7 +222,7 @@ end)
 t.case("a target beyond the minors refit models (data/paths.yaml) is refused, naming the file to extend", function()
   local r = plan { set = { to = "1.31" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   t.contains(checks["version-route"], "EKS 1.31 is newer than the versions refit knows (up to 1.30): " ..
              "if EKS has released it, add its upgrade paths to scripts/eks/data/paths.yaml")
   t.eq(n, 1)
@@ -265,7 +231,7 @@ end)
 t.case("nodes behind the control plane stop the run before anything changes", function()
   local r = plan { sim = NODES_BEHIND, set = { to = "1.21" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   t.eq(n, 1)
   local msg = checks["node-versions"]
   t.contains(msg, "every node must run the control plane's minor 1.20 before the control plane moves to 1.21; these are behind: ")
@@ -299,7 +265,7 @@ end)
 t.case("objects on APIs the target removes are refused, each with its replacement", function()
   local r = plan { sim = REMOVED_APIS, set = { to = "1.22" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   t.eq(n, 1)
   local msg = checks["removed-apis"]
   local ingress_note = "spec.backend is renamed spec.defaultBackend; serviceName/servicePort become " ..
@@ -309,7 +275,7 @@ t.case("objects on APIs the target removes are refused, each with its replacemen
                   "  - Ingress shop/web (stored at extensions/v1beta1): use networking.k8s.io/v1; " .. ingress_note .. "\n" ..
                   "  - Ingress shop/api (last applied as networking.k8s.io/v1beta1): use networking.k8s.io/v1; " .. ingress_note)
   -- a later removal is only a warning
-  t.eq(warnings(r), { "CronJob shop/nightly (stored at batch/v1beta1) uses an API that Kubernetes 1.25 removes: use batch/v1" })
+  t.eq(r:warnings(), { "CronJob shop/nightly (stored at batch/v1beta1) uses an API that Kubernetes 1.25 removes: use batch/v1" })
 end)
 
 t.case("the same cluster may go to 1.21's successor only once the Ingresses moved; 1.21 itself removes nothing", function()
@@ -322,7 +288,7 @@ end)
 t.case("subnets without 5 free addresses stop the run before the control plane update", function()
   local r = plan { sim = FEW_IPS, set = { to = "1.21" } }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks()
   t.eq(n, 1)
   t.contains(checks["subnet-addresses"],
     "EKS needs up to 5 free IP addresses in the cluster's subnets to update the control plane; they have 3 " ..
@@ -337,8 +303,8 @@ t.case("control plane health checks fail: EKS reverts, the run ends rolled back 
   local r = plan { scenario = SCENARIOS .. "eks-control-plane-health-check-fails.yaml", set = { to = "1.21" } }
   t.eq(r.status, "rolled_back", r.output)
   t.eq(r.exit_code, 3)
-  t.eq(step_results(r), { "control-plane=failed" })
-  t.eq(rollback_events(r), {
+  t.eq(r:step_results(), { "control-plane=failed" })
+  t.eq(r:rollback_events(), {
     "rollback_started control-plane",
     "step_rolled_back control-plane succeeded",
   })
@@ -357,12 +323,12 @@ t.case("a PodDisruptionBudget blocks the drain: the run fails at the node group,
   local r = plan { scenario = SCENARIOS .. "eks-pdb-blocks-drain.yaml", set = { to = "1.21" } }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=succeeded",
     "addon[vpc-cni]=skipped:done", "nodegroup[general]=failed",
   })
   -- a managed node group update cannot be rolled back: the rollback stops at once
-  t.eq(rollback_events(r), { "rollback_started nodegroup[general]", "irreversible_reached nodegroup[general]" })
+  t.eq(r:rollback_events(), { "rollback_started nodegroup[general]", "irreversible_reached nodegroup[general]" })
   local err = r:find("step_finished", { step = "nodegroup[general]" }).error
   local blocked_node = err:match("on node (ip%-[%w%.%-]+%.compute%.internal) is protected")
   t.ok(blocked_node, err)
@@ -388,7 +354,7 @@ t.case("a replacement node never becomes Ready: the node group update fails nami
   local r = plan { scenario = SCENARIOS .. "eks-node-never-ready.yaml", set = { to = "1.21" } }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(rollback_events(r), { "rollback_started nodegroup[general]", "irreversible_reached nodegroup[general]" })
+  t.eq(r:rollback_events(), { "rollback_started nodegroup[general]", "irreversible_reached nodegroup[general]" })
   local err = r:find("step_finished", { step = "nodegroup[general]" }).error
   t.match(err, "NodeCreationFailure: Instances failed to join the kubernetes cluster: ip%-[%d%-]+%.us%-west%-2%.compute%.internal %(i%-%x+%) did not become Ready within 15 minutes")
   t.eq(eks(r).nodegroups.general.version, "1.20")
@@ -398,11 +364,11 @@ t.case("EC2 capacity runs out in the second node group: the first stays upgraded
   local r = plan { scenario = SCENARIOS .. "eks-nodegroup-update-fails.yaml", set = { to = "1.21" } }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=succeeded",
     "addon[vpc-cni]=skipped:done", "nodegroup[general]=succeeded", "nodegroup[memory]=failed",
   })
-  t.eq(rollback_events(r), { "rollback_started nodegroup[memory]", "irreversible_reached nodegroup[memory]" })
+  t.eq(r:rollback_events(), { "rollback_started nodegroup[memory]", "irreversible_reached nodegroup[memory]" })
   t.contains(r:find("step_finished", { step = "nodegroup[memory]" }).error,
              "Failed: NodeCreationFailure: Could not launch On-Demand Instances. InsufficientInstanceCapacity")
   t.eq(eks(r).nodegroups.general.version, "1.21")
@@ -413,8 +379,8 @@ t.case("the coredns add-on ends DEGRADED: the run fails there with the health is
   local r = plan { scenario = SCENARIOS .. "eks-addon-degraded.yaml", set = { to = "1.21" } }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), { "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=failed" })
-  t.eq(rollback_events(r), { "rollback_started addon[coredns]", "irreversible_reached addon[coredns]" })
+  t.eq(r:step_results(), { "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=failed" })
+  t.eq(r:rollback_events(), { "rollback_started addon[coredns]", "irreversible_reached addon[coredns]" })
   t.contains(r:find("step_finished", { step = "addon[coredns]" }).error,
              "add-on coredns is DEGRADED: InsufficientNumberOfReplicas: The add-on is unhealthy because it doesn't " ..
              "have the desired number of replicas. (resourceIds: Deployment/coredns)")
@@ -428,8 +394,8 @@ t.case("a self-managed CoreDNS that crash-loops is put back, then the rollback s
   local r = plan { sim = SELF_MANAGED, scenario = "tests/scripts/fixtures/eks-coredns-crashloop.yaml", set = { to = "1.21" } }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), { "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=failed" })
-  t.eq(rollback_events(r), {
+  t.eq(r:step_results(), { "control-plane=succeeded", "addon[kube-proxy]=succeeded", "addon[coredns]=failed" })
+  t.eq(r:rollback_events(), {
     "rollback_started addon[coredns]",
     "step_rolled_back addon[coredns] succeeded",
     "step_rolled_back addon[kube-proxy] succeeded",

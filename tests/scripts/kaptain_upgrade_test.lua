@@ -28,15 +28,6 @@ local function plan(opts)
   return t.plan(opts)
 end
 
-local function step_results(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
-    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
-  end
-  return out
-end
-
 local function commands(r, mutating_only)
   local out = {}
   for _, e in ipairs(r:all("command")) do
@@ -54,13 +45,6 @@ end
 local function has(list, text)
   for _, s in ipairs(list) do if s == text then return true end end
   return false
-end
-
--- check name -> error, without the "file:line: " the engine puts first
-local function failed_checks(r)
-  local out = {}
-  for _, e in ipairs(r:all("check_failed")) do out[e.check] = e.error:gsub("^[^:]+:%d+: ", "") end
-  return out
 end
 
 local function instance(r, cluster)
@@ -101,7 +85,7 @@ local RESUBMIT_ONPREM = "resubmit these pipelines with the Kubeflow Pipelines SD
 t.case("on premises: halt, upgrade, plan COMPLETE, endpoint https://<ip>, resubmit list", function()
   local r = plan { set = { accept_pipeline_data_loss = true } }
   t.eq(r.status, "succeeded", r.output)
-  t.eq(step_results(r), { "halt-pipelines=succeeded", "backup=skipped:when", "kudo-upgrade=succeeded",
+  t.eq(r:step_results(), { "halt-pipelines=succeeded", "backup=skipped:when", "kudo-upgrade=succeeded",
                           "plan=succeeded", "endpoint=succeeded" })
   t.eq(commands(r, true), { UPGRADE })
   t.eq(r:find("step_started", { step = "kudo-upgrade" }).irreversible, true)
@@ -204,7 +188,7 @@ end)
 t.case("without acknowledgement or backup: refused, saying what is lost and the two ways on", function()
   local r = plan {}
   assert_untouched(r)
-  t.eq(failed_checks(r)["pipeline-data"], LOSS .. ". Choose one of two ways " ..
+  t.eq(r:failed_checks { positions = false }["pipeline-data"], LOSS .. ". Choose one of two ways " ..
        "to proceed: --set accept_pipeline_data_loss=true to accept that loss, or --set backup=true to back namespace " ..
        "kubeflow up with Velero (volumes included) before the upgrade")
 end)
@@ -212,7 +196,7 @@ end)
 t.case("knative and dex not enabled: refused, each named, with the cluster.yaml snippet", function()
   local r = plan { sim = KNATIVE_OFF, set = { accept_pipeline_data_loss = true } }
   assert_untouched(r)
-  t.eq(failed_checks(r).addons, "Kaptain needs these addons, which are not " ..
+  t.eq(r:failed_checks { positions = false }.addons, "Kaptain needs these addons, which are not " ..
     "enabled on cluster konvoy: dex, knative. Enable them in the addons of your Konvoy cluster.yaml and run konvoy " ..
     "deploy addons, then run again:\n" ..
     "  - configRepository: https://github.com/mesosphere/kubernetes-base-addons\n" ..
@@ -230,19 +214,19 @@ end)
 t.case("Kaptain 1.2.0-1.1.0 already installed: refused, nothing to upgrade", function()
   local r = plan { sim = ALREADY, set = { accept_pipeline_data_loss = true } }
   assert_untouched(r)
-  t.contains(failed_checks(r)["version-route"], "Kaptain is already at 1.2.0-1.1.0: 1.2.0-1.1.0 -> 1.2.0-1.1.0 is no upgrade")
+  t.contains(r:failed_checks { positions = false }["version-route"], "Kaptain is already at 1.2.0-1.1.0: 1.2.0-1.1.0 -> 1.2.0-1.1.0 is no upgrade")
 end)
 
 t.case("a target the documentation does not name: refused by the upgrade paths", function()
   local r = plan { set = { accept_pipeline_data_loss = true, to = "1.2.0-1.2.0" } }
   assert_untouched(r)
-  t.contains(failed_checks(r)["version-route"], "Kaptain 1.2.0-1.2.0 is newer than the versions refit knows")
+  t.contains(r:failed_checks { positions = false }["version-route"], "Kaptain 1.2.0-1.2.0 is newer than the versions refit knows")
 end)
 
 t.case("an unhealthy KUDO instance (last plan FATAL_ERROR): refused", function()
   local r = plan { sim = UNHEALTHY, set = { accept_pipeline_data_loss = true } }
   assert_untouched(r)
-  t.contains(failed_checks(r)["instance-healthy"], "the KUDO Instance kubeflow/kaptain is not healthy: its plan " ..
+  t.contains(r:failed_checks { positions = false }["instance-healthy"], "the KUDO Instance kubeflow/kaptain is not healthy: its plan " ..
              "deploy is FATAL_ERROR (phase auth, step oidc-authservice: failed to apply the oidc-authservice " ..
              "StatefulSet: admission webhook denied the request)")
 end)
@@ -250,7 +234,7 @@ end)
 t.case("backup=true without Velero: refused before anything changes", function()
   local r = plan { sim = NO_VELERO, set = { backup = true } }
   assert_untouched(r)
-  t.contains(failed_checks(r).velero, "backup=true needs Velero on cluster konvoy, and it has no namespace velero")
+  t.contains(r:failed_checks { positions = false }.velero, "backup=true needs Velero on cluster konvoy, and it has no namespace velero")
 end)
 
 ---------------------------------------------------------------------------------------------------
@@ -260,7 +244,7 @@ end)
 t.case("backup=true: the Velero backup of kubeflow (volumes included) completes before kubectl kudo upgrade", function()
   local r = plan { set = { backup = true } }
   t.eq(r.status, "succeeded", r.output)
-  t.eq(step_results(r), { "halt-pipelines=succeeded", "backup=succeeded", "kudo-upgrade=succeeded",
+  t.eq(r:step_results(), { "halt-pipelines=succeeded", "backup=succeeded", "kudo-upgrade=succeeded",
                           "plan=succeeded", "endpoint=succeeded" })
   t.eq(commands(r, true), { BACKUP, UPGRADE })
   local backup = r:objects("konvoy", "Backup")[1]
@@ -294,7 +278,7 @@ t.case("plan FATAL_ERROR: the step fails naming phase, step and message; nothing
   local r = plan { set = { accept_pipeline_data_loss = true }, scenario = PLAN_FAILS }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), { "halt-pipelines=succeeded", "backup=skipped:when", "kudo-upgrade=succeeded",
+  t.eq(r:step_results(), { "halt-pipelines=succeeded", "backup=skipped:when", "kudo-upgrade=succeeded",
                           "plan=failed" })
   t.contains(r:find("step_finished", { step = "plan" }).error,
              "the KUDO plan deploy of Instance kubeflow/kaptain ended FATAL_ERROR at phase storage, step mysql: " ..

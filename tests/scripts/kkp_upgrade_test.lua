@@ -34,39 +34,11 @@ local function plan(opts)
   return t.plan(opts)
 end
 
--- "name=status" of every step_finished / step_skipped, in order
-local function step_results(r)
-  local out = {}
-  for _, e in ipairs(r.events) do
-    if e.event == "step_finished" then out[#out + 1] = e.step .. "=" .. e.status
-    elseif e.event == "step_skipped" then out[#out + 1] = e.step .. "=skipped:" .. e.reason end
-  end
-  return out
-end
-
--- the argv of every mutating command, in order
-local function mutating_commands(r)
-  local out = {}
-  for _, e in ipairs(r:all("command")) do
-    if e.mutates then out[#out + 1] = table.concat(e.argv, " ") end
-  end
-  return out
-end
-
-local function failed_checks(r)
-  local out, n = {}, 0
-  for _, e in ipairs(r:all("check_failed")) do
-    out[e.check] = (e.error:gsub("^[^:]+:%d+: ", ""))
-    n = n + 1
-  end
-  return out, n
-end
-
 local function assert_untouched(r)
   t.eq(r.status, "precondition_failed", r.output)
   t.eq(r.exit_code, 2)
   t.eq(r:find("mutation"), nil)
-  t.eq(#mutating_commands(r), 0)
+  t.eq(#r:mutating_commands(), 0)
   t.eq(r:find("step_started"), nil)
   t.eq(r:find("file_written"), nil)
   t.eq(r.world, r.world_before)
@@ -99,7 +71,7 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
   t.eq(r.exit_code, 0)
   -- the seed's order: backups first, then the lowered limit, then the installer; seeds (america,
   -- seed-us, runs MinIO: deploy kubermatic-seed) and user clusters follow
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "backup[kkp-master]=succeeded",
     "backup[seed-us]=succeeded",
     "backup[seed-eu]=succeeded",
@@ -111,7 +83,7 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
   })
   t.eq(r:find("step_started", { step = "deploy-master" }).irreversible, true)
   t.eq(r:find("step_started", { step = "seed-stack[america]" }).irreversible, true)
-  t.eq(mutating_commands(r), {
+  t.eq(r:mutating_commands(), {
     "./kubermatic-installer deploy kubermatic-master --config kubermatic.yaml --helm-values values.yaml --helm-timeout 5m",
     "./kubermatic-installer deploy kubermatic-seed --config kubermatic.yaml --helm-values values.yaml --kube-context seed-us --helm-timeout 5m",
   })
@@ -207,7 +179,7 @@ end)
 t.case("a patch upgrade follows the same guidelines; a limit left at KKP's default is removed again", function()
   local r = plan { sim = OLD_PATCH, set = { installer = "./kubermatic-v2.21.12/kubermatic-installer" } }
   t.eq(r.status, "succeeded", r.output)
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "backup[kkp-master]=succeeded",
     "backup[seed-eu]=succeeded",
     "lower-parallel-reconciles=succeeded",
@@ -216,7 +188,7 @@ t.case("a patch upgrade follows the same guidelines; a limit left at KKP's defau
     "wait-user-clusters=succeeded",
   })
   t.eq(#r:all("file_written"), 2 * #CRDS)
-  t.eq(mutating_commands(r), {
+  t.eq(r:mutating_commands(), {
     "./kubermatic-v2.21.12/kubermatic-installer deploy kubermatic-master --config kubermatic.yaml --helm-values values.yaml --helm-timeout 5m",
   })
   t.eq(r:find("state_set", { key = "saved_parallel_reconciles" }).value, 10)
@@ -232,7 +204,7 @@ end)
 t.case("a skipped minor is refused with the route (2.20.11 with the 2.22.9 installer)", function()
   local r = plan { sim = SKIPS_MINOR }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks { positions = false }
   t.eq(n, 1)
   t.eq(checks["version-route"],
        "KKP upgrades one minor version at a time, from the latest patch release of the current minor: " ..
@@ -243,7 +215,7 @@ end)
 t.case("a minor upgrade from an old patch is refused, naming the patch to install first", function()
   local r = plan { sim = OLD_PATCH }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks { positions = false }
   t.eq(n, 1)
   t.eq(checks["version-route"],
        "KKP 2.21.3 is not the latest 2.21 patch release (2.21.12): KKP moves to the next minor only from the latest " ..
@@ -256,7 +228,7 @@ end)
 t.case("2.22 is refused while user clusters use Docker, naming each and the fix", function()
   local r = plan { sim = DOCKER }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks { positions = false }
   t.eq(n, 1)
   t.eq(checks["no-docker-runtime"],
        "KKP 2.22 supports only the containerd container runtime, and these user clusters use Docker: batchz4m7w " ..
@@ -269,7 +241,7 @@ end)
 t.case("an installer of another release than the target is refused", function()
   local r = plan { set = { to = "2.22.5" } }
   assert_untouched(r)
-  local checks = failed_checks(r)
+  local checks = r:failed_checks { positions = false }
   t.eq(checks["installer-release"],
        "the installer ./kubermatic-installer installs KKP v2.22.9, not the target v2.22.5: download the KKP v2.22.5 " ..
        "release archive, extract it, and pass its kubermatic-installer with --set installer=PATH")
@@ -278,7 +250,7 @@ end)
 t.case("a missing installer is refused with what to do", function()
   local r = plan { set = { installer = "/opt/kkp/kubermatic-installer" } }
   assert_untouched(r)
-  local checks = failed_checks(r)
+  local checks = r:failed_checks { positions = false }
   t.match(checks["kkp-master"], "^cannot run the installer /opt/kkp/kubermatic%-installer %(/opt/kkp/kubermatic%-installer " ..
           "version %-%-short exited 127: .*%): download the release archive of the target KKP version")
 end)
@@ -286,7 +258,7 @@ end)
 t.case("an Unhealthy seed is refused before anything changes", function()
   local r = plan { sim = SEED_UNHEALTHY }
   assert_untouched(r)
-  local checks, n = failed_checks(r)
+  local checks, n = r:failed_checks { positions = false }
   t.eq(n, 1)
   t.eq(checks["seeds-healthy"],
        "every seed must be reachable, Healthy and at the master's KKP version before an upgrade: seed america: phase " ..
@@ -303,7 +275,7 @@ t.case("kkp-deploy-fails: the installer fails, the run stops at the point of no 
   local r = plan { scenario = SCENARIOS .. "kkp-deploy-fails.yaml" }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.eq(step_results(r), {
+  t.eq(r:step_results(), {
     "backup[kkp-master]=succeeded",
     "backup[seed-us]=succeeded",
     "backup[seed-eu]=succeeded",
