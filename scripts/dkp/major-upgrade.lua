@@ -7,7 +7,7 @@
 -- cluster's kubeconfig (<state_dir>/admin.conf) and every object read or written goes through that
 -- cluster's handle. Nothing else in the world is touched.
 --
--- Order, as the guide gives it: prerequisites (Konvoy 1.8.3, Kaptain disabled, the machine image for
+-- Order, as the guide gives it: prerequisites (the DKP 2.1 CLI, Konvoy 1.8.3, Kaptain disabled, the machine image for
 -- the adopted machines recorded as postAdoptImageID, IAM roles, subnets), the EBS CSI controllers
 -- moved to control-plane nodes, `dkp create bootstrap controllers`, `dkp prepare-to-adopt cluster
 -- aws`, podSubnet in the kubeadm-config ConfigMap, `helm uninstall auto-provisioning` and the
@@ -135,6 +135,13 @@ local function cluster_ref(ctx) return { apiVersion = CAPI, kind = "Cluster", na
 
 local function capi_cluster(ctx) return target(ctx):get(cluster_ref(ctx)) end
 
+-- Whether an earlier run already adopted the cluster (its Cluster exists and is unpaused): a re-run
+-- after a point of no return, which the preflight checks of the Konvoy 1.8 state must let through.
+local function adopted(ctx)
+  local c = capi_cluster(ctx)
+  return c ~= nil and c.spec.paused ~= true
+end
+
 local function owned_list(ctx, kind, api, extra)
   local labels = CLUSTER_LABEL .. "=" .. cluster_name(ctx) .. (extra and ("," .. extra) or "")
   local items = target(ctx):list { apiVersion = api, kind = kind, namespace = NS, labels = labels }
@@ -172,6 +179,35 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Preflight
 ---------------------------------------------------------------------------------------------------
+
+-- Seed 000, "Download and install DKP 2.1": every dkp command below is the DKP 2.1 CLI's (the
+-- adoption commands and the Kubernetes v1.21.6 it moves to). `dkp version` prints one line per
+-- component; the konvoy line is the release.
+local REQUIRED_DKP = "2.1"
+
+local function check_dkp_cli(ctx)
+  local r = ctx:exec { "dkp", "version", check = false }
+  local install = "Download and install the DKP " .. REQUIRED_DKP .. " CLI for your OS (\"Major Version Upgrade to DKP " ..
+                  "2.1\": \"Download and install DKP 2.1\"), put its dkp first on PATH, check that `dkp version` prints " ..
+                  "konvoy: v" .. REQUIRED_DKP .. ".x, then run this playbook again"
+  ctx:require(r.code == 0, "cannot run `dkp version` (exit %d: %s): the major upgrade runs the DKP %s CLI. %s", r.code,
+              first_line(r.stderr ~= "" and r.stderr or r.stdout), REQUIRED_DKP, install)
+  local version = tostring(r.stdout):match("konvoy:%s*(v?[%w%.%-%+]+)")
+  if not version and type(r.json) == "table" then version = r.json.konvoy end
+  ctx:require(version, "`dkp version` printed no konvoy version: the major upgrade runs the DKP %s CLI. %s", REQUIRED_DKP, install)
+  local plain = tostring(version):gsub("^v", "")
+  ctx:require(plain:match("^2%.1%.%d+") ~= nil,
+              "the dkp CLI on PATH is DKP %s, not %s.x: the major upgrade from Konvoy 1.8 (\"Major Version Upgrade to DKP " ..
+              "2.1\", \"Upgrade your AWS Cluster\") uses the DKP 2.1 CLI's adoption commands and moves the cluster to DKP " ..
+              "2.1's Kubernetes %s. %s", version, REQUIRED_DKP, TARGET_KUBERNETES, install)
+  ctx.log("the dkp CLI is DKP %s", version)
+end
+
+local function check_upgrade_image(ctx)
+  local want = ctx.params.upgrade_image_id
+  ctx:require(tostring(want):match("^ami%-%x+$"), "upgrade_image_id must be an AMI ID such as ami-0e7253eeb699eddca (built " ..
+              "with konvoy-image-builder for Kubernetes %s), got %q", TARGET_KUBERNETES, tostring(want))
+end
 
 local function check_target(ctx)
   local name = cluster_name(ctx)
@@ -279,6 +315,13 @@ end
 local function check_nodes(ctx)
   local bad = {}
   local nodes = target(ctx):list { kind = "Node" }
+  if adopted(ctx) then
+    -- Cluster API owns the machines now: a node of a rollout still under way is its business, and
+    -- the Machines no longer come from the state directory
+    ctx.log("cluster %s is already adopted by Cluster API: its nodes are Cluster API's Machines, not the state directory's",
+            cluster_name(ctx))
+    return
+  end
   for _, n in ipairs(nodes) do
     if not k8s.node_ready(n) then bad[#bad + 1] = n.metadata.name .. " is not Ready" end
   end
@@ -375,9 +418,40 @@ local REQUIRED_PROVIDERS = {
   { ns = "capa-system", name = "aws", deploy = "capa-controller-manager" },
 }
 
--- The namespaces `dkp create bootstrap controllers` installs into (DKP 2.1).
+-- The namespaces `dkp create bootstrap controllers` installs into (DKP 2.1). cert-manager is among
+-- them, but a Konvoy 1.8 cluster already runs cert-manager there (its cert-manager base addon), and
+-- the CLI then leaves it as it is: the rollback must not touch what was there before.
 local CONTROLLER_NAMESPACES = { "capi-system", "capi-kubeadm-bootstrap-system", "capi-kubeadm-control-plane-system",
                                 "capa-system", "capz-system", "capv-system", "cappp-system", "cert-manager" }
+local CRS_API = "addons.cluster.x-k8s.io/v1beta1"
+
+-- What the bootstrap controllers' namespaces and namespace default hold, as sorted lists of
+-- "Kind ns/name" (data, for ctx.state): taken before the command, so that the rollback removes
+-- only what this run added.
+local function controller_objects(ctx)
+  local c = target(ctx)
+  local out = {}
+  for _, ns in ipairs(CONTROLLER_NAMESPACES) do
+    if c:get { kind = "Namespace", name = ns } then
+      out[#out + 1] = "Namespace " .. ns
+      for _, d in ipairs(c:list { kind = "Deployment", namespace = ns }) do
+        out[#out + 1] = "Deployment " .. ns .. "/" .. d.metadata.name
+      end
+      for _, p in ipairs(c:list { apiVersion = PROVIDER_API, kind = "Provider", namespace = ns }) do
+        out[#out + 1] = "Provider " .. ns .. "/" .. p.metadata.name
+      end
+    end
+  end
+  -- the DKP addons' ClusterResourceSets, each with its ConfigMap of the same name
+  for _, crs in ipairs(c:list { apiVersion = CRS_API, kind = "ClusterResourceSet", namespace = NS }) do
+    out[#out + 1] = "ClusterResourceSet " .. NS .. "/" .. crs.metadata.name
+    if c:get { kind = "ConfigMap", namespace = NS, name = crs.metadata.name } then
+      out[#out + 1] = "ConfigMap " .. NS .. "/" .. crs.metadata.name
+    end
+  end
+  table.sort(out)
+  return out
+end
 
 -- nil when the controllers the adoption needs are installed and available, else what is missing.
 local function controllers_missing(ctx)
@@ -393,16 +467,24 @@ local function controllers_missing(ctx)
   return nil
 end
 
+local function controller_ref(entry)
+  local kind, ns, name = entry:match("^(%S+) ([^/]+)/(.+)$")
+  if not kind then return { kind = "Namespace", name = entry:match("^Namespace (.+)$") } end
+  local api = ({ Provider = PROVIDER_API, ClusterResourceSet = CRS_API })[kind]
+  return { apiVersion = api, kind = kind, namespace = ns, name = name }
+end
+
 local function bootstrap_step()
   return refit.step "bootstrap-controllers" {
     summary = "dkp create bootstrap controllers: the CAPI/CAPA controllers on the cluster itself (self-managed)",
     timeout = "20m",
     done = function(ctx) return controllers_missing(ctx) == nil end,
     run = function(ctx)
+      -- what was there before (cert-manager of Konvoy 1.8 among it): the rollback leaves it alone.
+      -- ctx.state is enough: only this run's rollback uses it, and a later run that finds the
+      -- controllers installed skips this step (and so has nothing of it to roll back)
+      ctx.state.controllers_before = controller_objects(ctx)
       -- the controllers use the machines' instance profiles: bootstrap credentials could expire
-      -- only what this run installs is removed by its rollback
-      ctx.state.controllers_installed = target(ctx):get { apiVersion = PROVIDER_API, kind = "Provider",
-                                                          namespace = "capi-system", name = "cluster-api" } == nil
       run_command(ctx, { "dkp", "create", "bootstrap", "controllers", "--with-aws-bootstrap-credentials=false" })
     end,
     verify = function(ctx)
@@ -411,17 +493,30 @@ local function bootstrap_step()
         return missing == nil, missing
       end, { timeout = "10m", interval = "10s" })
     end,
-    -- the controllers this run installed go again (deleting their namespaces is what removes them)
+    -- removes what this run added, and only that: Providers and Deployments first, then the
+    -- ClusterResourceSets and their ConfigMaps, then the namespaces it created
     rollback = function(ctx)
-      if not ctx.state.controllers_installed then return end
-      for _, ns in ipairs(CONTROLLER_NAMESPACES) do
-        for _, d in ipairs(target(ctx):list { kind = "Deployment", namespace = ns }) do
-          target(ctx):delete { kind = "Deployment", namespace = ns, name = d.metadata.name }
-        end
-        for _, p in ipairs(target(ctx):list { apiVersion = PROVIDER_API, kind = "Provider", namespace = ns }) do
-          target(ctx):delete { apiVersion = PROVIDER_API, kind = "Provider", namespace = ns, name = p.metadata.name }
-        end
-        if target(ctx):get { kind = "Namespace", name = ns } then target(ctx):delete { kind = "Namespace", name = ns } end
+      local before = ctx.state.controllers_before
+      if not before then return end
+      local had = {}
+      for _, e in ipairs(before) do had[e] = true end
+      local added = {}
+      for _, e in ipairs(controller_objects(ctx)) do
+        if not had[e] then added[#added + 1] = e end
+      end
+      local order = { Provider = 1, Deployment = 2, ClusterResourceSet = 3, ConfigMap = 4, Namespace = 5 }
+      table.sort(added, function(a, b)
+        local ka, kb = order[a:match("^%S+")] or 9, order[b:match("^%S+")] or 9
+        if ka ~= kb then return ka < kb end
+        return a < b
+      end)
+      for _, e in ipairs(added) do target(ctx):delete(controller_ref(e)) end
+      local kept = {}
+      for _, e in ipairs(before) do
+        if e:match("^Namespace ") then kept[#kept + 1] = e:sub(11) end
+      end
+      if #kept > 0 then
+        ctx.log("left as they were before the run: namespaces %s and what they held", table.concat(kept, ", "))
       end
     end,
   }
@@ -556,34 +651,51 @@ local function pod_subnet_step()
   }
 end
 
--- Recovery texts of the points of no return. The engine prints them as written, so they name the
--- cluster as the guide does ($CLUSTER_NAME, printed by prepare-to-adopt) and the run logs the
--- concrete names when it passes each point.
-local AUTO_PROVISIONER_RECOVERY =
-  "The Konvoy 1.8 auto-provisioner is uninstalled and namespace konvoy deleted; refit cannot put them back. The " ..
-  "cluster keeps running its workloads, but nothing manages its machines until the adoption completes. To finish: fix " ..
-  "the cause and run refit apply dkp/major-upgrade again with the same parameters (the steps already done are skipped). " ..
-  "To return to Konvoy 1.8 instead: while the Cluster is still paused (kubectl get cluster $CLUSTER_NAME -n default " ..
-  "-o jsonpath='{.spec.paused}' prints true), delete the Cluster API objects prepare-to-adopt created (the Cluster " ..
-  "$CLUSTER_NAME and the objects labelled cluster.x-k8s.io/cluster-name=$CLUSTER_NAME in namespace default), comment " ..
-  "out the postAdoptImageID fields in cluster.yaml and run `konvoy up` with Konvoy 1.8.3 from the state directory: " ..
-  "it installs the auto-provisioner again."
+-- Recovery texts of the points of no return, with the run's cluster named. The engine reads a
+-- step's `irreversible` text when the step is defined; only a refit.each item knows the cluster, so
+-- the steps that carry these texts are expanded for the run's one cluster (see for_the_cluster).
+local function auto_provisioner_recovery(cluster)
+  return ("The Konvoy 1.8 auto-provisioner of cluster CLUSTER is uninstalled and namespace konvoy deleted; refit " ..
+    "cannot put them back. The cluster keeps running its workloads, but nothing manages its machines until the " ..
+    "adoption completes. To finish: fix the cause and run refit apply dkp/major-upgrade again with the same parameters " ..
+    "(the steps already done are skipped). To return to Konvoy 1.8 instead: while the Cluster is still paused " ..
+    "(kubectl get cluster CLUSTER -n default -o jsonpath='{.spec.paused}' prints true), delete the Cluster API objects " ..
+    "prepare-to-adopt created (the Cluster CLUSTER and the objects labelled cluster.x-k8s.io/cluster-name=CLUSTER in " ..
+    "namespace default), comment out the postAdoptImageID fields in cluster.yaml and run `konvoy up` with Konvoy " ..
+    "1.8.3 from the state directory: it installs the auto-provisioner again."):gsub("CLUSTER", cluster)
+end
 
-local ADOPT_RECOVERY =
-  "The cluster is adopted: Cluster API owns its machines (ownerReferences set, Cluster $CLUSTER_NAME unpaused). This " ..
-  "cannot be undone, and the Konvoy 1.8 CLI must not be used on the cluster again. See its state with `dkp describe " ..
-  "cluster --cluster-name $CLUSTER_NAME`, fix what failed and run refit apply dkp/major-upgrade again with the same " ..
-  "parameters: the steps already done are skipped."
+local function adopt_recovery(cluster)
+  return ("The cluster CLUSTER is adopted: Cluster API owns its machines (ownerReferences set, Cluster CLUSTER " ..
+    "unpaused). This cannot be undone, and the Konvoy 1.8 CLI must not be used on the cluster again. See its state with " ..
+    "`dkp describe cluster --cluster-name CLUSTER`, fix what failed and run refit apply dkp/major-upgrade again with " ..
+    "the same parameters: the steps already done are skipped."):gsub("CLUSTER", cluster)
+end
 
-local K8S_RECOVERY =
-  "Kubernetes cannot be downgraded: the machines already replaced run v1.21.6, and Cluster API keeps rolling the others " ..
-  "as long as the spec says v1.21.6. Find the machine that does not come up (`dkp describe cluster --cluster-name " ..
-  "$CLUSTER_NAME`, `kubectl get machines -n default`), fix the cause (the v1.21.6 machine image, EC2 capacity, IAM " ..
-  "roles) and run refit apply dkp/major-upgrade again with the same parameters: the steps already done are skipped."
+local function k8s_recovery(cluster)
+  return ("Kubernetes cannot be downgraded: the machines of cluster CLUSTER already replaced run v1.21.6, and Cluster " ..
+    "API keeps rolling the others as long as the spec says v1.21.6. Find the machine that does not come up (`dkp " ..
+    "describe cluster --cluster-name CLUSTER`, `kubectl get machines -n default`) and fix the cause. EC2 capacity or " ..
+    "IAM roles: fix them and run refit apply dkp/major-upgrade again with the same parameters. The v1.21.6 machine " ..
+    "image: build a working one with konvoy-image-builder and run refit apply dkp/major-upgrade again with it, --set " ..
+    "upgrade_image_id=<the new AMI> (the other parameters unchanged): the control plane and the node pools not yet at " ..
+    "v1.21.6 get a new AWSMachineTemplate with that image. The steps already done are skipped."):gsub("CLUSTER", cluster)
+end
+
+-- A step of the run's one cluster, named "<name>[<cluster>]": a refit.each over that cluster, so
+-- that its recovery text can name it.
+local function for_the_cluster(name, summary, make)
+  return refit.each(name) {
+    summary = summary,
+    items = function(ctx) return { { name = cluster_name(ctx) } } end,
+    step = function(item) return make(item.name) end,
+  }
+end
 
 local function auto_provisioner_step()
-  return refit.step "remove-auto-provisioner" {
-    summary = "helm uninstall auto-provisioning -n konvoy, then delete namespace konvoy (point of no return)",
+  local summary = "helm uninstall auto-provisioning -n konvoy, then delete namespace konvoy (point of no return)"
+  return for_the_cluster("remove-auto-provisioner", summary, function(cluster) return {
+    summary = summary,
     done = function(ctx)
       return target(ctx):get { kind = "Namespace", name = "konvoy" } == nil
     end,
@@ -600,8 +712,8 @@ local function auto_provisioner_step()
         return ns == nil, ns and ("namespace konvoy is " .. tostring((ns.status or {}).phase)) or nil
       end, { timeout = "5m", interval = "5s" })
     end,
-    irreversible = AUTO_PROVISIONER_RECOVERY,
-  }
+    irreversible = auto_provisioner_recovery(cluster),
+  } end)
 end
 
 local CALICO = { kind = "DaemonSet", namespace = "kube-system", name = "calico-node" }
@@ -695,12 +807,12 @@ local function ownership_missing(ctx, adopted)
 end
 
 local function adopt_step()
-  return refit.step "adopt" {
-    summary = "dkp adopt cluster aws: set the machines' ownerReferences and unpause the Cluster (point of no return)",
-    done = function(ctx)
-      local c = capi_cluster(ctx)
-      return c ~= nil and c.spec.paused ~= true and #ownership_missing(ctx, true) == 0
-    end,
+  local summary = "dkp adopt cluster aws: set the machines' ownerReferences and unpause the Cluster (point of no return)"
+  return for_the_cluster("adopt", summary, function(cluster) return {
+    summary = summary,
+    -- dkp adopt unpauses the Cluster last; once it is unpaused, machines Cluster API created itself
+    -- (a control plane already moved to v1.21.6) have no adopted KubeadmConfig to own
+    done = function(ctx) return adopted(ctx) and #ownership_missing(ctx) == 0 end,
     run = function(ctx)
       ctx.log("point of no return: cluster %s is handed to Cluster API", cluster_name(ctx))
       run_command(ctx, { "dkp", "adopt", "cluster", "aws", "--konvoy-1-state-dir", state_dir(ctx) })
@@ -714,11 +826,11 @@ local function adopt_step()
     -- adopt failed: as long as the Cluster is paused, nothing was handed over
     rollback = function(ctx)
       local c = capi_cluster(ctx)
-      ctx:require(c == nil or c.spec.paused == true, "Cluster %s/%s is unpaused: %s", NS, cluster_name(ctx), ADOPT_RECOVERY)
+      ctx:require(c == nil or c.spec.paused == true, "Cluster %s/%s is unpaused: %s", NS, cluster_name(ctx), adopt_recovery(cluster))
       ctx.log("Cluster %s/%s is still paused: Cluster API did not take the machines over", NS, cluster_name(ctx))
     end,
-    irreversible = ADOPT_RECOVERY,
-  }
+    irreversible = adopt_recovery(cluster),
+  } end)
 end
 
 local function ready(obj)
@@ -746,9 +858,18 @@ local function not_ready_parts(ctx)
   return off
 end
 
+-- Whether an earlier run already started the move to Kubernetes v1.21.6 (the KubeadmControlPlane's
+-- version): it passed the steady state and Calico's move first, and a node pool whose rollout
+-- failed is not Ready, so waiting for them again would keep a re-run from finishing the upgrade.
+local function kubernetes_upgrade_started(ctx)
+  local kcp = owned_list(ctx, "KubeadmControlPlane", KCP_API)[1]
+  return kcp ~= nil and kcp.spec.version == TARGET_KUBERNETES
+end
+
 local function steady_state_step()
   return refit.step "steady-state" {
     summary = "wait until the Cluster, its KubeadmControlPlane and every MachineDeployment are Ready",
+    done = kubernetes_upgrade_started,
     verify = function(ctx)
       ctx:wait("cluster " .. cluster_name(ctx) .. " in a steady state (Cluster, control plane, node pools Ready)", function()
         local off = not_ready_parts(ctx)
@@ -763,6 +884,7 @@ local CALICO_SYSTEM = { kind = "DaemonSet", namespace = "calico-system", name = 
 local function calico_system_step()
   return refit.step "calico-system" {
     summary = "wait until Calico runs from calico-system on every node (the Tigera operator took it over)",
+    done = kubernetes_upgrade_started,
     verify = function(ctx)
       ctx:wait("DaemonSet calico-system/calico-node up to date on every node", function()
         local ds = target(ctx):get(CALICO_SYSTEM)
@@ -813,16 +935,36 @@ end
 -- Kubernetes v1.21.6 (irreversible)
 ---------------------------------------------------------------------------------------------------
 
--- A copy of an AWSMachineTemplate named <owner>-v1.21.6 with the new machine image: the guide's
--- `kubectl get ... | kubectl patch --local ... | kubectl create -f-`. Returns its name.
+local function template_ref(name) return { apiVersion = CAPA, kind = "AWSMachineTemplate", namespace = NS, name = name } end
+
+local function ami_of(tmpl)
+  local spec = (((tmpl or {}).spec or {}).template or {}).spec or {}
+  return (spec.ami or {}).id
+end
+
+-- The AWSMachineTemplate with the v1.21.6 machine image for `owner` (a KubeadmControlPlane or a
+-- MachineDeployment): a copy of its current one (`current`) with ami.id = upgrade_image_id, as the
+-- guide's `kubectl get ... | kubectl patch --local ... | kubectl create -f-`. Named <owner>-v1.21.6
+-- as in the guide; when an earlier run left a template of that name with another image (the image
+-- that did not work), <owner>-v1.21.6-<ami>: a re-run with a fixed image uses the fixed image.
+-- Returns its name.
 local function new_template(ctx, current, owner)
+  local image = ctx.params.upgrade_image_id
   local name = owner .. "-" .. TARGET_KUBERNETES
-  local ref = { apiVersion = CAPA, kind = "AWSMachineTemplate", namespace = NS, name = name }
-  if target(ctx):get(ref) then return name end
-  local old = target(ctx):get { apiVersion = CAPA, kind = "AWSMachineTemplate", namespace = NS, name = current }
+  local existing = target(ctx):get(template_ref(name))
+  if existing and ami_of(existing) ~= image then
+    ctx.log("AWSMachineTemplate %s/%s uses image %s, not %s (an earlier run's): %s moves to a template with %s",
+            NS, name, tostring(ami_of(existing)), image, owner, image)
+    name = name .. "-" .. image
+    existing = target(ctx):get(template_ref(name))
+    ctx:require(not existing or ami_of(existing) == image, "AWSMachineTemplate %s/%s uses image %s, not %s: delete it " ..
+                "(nothing uses it yet) and run again", NS, name, tostring(ami_of(existing)), image)
+  end
+  if existing then return name end
+  local old = target(ctx):get(template_ref(current))
   ctx:require(old, "AWSMachineTemplate %s/%s, used by %s, is missing", NS, tostring(current), owner)
   local spec = old.spec
-  spec.template.spec.ami = { id = ctx.params.upgrade_image_id }
+  spec.template.spec.ami = { id = image }
   target(ctx):create { apiVersion = CAPA, kind = "AWSMachineTemplate",
                        metadata = { name = name, namespace = NS, labels = old.metadata.labels }, spec = spec }
   return name
@@ -844,8 +986,9 @@ local function nodes_behind(ctx, machines)
 end
 
 local function control_plane_step()
-  return refit.step "control-plane" {
-    summary = "move the control plane to Kubernetes " .. TARGET_KUBERNETES .. " (new AWSMachineTemplate, KubeadmControlPlane version)",
+  local summary = "move the control plane to Kubernetes " .. TARGET_KUBERNETES .. " (new AWSMachineTemplate, KubeadmControlPlane version)"
+  return for_the_cluster("control-plane", summary, function(cluster) return {
+    summary = summary,
     done = function(ctx)
       local kcp = owned_list(ctx, "KubeadmControlPlane", KCP_API)[1]
       return kcp ~= nil and kcp.spec.version == TARGET_KUBERNETES
@@ -876,8 +1019,8 @@ local function control_plane_step()
         return #off == 0, table.concat(off, ", ")
       end, { timeout = ctx.params.control_plane_timeout, interval = "30s" })
     end,
-    irreversible = K8S_RECOVERY,
-  }
+    irreversible = k8s_recovery(cluster),
+  } end)
 end
 
 local function nodepool_step(item)
@@ -909,7 +1052,7 @@ local function nodepool_step(item)
         return #off == 0, table.concat(off, ", ")
       end, { timeout = ctx.params.nodepool_timeout, interval = "30s" })
     end,
-    irreversible = K8S_RECOVERY,
+    irreversible = k8s_recovery(item.cluster),
   }
 end
 
@@ -969,10 +1112,12 @@ Run it once per cluster. See docs/dkp-major-upgrade.md.]],
     nodepool_timeout = refit.param.duration { default = "90m", help = "limit for each node pool's move to 1.21.6" },
   },
   preflight = {
+    refit.check "dkp-cli" (check_dkp_cli),
     refit.check "one-cluster" (check_target),
     refit.check "konvoy-version" (check_konvoy_version),
     refit.check "kaptain-disabled" (check_kaptain),
     refit.check "post-adopt-image" (check_post_adopt_image),
+    refit.check "upgrade-image" (check_upgrade_image),
     refit.check "aws-prerequisites" (check_aws_prerequisites),
     refit.check "nodes" (check_nodes),
   },
@@ -992,7 +1137,9 @@ steps[#steps + 1] = refit.each "node-pool" {
   summary = "move each node pool (MachineDeployment) to Kubernetes " .. TARGET_KUBERNETES .. ", one at a time",
   items = function(ctx)
     local items = {}
-    for _, md in ipairs(owned_list(ctx, "MachineDeployment", CAPI)) do items[#items + 1] = { name = md.metadata.name } end
+    for _, md in ipairs(owned_list(ctx, "MachineDeployment", CAPI)) do
+      items[#items + 1] = { name = md.metadata.name, cluster = cluster_name(ctx) }
+    end
     return items
   end,
   step = nodepool_step,

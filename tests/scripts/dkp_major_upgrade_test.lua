@@ -38,9 +38,10 @@ local function assert_untouched(r)
   t.eq(r.world, r.world_before)
 end
 
+-- The steps whose recovery text names the cluster are expanded for the run's one cluster.
 local STEPS = {
-  "ebs-csi-controllers", "bootstrap-controllers", "prepare-to-adopt", "pod-subnet", "remove-auto-provisioner",
-  "calico-node", "adopt", "steady-state", "calico-system", "dex-addon", "control-plane",
+  "ebs-csi-controllers", "bootstrap-controllers", "prepare-to-adopt", "pod-subnet", "remove-auto-provisioner[konvoy-prod]",
+  "calico-node", "adopt[konvoy-prod]", "steady-state", "calico-system", "dex-addon", "control-plane[konvoy-prod]",
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -58,7 +59,8 @@ t.case("happy path: adopts konvoy-prod in the guide's order, then moves it to Ku
   t.eq(r:step_results(), want)
 
   -- the points of no return
-  for _, s in ipairs { "remove-auto-provisioner", "adopt", "control-plane", "node-pool[konvoy-prod-worker]" } do
+  for _, s in ipairs { "remove-auto-provisioner[konvoy-prod]", "adopt[konvoy-prod]", "control-plane[konvoy-prod]",
+                       "node-pool[konvoy-prod-worker]" } do
     t.eq(r:find("step_started", { step = s }).irreversible, true, s)
   end
   for _, s in ipairs { "ebs-csi-controllers", "bootstrap-controllers", "prepare-to-adopt", "pod-subnet", "calico-node" } do
@@ -166,8 +168,8 @@ t.case("happy path: waits for a steady state before Kubernetes 1.21.6, the contr
     for i, s in ipairs(order) do if s == step then return i end end
   end
   t.ok(first("steady-state") and first("calico-system"), "steady-state waits happen")
-  t.ok(first("steady-state") < first("control-plane"))
-  t.ok(first("control-plane") < first("node-pool[konvoy-prod-worker]"))
+  t.ok(first("steady-state") < first("control-plane[konvoy-prod]"))
+  t.ok(first("control-plane[konvoy-prod]") < first("node-pool[konvoy-prod-worker]"))
   t.eq(r:find("wait_finished", { step = "steady-state" }).what,
        "cluster konvoy-prod in a steady state (Cluster, control plane, node pools Ready)")
   -- the KubeadmControlPlane patch comes after the steady state
@@ -184,6 +186,46 @@ end)
 ---------------------------------------------------------------------------------------------------
 -- Refusals: nothing changes
 ---------------------------------------------------------------------------------------------------
+
+t.case("checks first that the dkp CLI is DKP 2.1 (\"Download and install DKP 2.1\")", function()
+  local r = plan {}
+  t.eq(r:all("check_started")[1].check, "dkp-cli")
+  t.ok(r:find("log", { phase = "check", message = "the dkp CLI is DKP v2.1.1" }))
+  t.eq(r:all("command")[1].argv, { "dkp", "version" })
+end)
+
+t.case("refuses a dkp CLI that is not DKP 2.1.x, saying what to install", function()
+  local r = plan { sim = FIXTURES .. "konvoy-1.8.3-dkp-2.2.yaml" }
+  assert_untouched(r)
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["dkp-cli"], "the dkp CLI on PATH is DKP v2.2.0, not 2.1.x: the major upgrade from Konvoy 1.8 (\"Major " ..
+       "Version Upgrade to DKP 2.1\", \"Upgrade your AWS Cluster\") uses the DKP 2.1 CLI's adoption commands and moves " ..
+       "the cluster to DKP 2.1's Kubernetes v1.21.6. Download and install the DKP 2.1 CLI for your OS (\"Major Version " ..
+       "Upgrade to DKP 2.1\": \"Download and install DKP 2.1\"), put its dkp first on PATH, check that `dkp version` " ..
+       "prints konvoy: v2.1.x, then run this playbook again")
+end)
+
+t.case("refuses an upgrade_image_id that is not an AMI ID", function()
+  local r = plan { set = { upgrade_image_id = "my-image" } }
+  assert_untouched(r)
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["upgrade-image"], "upgrade_image_id must be an AMI ID such as ami-0e7253eeb699eddca (built with " ..
+       "konvoy-image-builder for Kubernetes v1.21.6), got \"my-image\"")
+end)
+
+t.case("operator messages cite the documents, never the seed file", function()
+  for _, opts in ipairs { {}, { scenario = SCENARIOS .. "konvoy-calico-rollout-stalls.yaml" },
+                          { sim = FIXTURES .. "konvoy-1.8.3-dkp-2.2.yaml" }, { sim = FIXTURES .. "konvoy-1.8.3-kaptain.yaml" } } do
+    local r = plan(opts)
+    t.eq(r.output:lower():find("seed 0", 1, true), nil, r.output)
+  end
+  local doc = t.read_file("docs/dkp-major-upgrade.md")
+  t.eq(doc:lower():match("seed %d%d%d"), nil, "docs/dkp-major-upgrade.md cites a seed file")
+  t.contains(doc, "\"Major Version Upgrade to DKP 2.1\"")
+  t.contains(doc, "\"Upgrade your AWS Cluster\"")
+end)
 
 t.case("refuses while Kaptain is enabled, saying how to disable it", function()
   local r = plan { sim = FIXTURES .. "konvoy-1.8.3-kaptain.yaml" }
@@ -287,6 +329,35 @@ t.case("prepare-to-adopt fails half-way: its objects are deleted, everything bef
     t.eq(sts.status.updatedReplicas, 1, name)
   end
   t.eq(#r:mutating_commands(), 2)
+  -- Konvoy 1.8's cert-manager (its base addon, namespace cert-manager) was there before the run:
+  -- the rollback removes only what `dkp create bootstrap controllers` added
+  local cm_before = {}
+  for _, d in ipairs(r.world_before.clusters[C].objects["apps/Deployment"]) do
+    if d.metadata.namespace == "cert-manager" then cm_before[#cm_before + 1] = d.metadata.name end
+  end
+  t.eq(cm_before, { "cert-manager", "cert-manager-cainjector", "cert-manager-webhook" })
+  for _, name in ipairs(cm_before) do t.ok(find(r, "apps/Deployment", "cert-manager", name), name .. " still runs") end
+  t.ok(find(r, "Namespace", nil, "cert-manager"))
+  local by_kind = {}
+  for _, e in ipairs(r:all("mutation", { phase = "rollback", step = "bootstrap-controllers" })) do
+    t.eq(e.verb, "delete")
+    t.ok(e.namespace ~= "cert-manager" and e.name ~= "cert-manager", e.kind .. " " .. tostring(e.namespace) .. "/" .. e.name)
+    by_kind[e.kind] = (by_kind[e.kind] or 0) + 1
+  end
+  t.eq(by_kind, { Provider = 7, Deployment = 7, ClusterResourceSet = 7, ConfigMap = 7, Namespace = 7 })
+  t.ok(r:find("log", { step = "bootstrap-controllers", phase = "rollback",
+                       message = "left as they were before the run: namespaces cert-manager and what they held" }))
+  -- the world is the Konvoy 1.8 cluster it was: same kinds, same counts
+  local counts = function(w)
+    local out = {}
+    for k, objs in pairs(w.clusters[C].objects) do
+      local n = 0
+      for _, o in ipairs(objs) do if o.metadata.namespace ~= "kube-system" then n = n + 1 end end
+      out[k] = n
+    end
+    return out
+  end
+  t.eq(counts(r.world), counts(r.world_before))
 end)
 
 t.case("calico-node rollout stalls: the template is put back, rollback stops at the uninstalled auto-provisioner", function()
@@ -298,10 +369,17 @@ t.case("calico-node rollout stalls: the template is put back, rollback stops at 
   t.eq(r:rollback_events(), {
     "rollback_started calico-node",
     "step_rolled_back calico-node succeeded",
-    "irreversible_reached remove-auto-provisioner",
+    "irreversible_reached remove-auto-provisioner[konvoy-prod]",
   })
-  t.contains(r:find("irreversible_reached").recovery, "The Konvoy 1.8 auto-provisioner is uninstalled and namespace " ..
-             "konvoy deleted; refit cannot put them back.")
+  -- the recovery text names the cluster, not the guide's $CLUSTER_NAME
+  local recovery = r:find("irreversible_reached").recovery
+  t.contains(recovery, "The Konvoy 1.8 auto-provisioner of cluster konvoy-prod is uninstalled and namespace konvoy " ..
+             "deleted; refit cannot put them back.")
+  t.contains(recovery, "(kubectl get cluster konvoy-prod -n default -o jsonpath='{.spec.paused}' prints true), delete " ..
+             "the Cluster API objects prepare-to-adopt created (the Cluster konvoy-prod and the objects labelled " ..
+             "cluster.x-k8s.io/cluster-name=konvoy-prod in namespace default)")
+  t.eq(recovery:find("$", 1, true), nil, recovery)
+  t.contains(r.output, "kubectl get cluster konvoy-prod -n default")
   local ds = find(r, "apps/DaemonSet", "kube-system", "calico-node")
   local env = {}
   for _, e in ipairs(ds.spec.template.spec.containers[1].env) do env[#env + 1] = e.name end
@@ -317,16 +395,16 @@ t.case("dkp adopt fails: the Cluster is still paused, calico is put back, recove
   local r = plan { scenario = SCENARIOS .. "konvoy-adopt-fails.yaml" }
   t.eq(r.status, "failed", r.output)
   t.eq(r.exit_code, 4)
-  t.contains(r:find("step_finished", { step = "adopt" }).error,
+  t.contains(r:find("step_finished", { step = "adopt[konvoy-prod]" }).error,
              "dkp adopt cluster aws --konvoy-1-state-dir . --kubeconfig=admin.conf failed (exit 1): failed to adopt " ..
              "cluster: Machine default/konvoy-prod-worker-0: no EC2 instance with ID")
   t.eq(r:rollback_events(), {
-    "rollback_started adopt",
-    "step_rolled_back adopt succeeded",
+    "rollback_started adopt[konvoy-prod]",
+    "step_rolled_back adopt[konvoy-prod] succeeded",
     "step_rolled_back calico-node succeeded",
-    "irreversible_reached remove-auto-provisioner",
+    "irreversible_reached remove-auto-provisioner[konvoy-prod]",
   })
-  t.ok(r:find("log", { step = "adopt", phase = "rollback",
+  t.ok(r:find("log", { step = "adopt[konvoy-prod]", phase = "rollback",
                        message = "Cluster default/konvoy-prod is still paused: Cluster API did not take the machines over" }))
   t.eq(find(r, "cluster.x-k8s.io/Cluster", "default", C).spec.paused, true)
   for _, n in ipairs(r:objects(C, "Node")) do t.eq(n.status.nodeInfo.kubeletVersion, "v1.20.11") end
@@ -342,7 +420,10 @@ t.case("one cluster at a time: the other Konvoy cluster of the world is untouche
   t.ok(r:find("log", { message = "this run upgrades exactly one cluster, konvoy-prod (state directory /home/ops/konvoy-prod): " ..
                        "Konvoy's major upgrade is done on individual clusters, one at a time; run it again for each other cluster" }))
   for _, e in ipairs(r:all("mutation")) do t.eq(e.cluster, C) end
-  for _, e in ipairs(r:all("command")) do t.eq(e.argv[#e.argv], "--kubeconfig=/home/ops/konvoy-prod/admin.conf") end
+  -- every command that reaches a cluster gets konvoy-prod's kubeconfig (`dkp version` reaches none)
+  for _, e in ipairs(r:all("command")) do
+    if table.concat(e.argv, " ") ~= "dkp version" then t.eq(e.argv[#e.argv], "--kubeconfig=/home/ops/konvoy-prod/admin.conf") end
+  end
   -- konvoy-edge: same objects, no CAPI objects, still Konvoy 1.8 at 1.20.11
   local before, after = r.world_before.clusters["konvoy-edge"], r.world.clusters["konvoy-edge"]
   t.eq(after.version, "v1.20.11")
@@ -374,4 +455,66 @@ t.case("one cluster at a time: a state directory of another cluster is refused",
   local failed = r:failed_checks()
   t.contains(failed["one-cluster"], "the state directory /home/ops/konvoy-prod describes cluster \"konvoy-prod\", not " ..
              "\"konvoy-edge\": one run upgrades exactly one cluster, from its own state directory")
+end)
+
+---------------------------------------------------------------------------------------------------
+-- Re-runs after a point of no return
+---------------------------------------------------------------------------------------------------
+
+local FIXED_IMAGE = "ami-0f1e2d3c4b5a69788"
+
+t.case("a node pool fails during the v1.21.6 rollout: the recovery text names the cluster and the image parameter", function()
+  local r = plan { scenario = SCENARIOS .. "konvoy-nodepool-rollout-fails.yaml" }
+  t.eq(r.status, "failed", r.output)
+  t.eq(r.exit_code, 4)
+  t.eq(r:rollback_events(), { "rollback_started node-pool[konvoy-prod-worker]", "irreversible_reached node-pool[konvoy-prod-worker]" })
+  local recovery = r:find("irreversible_reached").recovery
+  t.contains(recovery, "the machines of cluster konvoy-prod already replaced run v1.21.6")
+  t.contains(recovery, "`dkp describe cluster --cluster-name konvoy-prod`")
+  t.contains(recovery, "The v1.21.6 machine image: build a working one with konvoy-image-builder and run refit apply " ..
+             "dkp/major-upgrade again with it, --set upgrade_image_id=<the new AMI> (the other parameters unchanged)")
+  t.eq(recovery:find("$", 1, true), nil, recovery)
+  t.eq(recovery:find("with the same parameters: the steps", 1, true), nil, "no 'same parameters' for a broken image")
+  -- the world the re-run fixture stands for: control plane at v1.21.6, the pool's MachineDeployment
+  -- at v1.21.6 with template konvoy-prod-worker-v1.21.6, its machines at v1.20.11
+  local md = find(r, "cluster.x-k8s.io/MachineDeployment", "default", "konvoy-prod-worker")
+  t.eq(md.spec.template.spec.infrastructureRef.name, "konvoy-prod-worker-v1.21.6")
+  t.eq(find(r, "controlplane.cluster.x-k8s.io/KubeadmControlPlane", "default", "konvoy-prod-control-plane").spec.version, "v1.21.6")
+end)
+
+t.case("re-run on an adopted cluster: the preflight checks let it through, done steps are skipped", function()
+  local r = plan { sim = FIXTURES .. "konvoy-1.8.3-adopted.yaml", set = { upgrade_image_id = FIXED_IMAGE } }
+  t.eq(r.status, "succeeded", r.output)
+  local failed, n = r:failed_checks()
+  t.eq(n, 0, failed)
+  t.ok(r:find("log", { phase = "check", message = "cluster konvoy-prod: the Konvoy 1.8 auto-provisioner is already " ..
+                       "removed and the Cluster API objects exist: resuming an adoption already under way" }))
+  t.ok(r:find("log", { phase = "check", message = "cluster konvoy-prod is already adopted by Cluster API: its nodes are " ..
+                       "Cluster API's Machines, not the state directory's" }))
+  local want = {}
+  for i, s in ipairs(STEPS) do want[i] = s .. "=skipped:done" end
+  want[#want + 1] = "node-pool[konvoy-prod-worker]=succeeded"
+  want[#want + 1] = "verify=succeeded"
+  t.eq(r:step_results(), want)
+  -- no dkp / helm command changes anything again
+  t.eq(r:mutating_commands(), {})
+  local muts = {}
+  for _, e in ipairs(r:all("mutation")) do muts[#muts + 1] = e.verb .. " " .. e.kind .. " " .. e.name end
+  t.eq(muts, { "create AWSMachineTemplate konvoy-prod-worker-v1.21.6-" .. FIXED_IMAGE, "patch MachineDeployment konvoy-prod-worker" })
+  for _, n in ipairs(r:objects(C, "Node")) do t.eq(n.status.nodeInfo.kubeletVersion, "v1.21.6", n.metadata.name) end
+end)
+
+t.case("re-run with a fixed upgrade_image_id: the node pool moves to a template with that image, not the old one", function()
+  local r = plan { sim = FIXTURES .. "konvoy-1.8.3-adopted.yaml", set = { upgrade_image_id = FIXED_IMAGE } }
+  t.eq(r.status, "succeeded", r.output)
+  local md = find(r, "cluster.x-k8s.io/MachineDeployment", "default", "konvoy-prod-worker")
+  t.eq(md.spec.template.spec.infrastructureRef.name, "konvoy-prod-worker-v1.21.6-" .. FIXED_IMAGE)
+  local tmpl = find(r, "infrastructure.cluster.x-k8s.io/AWSMachineTemplate", "default", "konvoy-prod-worker-v1.21.6-" .. FIXED_IMAGE)
+  t.eq(tmpl.spec.template.spec.ami.id, FIXED_IMAGE)
+  t.eq(tmpl.spec.template.spec.instanceType, "m5.2xlarge")
+  -- the earlier run's template is left as it was
+  t.eq(find(r, "infrastructure.cluster.x-k8s.io/AWSMachineTemplate", "default", "konvoy-prod-worker-v1.21.6").spec.template.spec.ami.id,
+       UPGRADE_IMAGE)
+  t.ok(r:find("log", { message = "AWSMachineTemplate default/konvoy-prod-worker-v1.21.6 uses image " .. UPGRADE_IMAGE ..
+                       ", not " .. FIXED_IMAGE .. " (an earlier run's): konvoy-prod-worker moves to a template with " .. FIXED_IMAGE }))
 end)

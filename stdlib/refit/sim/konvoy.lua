@@ -32,6 +32,8 @@ return {
     K.adopted = controllers.adopted
     local dkp = require("refit.sim.konvoy_dkp")(W, env, K)
     require("refit.sim.konvoy_helm")(W, env, dkp)
+    local adopt = require("refit.sim.konvoy_adopted")(W, env, dkp, controllers)
+    local cli                   -- the dkp CLI release on the operator's PATH, and the cluster stating it
 
     local function norm_dir(dir)
       dir = dir:gsub("/+", "/"):gsub("/$", "")
@@ -52,7 +54,16 @@ return {
         W.cloud.konvoy = W.cloud.konvoy or { clusters = {} }
         W.cloud.konvoy.clusters[c.name] = rec
         fixture.objects(W, env.kube, rec, namespaces)
+        if rec.adopted then adopt(rec) end
         controllers.calico_fault(c.name)
+        -- one operator machine runs the upgrade of every cluster: one dkp CLI
+        local stated = spec.dkpCLI ~= nil
+        if cli and stated and cli.stated and cli.release ~= rec.dkpCLI then
+          env.check:error(path .. ".dkpCLI", "is %s, but cluster %q says %s: the dkp CLI on the operator's PATH is one",
+                          rec.dkpCLI, cli.cluster, cli.release)
+        elseif not cli or (stated and not cli.stated) then
+          cli = { release = rec.dkpCLI, cluster = c.name, stated = stated }
+        end
       end,
       start = function()
         -- The Kubernetes upgrade after adoption is rolled by the CAPI controllers, which the DKP
@@ -61,6 +72,7 @@ return {
         for name in pairs(K.records) do names[#names + 1] = name end
         table.sort(names)
         for _, name in ipairs(names) do controllers.statefulsets(name) end
+        if cli then dkp.register_version(cli.release) end
       end,
     }
   end,

@@ -230,6 +230,8 @@ return function(W, env)
     c:delete { kind = "DaemonSet", namespace = "kube-system", name = "calico-node" }
   end
 
+  C.reconcile = reconcile
+
   function C.adopted(name)
     W.after(W.random(RECONCILE_MIN, RECONCILE_MAX), function()
       reconcile(name)

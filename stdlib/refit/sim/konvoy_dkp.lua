@@ -49,6 +49,13 @@ local ADDON_SETS = {
     src = "bootstrap/clusterresourceset.go:297", name = "nvidia-feature-discovery", label = "konvoy.d2iq.io/gpu" },
 }
 
+-- The components `dkp version` lists per DKP minor release (nil: the release itself, as for
+-- kommander and konvoy).
+local COMPONENTS = {
+  ["2.1"] = { { "diagnose", "v0.5.1" }, { "imagebuilder", "v1.5.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.13.1" } },
+  ["2.2"] = { { "diagnose", "v0.5.2" }, { "imagebuilder", "v1.11.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.16.0" } },
+}
+
 return function(W, env, K)
   local tools = env.tools
   local D = {}
@@ -124,10 +131,14 @@ return function(W, env, K)
     end
   end
 
+  -- Like clusterctl, the CLI installs cert-manager only where none runs: a Konvoy 1.8 cluster
+  -- already has it (its cert-manager addon, namespace cert-manager), and that one is used as it is.
   local function install_controllers(c, with_credentials)
-    ensure_ns(c, "cert-manager")
-    for _, name in ipairs(CERT_MANAGER) do
-      c:create(deployment("cert-manager", name, "quay.io/jetstack/" .. name .. ":v1.5.3"), { quiet = true })
+    if not c:get { kind = "Deployment", namespace = "cert-manager", name = "cert-manager" } then
+      ensure_ns(c, "cert-manager")
+      for _, name in ipairs(CERT_MANAGER) do
+        c:create(deployment("cert-manager", name, "quay.io/jetstack/" .. name .. ":v1.5.3"), { quiet = true })
+      end
     end
     for _, p in ipairs(PROVIDERS) do
       ensure_ns(c, p.ns)
@@ -155,6 +166,8 @@ return function(W, env, K)
                  data = { ["manifests.yaml"] = "# " .. s.name .. " manifests (simulated)\n" } }, { quiet = true })
     end
   end
+
+  D.install_controllers = install_controllers
 
   local function controllers_ready(c)
     local all = { }
@@ -234,17 +247,31 @@ return function(W, env, K)
     end
     local fault = env.faults.take("konvoy-prepare-fails", name, {}, "dkp prepare-to-adopt cluster aws fails on " .. name)
     local stop = fault and (fault.after or 7) or math.huge
+    local lines, created = D.create_capi(c, objects, stop)
+    local ms = 1200 + 60 * created
+    if created < #objects then
+      local r = tools.ok(table.concat(lines, "\n") .. "\n", ms)
+      r.code = 2
+      r.stderr = (fault.message or "panic: runtime error: index out of range [0] with length 0") ..
+                 "\n\ngoroutine 1 [running]:\ngithub.com/mesosphere/konvoy2/pkg/adopt/aws.subnetsFromState(...)\n"
+      r.changed = created > 0
+      return r
+    end
+    lines[#lines + 1] = string.format("INFO[%s] Run 'export CLUSTER_NAME=%s' and follow the rest of the documentation  src=%q",
+                                      util.k8s_time(W.now() + ms), name, "cluster/adopt.go:178")
+    local r = tools.ok(table.concat(lines, "\n") .. "\n", ms)
+    r.changed = true
+    return r
+  end, { flags = { ["konvoy-1-state-dir"] = "string", ["dry-run"] = "bool", output = "string",
+                   ["allow-missing-template-keys"] = "bool", ["show-managed-fields"] = "bool", template = "string" },
+         short = { o = "output" } })
+
+  -- Creates the first `stop` objects of capi.build's list (owners linked, statuses written) in
+  -- cluster handle c; returns the lines prepare-to-adopt prints and how many it got through.
+  function D.create_capi(c, objects, stop)
     local lines, uids = {}, {}
-    local ms = 1200
     for i, e in ipairs(objects) do
-      if i > stop then
-        local r = tools.ok(table.concat(lines, "\n") .. "\n", ms)
-        r.code = 2
-        r.stderr = (fault.message or "panic: runtime error: index out of range [0] with length 0") ..
-                   "\n\ngoroutine 1 [running]:\ngithub.com/mesosphere/konvoy2/pkg/adopt/aws.subnetsFromState(...)\n"
-        r.changed = i > 1
-        return r
-      end
+      if i > stop then return lines, i - 1 end
       local obj = util.copy(e.obj)
       if e.owner then
         local owner = objects[e.owner].obj
@@ -264,16 +291,9 @@ return function(W, env, K)
         uids[i] = stored.metadata.uid
         lines[#lines + 1] = e.resource .. "/" .. obj.metadata.name .. " adopted"
       end
-      ms = ms + 60
     end
-    lines[#lines + 1] = string.format("INFO[%s] Run 'export CLUSTER_NAME=%s' and follow the rest of the documentation  src=%q",
-                                      util.k8s_time(W.now() + ms), name, "cluster/adopt.go:178")
-    local r = tools.ok(table.concat(lines, "\n") .. "\n", ms)
-    r.changed = true
-    return r
-  end, { flags = { ["konvoy-1-state-dir"] = "string", ["dry-run"] = "bool", output = "string",
-                   ["allow-missing-template-keys"] = "bool", ["show-managed-fields"] = "bool", template = "string" },
-         short = { o = "output" } })
+    return lines, #objects
+  end
 
   -- adopt cluster aws -----------------------------------------------------------------------------
 
@@ -301,15 +321,11 @@ return function(W, env, K)
     return nil
   end
 
-  tools.command("dkp", "adopt cluster aws", function(args, call)
-    local name, rec, err = target(args, call)
-    if not name then return fail(400, "%s", err) end
-    local c = W.cluster(name)
-    local cluster = c:get { apiVersion = "cluster.x-k8s.io/v1beta1", kind = "Cluster", namespace = capi.NAMESPACE, name = name }
-    if not cluster then
-      return fail(500, "failed to get Cluster %s/%s: clusters.cluster.x-k8s.io %q not found (run dkp prepare-to-adopt " ..
-                       "cluster aws first)", capi.NAMESPACE, name, name)
-    end
+  -- What `dkp adopt cluster aws` does to cluster handle c: the ownerReferences of every machine's
+  -- KubeadmConfig (its Machine) and bootstrap Secret (its KubeadmConfig), then the Cluster
+  -- unpaused. `fails_at(i, n)` true stops it before machine i of n. Returns the log lines, then
+  -- { index =, machine = } when it stopped, and the number of machines.
+  function D.adopt(c, name, fails_at)
     local lines = {}
     local function patch_owner(kind, apiVersion, obj_name, owner, src)
       local obj = c:get { apiVersion = apiVersion, kind = kind, namespace = capi.NAMESPACE, name = obj_name }
@@ -321,20 +337,8 @@ return function(W, env, K)
     local machines = c:list { apiVersion = "cluster.x-k8s.io/v1beta1", kind = "Machine", namespace = capi.NAMESPACE,
                               labels = capi.CLUSTER_LABEL .. "=" .. name }
     table.sort(machines, function(a, b) return a.metadata.name < b.metadata.name end)
-    -- a Machine without its Node (or the reverse) is refused before anything changes
-    local mismatch = D.mismatch(c, name)
-    if mismatch then return fail(2500, "failed to adopt cluster: %s", mismatch) end
-    local fault = env.faults.take("konvoy-adopt-fails", name, {}, "dkp adopt cluster aws fails on " .. name)
     for i, m in ipairs(machines) do
-      if fault and i > #machines // 2 then
-        local r = tools.ok("", 2500)
-        r.code, r.changed = 1, i > 1
-        r.stderr = table.concat(lines, "\n") .. "\nError: failed to adopt cluster: " ..
-                   (fault.message or string.format("Machine %s/%s: no EC2 instance with ID %s is running in VPC %s",
-                     capi.NAMESPACE, m.metadata.name, tostring(util.get(m, "spec", "providerID")):match("(i%-%w+)$") or "?",
-                     rec.vpcID)) .. "\n"
-        return r
-      end
+      if fails_at and fails_at(i, #machines) then return lines, { index = i, machine = m }, #machines end
       patch_owner("KubeadmConfig", "bootstrap.cluster.x-k8s.io/v1beta1", m.metadata.name, m, "patch/ownerreferences.go:54")
     end
     for _, m in ipairs(machines) do
@@ -345,12 +349,58 @@ return function(W, env, K)
     c:patch({ apiVersion = "cluster.x-k8s.io/v1beta1", kind = "Cluster", namespace = capi.NAMESPACE, name = name },
             { spec = { paused = false } }, { quiet = true })
     info(lines, string.format("unpaused reconciliation of the cluster (%s/%s)", name, capi.NAMESPACE), "cluster/adopt.go:106")
+    return lines, nil, #machines
+  end
+
+  tools.command("dkp", "adopt cluster aws", function(args, call)
+    local name, rec, err = target(args, call)
+    if not name then return fail(400, "%s", err) end
+    local c = W.cluster(name)
+    local cluster = c:get { apiVersion = "cluster.x-k8s.io/v1beta1", kind = "Cluster", namespace = capi.NAMESPACE, name = name }
+    if not cluster then
+      return fail(500, "failed to get Cluster %s/%s: clusters.cluster.x-k8s.io %q not found (run dkp prepare-to-adopt " ..
+                       "cluster aws first)", capi.NAMESPACE, name, name)
+    end
+    -- a Machine without its Node (or the reverse) is refused before anything changes
+    local mismatch = D.mismatch(c, name)
+    if mismatch then return fail(2500, "failed to adopt cluster: %s", mismatch) end
+    local fault = env.faults.take("konvoy-adopt-fails", name, {}, "dkp adopt cluster aws fails on " .. name)
+    local lines, failed, n = D.adopt(c, name, fault and function(i, total) return i > total // 2 end)
+    if failed then
+      local r = tools.ok("", 2500)
+      r.code, r.changed = 1, failed.index > 1
+      r.stderr = table.concat(lines, "\n") .. "\nError: failed to adopt cluster: " ..
+                 (fault.message or string.format("Machine %s/%s: no EC2 instance with ID %s is running in VPC %s",
+                   capi.NAMESPACE, failed.machine.metadata.name,
+                   tostring(util.get(failed.machine, "spec", "providerID")):match("(i%-%w+)$") or "?", rec.vpcID)) .. "\n"
+      return r
+    end
     K.adopted(name)
-    local r = tools.ok("", 2500 + 40 * #machines)
+    local r = tools.ok("", 2500 + 40 * n)
     r.stderr = table.concat(lines, "\n") .. "\n"
     r.changed = true
     return r
   end, { flags = { ["konvoy-1-state-dir"] = "string" } })
+
+  -- version ----------------------------------------------------------------------------------------
+
+  -- `dkp version` of the dkp CLI on the operator's PATH (`release`, e.g. "v2.1.1": the fixture's
+  -- konvoy.dkpCLI): one line per component of the bundle, as the DKP 2.x CLI prints them. Registered
+  -- at start, after the DKP 2.2 model's commands: when that model answers `dkp version` itself,
+  -- its command stays and this one is not added (returns false).
+  function D.register_version(release)
+    local minor = release:match("^v?(%d+%.%d+)") or "2.1"
+    local bundled = COMPONENTS[minor] or COMPONENTS["2.1"]
+    local ok, err = pcall(tools.command, "dkp", "version", function()
+      local lines = {}
+      for _, comp in ipairs(bundled) do
+        lines[#lines + 1] = comp[1] .. ": " .. (comp[2] or release)
+      end
+      return tools.ok(table.concat(lines, "\n") .. "\n", 150)
+    end)
+    if not ok and not tostring(err):find("registered twice", 1, true) then error(err, 0) end
+    return ok
+  end
 
   return D
 end

@@ -22,7 +22,7 @@ F.CONTROL_PLANE_POOL = "control-plane"
 
 local FIELDS = { "version", "kubernetesVersion", "provider", "region", "availabilityZones", "stateDir", "vpcID",
                  "podSubnet", "serviceSubnet", "controlPlane", "nodePools", "addons", "kaptain", "calicoVersion",
-                 "description" }
+                 "description", "dkpCLI", "adopted" }
 local POOL_FIELDS = { "name", "count", "instanceType", "imageID", "postAdoptImageID", "labels", "taints" }
 local CP_FIELDS = { "count", "instanceType", "imageID", "postAdoptImageID" }
 
@@ -39,8 +39,16 @@ local function default_kubernetes(version)
 end
 F.default_kubernetes = default_kubernetes
 
--- The API server version the section implies (fixture.lua's `version` hook).
+-- The API server version the section implies (fixture.lua's `version` hook): Konvoy's Kubernetes,
+-- or the version an adopted cluster's control plane was already moved to.
 function F.version(spec, path, check)
+  local k = F.konvoy_kubernetes(spec, path, check)
+  local cp = type(spec.adopted) == "table" and type(spec.adopted.controlPlane) == "table" and spec.adopted.controlPlane.version
+  if type(cp) == "string" and cp:match("^v?1%.%d+%.%d+$") then return cp:sub(1, 1) == "v" and cp or ("v" .. cp) end
+  return k
+end
+
+function F.konvoy_kubernetes(spec, path, check)
   check:map(path, spec, { required = true })
   local v = check:string(checker.field(path, "version"), spec.version, { required = true, version = true,
                          pattern = "^v?%d+%.%d+%.%d+$", example = "\"1.8.3\"" })
@@ -75,7 +83,7 @@ function F.read(name, spec, path, check)
   check:map(path, spec, { required = true })
   check:known_fields(path, spec, FIELDS)
   local f = function(k) return checker.field(path, k) end
-  local kubernetes = F.version(spec, path, check)   -- validates version and kubernetesVersion first
+  local kubernetes = F.konvoy_kubernetes(spec, path, check)   -- validates version and kubernetesVersion first
   local rec = {
     name = name,
     version = (spec.version:gsub("^v", "")),
@@ -91,6 +99,9 @@ function F.read(name, spec, path, check)
                                  pattern = "^%d+%.%d+%.%d+%.%d+/%d+$", example = "10.0.0.0/18" }),
     calicoVersion = check:string(f("calicoVersion"), spec.calicoVersion, { default = "v3.17.3", version = true }),
     description = check:string(f("description"), spec.description),
+    -- the release of the dkp CLI on the operator's PATH (`dkp version`); the adoption needs 2.1
+    dkpCLI = check:string(f("dkpCLI"), spec.dkpCLI, { default = "v2.1.1", version = true, pattern = "^v?%d+%.%d+%.%d+$",
+                          example = "v2.1.1" }),
   }
   if not rec.version:match("^1%.8%.%d+$") and not rec.version:match("^1%.%d+%.%d+$") then
     check:error(f("version"), "must be a Konvoy 1.x version such as \"1.8.3\", got %q", spec.version)
@@ -136,7 +147,47 @@ function F.read(name, spec, path, check)
       addon = check:bool(checker.field(f("kaptain"), "addon"), k.addon, { default = false }),
     }
   end
+  rec.adopted = F.read_adopted(rec, spec.adopted, f("adopted"), check)
   return rec
+end
+
+-- `adopted`: how far an earlier run of dkp/major-upgrade got. Present: the cluster went through
+-- every step up to the adoption (EBS CSI controllers on control-plane nodes, the bootstrap
+-- controllers, the Cluster API objects, podSubnet, the auto-provisioner and namespace konvoy gone,
+-- `dkp adopt`, Calico moved to calico-system, the Dex addon's env). `controlPlane: { version,
+-- imageID }`: its control plane was moved to that version with a template of that image (machines
+-- replaced by Cluster API); `nodePools: [{ name, version, imageID }]`: the pool's MachineDeployment
+-- was patched to that version and a template of that image, and its rollout did not get anywhere
+-- (the new machine that could not come up is not modelled): its machines still run Konvoy's version.
+function F.read_adopted(rec, a, path, check)
+  if a == nil then return nil end
+  check:map(path, a)
+  check:known_fields(path, a, { "controlPlane", "nodePools" })
+  local out = { nodePools = {} }
+  local function moved(p, m, pool_name)
+    check:map(p, m, { required = true })
+    check:known_fields(p, m, pool_name and { "name", "version", "imageID" } or { "version", "imageID" })
+    local v = check:string(checker.field(p, "version"), m.version, { required = true, version = true,
+                           pattern = "^v?1%.%d+%.%d+$", example = "v1.21.6" })
+    return {
+      name = pool_name and check:string(checker.field(p, "name"), m.name, { required = true }) or nil,
+      version = v and (v:sub(1, 1) == "v" and v or ("v" .. v)),
+      imageID = check:string(checker.field(p, "imageID"), m.imageID, { required = true, pattern = "^ami%-%x+$",
+                             example = "ami-0e7253eeb699eddca" }),
+    }
+  end
+  if a.controlPlane ~= nil then out.controlPlane = moved(checker.field(path, "controlPlane"), a.controlPlane, false) end
+  local pools = {}
+  for _, np in ipairs(rec.nodePools) do pools[np.name] = true end
+  for i, m in ipairs(check:list(checker.field(path, "nodePools"), a.nodePools, { default = {} })) do
+    local ip = checker.index(checker.field(path, "nodePools"), i)
+    local np = moved(ip, m, true)
+    if np.name and not pools[np.name] then
+      check:error(checker.field(ip, "name"), "no node pool %q in nodePools", np.name)
+    end
+    out.nodePools[#out.nodePools + 1] = np
+  end
+  return out
 end
 
 -- Objects ----------------------------------------------------------------------------------------
@@ -163,10 +214,34 @@ local function node_specs(rec)
 end
 F.node_specs = node_specs
 
+-- The control-plane nodes Cluster API created when an adopted cluster's control plane was moved
+-- (adopted.controlPlane): new instances, new addresses (10.0.0.110 on), the new kubelet.
+function F.replaced_control_plane(rec)
+  local out = {}
+  local cp = rec.adopted and rec.adopted.controlPlane
+  if not cp then return out end
+  local suffix = rec.region == "us-east-1" and ".ec2.internal" or ("." .. rec.region .. ".compute.internal")
+  for i = 1, rec.controlPlane.count do
+    local ip = string.format("10.0.0.%d", 110 + i - 1)
+    out[#out + 1] = {
+      pool = rec.controlPlane, index = i - 1, ip = ip, zone = rec.availabilityZones[(i - 1) % #rec.availabilityZones + 1],
+      name = "ip-" .. ip:gsub("%.", "-") .. suffix, kubelet = cp.version,
+      instance = "i-0" .. util.hash_hex(rec.name .. ":control-plane:" .. cp.version .. ":" .. i, 16),
+    }
+  end
+  return out
+end
+
 local function create(c, obj) c:create(obj, { quiet = true }) end
 
 local function nodes(W, kube, c, rec)
+  local specs = {}
+  local replaced = F.replaced_control_plane(rec)
+  for _, n in ipairs(replaced) do specs[#specs + 1] = n end
   for _, n in ipairs(node_specs(rec)) do
+    if not (n.pool.controlPlane and #replaced > 0) then specs[#specs + 1] = n end
+  end
+  for _, n in ipairs(specs) do
     local labels = {
       [F.NODE_POOL_LABEL] = n.pool.name,
       ["konvoy.mesosphere.com/inventory_hostname"] = n.ip,
@@ -186,7 +261,7 @@ local function nodes(W, kube, c, rec)
       taints = n.pool.taints
     end
     local node = kube.node_object {
-      name = n.name, labels = labels, taints = taints, kubeletVersion = rec.kubernetesVersion,
+      name = n.name, labels = labels, taints = taints, kubeletVersion = n.kubelet or rec.kubernetesVersion,
       providerID = "aws:///" .. n.zone .. "/" .. n.instance, internalIP = n.ip, internalDNS = n.name,
       osImage = "CentOS Linux 7 (Core)", kernelVersion = "3.10.0-1160.45.1.el7.x86_64",
       containerRuntime = "containerd://1.4.11",
@@ -198,9 +273,40 @@ local function nodes(W, kube, c, rec)
   end
 end
 
+-- The env the DKP 2.1 guide gives the Dex addon (what dkp/major-upgrade's dex-addon step adds).
+F.DEX_ENV = "env:\n- name: KUBERNETES_POD_NAMESPACE\n  valueFrom:\n    fieldRef:\n      fieldPath: metadata.namespace\n"
+
+-- The Deployments of the cert-manager addon (kubernetes-base-addons: namespace cert-manager).
+local CERT_MANAGER = { { "cert-manager", "cert-manager-controller" }, { "cert-manager-cainjector", "cert-manager-cainjector" },
+                       { "cert-manager-webhook", "cert-manager-webhook" } }
+local CERT_MANAGER_VERSION = "v1.0.3"
+
+local function cert_manager(W, c, namespaces)
+  namespaces["cert-manager"] = true
+  for _, d in ipairs(CERT_MANAGER) do
+    local labels = { app = d[1], ["app.kubernetes.io/name"] = d[1], ["app.kubernetes.io/instance"] = "cert-manager",
+                     ["app.kubernetes.io/managed-by"] = "Helm" }
+    create(c, {
+      apiVersion = "apps/v1", kind = "Deployment",
+      metadata = { name = d[1], namespace = "cert-manager", labels = labels,
+                   annotations = { ["meta.helm.sh/release-name"] = "cert-manager", ["meta.helm.sh/release-namespace"] = "cert-manager" } },
+      spec = { replicas = 1, selector = { matchLabels = { app = d[1] } },
+               template = { metadata = { labels = { app = d[1] } },
+                            spec = { serviceAccountName = d[1],
+                                     containers = W.json.array { { name = d[1], image = "quay.io/jetstack/" .. d[2] .. ":" ..
+                                                                   CERT_MANAGER_VERSION } } } } },
+    })
+  end
+end
+
 local function addons(W, c, rec, namespaces)
   namespaces.kubeaddons = true
   for _, a in ipairs(rec.addons) do
+    if a.name == "cert-manager" then cert_manager(W, c, namespaces) end
+    local values = a.values
+    if a.name == "dex" and rec.adopted and not tostring(values or ""):find("KUBERNETES_POD_NAMESPACE", 1, true) then
+      values = (values and values:gsub("\n?$", "\n") or "---\n") .. F.DEX_ENV
+    end
     create(c, {
       apiVersion = "kubeaddons.mesosphere.io/v1beta2", kind = "Addon",
       metadata = { name = a.name, namespace = "kubeaddons", labels = { ["kubeaddons.mesosphere.io/name"] = a.name },
@@ -209,7 +315,7 @@ local function addons(W, c, rec, namespaces)
         kubernetes = { minSupportedVersion = "v1.15.0" },
         cloudProvider = W.json.array { { name = "aws", enabled = true } },
         chartReference = { chart = a.chart or a.name, repo = "https://mesosphere.github.io/charts/stable",
-                           version = a.version or "1.0.0", values = a.values },
+                           version = a.version or "1.0.0", values = values },
       },
       status = { ready = true, stage = "deployed" },
     })
@@ -238,7 +344,17 @@ local function addons(W, c, rec, namespaces)
 end
 
 -- The EBS CSI controllers as Konvoy 1.8's awsebscsiprovisioner addon runs them: StatefulSets on any node.
-local function ebs_csi(W, c)
+-- The placement dkp/major-upgrade's ebs-csi-controllers step gives them (the guide's patches).
+local EBS_ADOPTED = {
+  ["ebs-csi-controller"] = { { effect = "NoExecute", operator = "Exists", tolerationSeconds = 300 },
+    { effect = "NoSchedule", key = "node-role.kubernetes.io/master", operator = "Exists" },
+    { key = "CriticalAddonsOnly", operator = "Exists" } },
+  ["ebs-csi-snapshot-controller"] = { { key = "CriticalAddonsOnly", operator = "Exists" },
+    { effect = "NoExecute", operator = "Exists", tolerationSeconds = 300 },
+    { effect = "NoSchedule", key = "node-role.kubernetes.io/master", operator = "Exists" } },
+}
+
+local function ebs_csi(W, c, rec)
   for _, s in ipairs { { name = "ebs-csi-controller", image = "k8s.gcr.io/provider-aws/aws-ebs-csi-driver:v0.9.1" },
                        { name = "ebs-csi-snapshot-controller", image = "quay.io/k8scsi/snapshot-controller:v2.1.3" } } do
     create(c, {
@@ -253,7 +369,8 @@ local function ebs_csi(W, c)
           spec = {
             serviceAccountName = s.name == "ebs-csi-controller" and "ebs-csi-controller-sa" or "ebs-snapshot-controller",
             priorityClassName = "system-cluster-critical",
-            tolerations = W.json.array { { key = "CriticalAddonsOnly", operator = "Exists" } },
+            nodeSelector = rec.adopted and { ["node-role.kubernetes.io/control-plane"] = "" } or nil,
+            tolerations = W.json.array(rec.adopted and EBS_ADOPTED[s.name] or { { key = "CriticalAddonsOnly", operator = "Exists" } }),
             containers = W.json.array { { name = s.name:gsub("^ebs%-csi%-", ""), image = s.image } },
           },
         },
@@ -262,7 +379,7 @@ local function ebs_csi(W, c)
   end
 end
 
-local function calico(W, c, rec)
+local function calico(W, c, rec, namespaces)
   local env = {
     { name = "DATASTORE_TYPE", value = "kubernetes" }, { name = "WAIT_FOR_DATASTORE", value = "true" },
     { name = "NODENAME", valueFrom = { fieldRef = { fieldPath = "spec.nodeName" } } },
@@ -274,9 +391,27 @@ local function calico(W, c, rec)
     { name = "FELIX_HEALTHENABLED", value = "true" }, { name = "FELIX_PROMETHEUSMETRICSENABLED", value = "true" },
     { name = "FELIX_PROMETHEUSMETRICSPORT", value = "9091" },
   }
+  local ns, image = "kube-system", "docker.io/calico/node:" .. rec.calicoVersion
+  local affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = W.json.array {
+    { matchExpressions = W.json.array { { key = "kubernetes.io/os", operator = "In", values = W.json.array { "linux" } } } } } } } }
+  if rec.adopted then
+    -- the Tigera operator (a DKP 2.1 ClusterResourceSet) runs Calico from calico-system: the
+    -- patched template (no affinity, no IP env), its own image
+    ns, image, affinity = "calico-system", "docker.io/calico/node:v3.21.4", nil
+    for i, e in ipairs(env) do if e.name == "IP" then table.remove(env, i) break end end
+    namespaces["calico-system"], namespaces["tigera-operator"] = true, true
+    create(c, {
+      apiVersion = "apps/v1", kind = "Deployment",
+      metadata = { name = "tigera-operator", namespace = "tigera-operator", labels = { ["k8s-app"] = "tigera-operator" } },
+      spec = { replicas = 1, selector = { matchLabels = { name = "tigera-operator" } },
+               template = { metadata = { labels = { name = "tigera-operator" } },
+                            spec = { tolerations = W.json.array { { operator = "Exists", effect = "NoSchedule" } },
+                                     containers = W.json.array { { name = "tigera-operator", image = "quay.io/tigera/operator:v1.22.4" } } } } },
+    })
+  end
   create(c, {
     apiVersion = "apps/v1", kind = "DaemonSet",
-    metadata = { name = "calico-node", namespace = "kube-system", labels = { ["k8s-app"] = "calico-node" } },
+    metadata = { name = "calico-node", namespace = ns, labels = { ["k8s-app"] = "calico-node" } },
     spec = {
       selector = { matchLabels = { ["k8s-app"] = "calico-node" } },
       updateStrategy = { type = "RollingUpdate", rollingUpdate = { maxUnavailable = 1 } },
@@ -285,12 +420,11 @@ local function calico(W, c, rec)
         spec = {
           hostNetwork = true, serviceAccountName = "calico-node", priorityClassName = "system-node-critical",
           nodeSelector = { ["kubernetes.io/os"] = "linux" },
-          affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = W.json.array {
-            { matchExpressions = W.json.array { { key = "kubernetes.io/os", operator = "In", values = W.json.array { "linux" } } } } } } } },
+          affinity = affinity,
           tolerations = W.json.array { { operator = "Exists", effect = "NoSchedule" }, { key = "CriticalAddonsOnly", operator = "Exists" },
                                        { operator = "Exists", effect = "NoExecute" } },
           containers = W.json.array {
-            { name = "calico-node", image = "docker.io/calico/node:" .. rec.calicoVersion, env = W.json.array(env) },
+            { name = "calico-node", image = image, env = W.json.array(env) },
             { name = "bird-metrics", image = "mesosphere/bird-metrics:v0.1.0" },
           },
         },
@@ -330,6 +464,12 @@ local function kubeadm_config(W, c, rec)
     "scheduler: {}",
     "",
   }
+  if rec.adopted then
+    -- dkp/major-upgrade's pod-subnet step added it, keys in order
+    for i, line in ipairs(lines) do
+      if line:match("^  serviceSubnet:") then table.insert(lines, i, "  podSubnet: " .. rec.podSubnet) break end
+    end
+  end
   create(c, {
     apiVersion = "v1", kind = "ConfigMap",
     metadata = { name = "kubeadm-config", namespace = "kube-system" },
@@ -380,10 +520,11 @@ function F.objects(W, kube, rec, namespaces)
   namespaces["kube-system"] = true
   nodes(W, kube, c, rec)
   addons(W, c, rec, namespaces)
-  ebs_csi(W, c)
-  calico(W, c, rec)
+  ebs_csi(W, c, rec)
+  calico(W, c, rec, namespaces)
   kubeadm_config(W, c, rec)
-  auto_provisioning(W, c, rec, namespaces)
+  -- an adopted cluster's auto-provisioner is uninstalled and namespace konvoy deleted
+  if not rec.adopted then auto_provisioning(W, c, rec, namespaces) end
 end
 
 return F
