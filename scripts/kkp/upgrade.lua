@@ -11,9 +11,14 @@
 --                                                                              (its cleanup resets it)
 -- and from the KKP upgrade guides: the upgrade itself is `kubermatic-installer deploy kubermatic-master`
 -- of the target release (KKP has no downgrade: a point of no return); since 2.21 the operator
--- upgrades the seeds (deploy kubermatic-seed only where a seed runs the bundled MinIO); done means
+-- upgrades the seeds (deploy kubermatic-seed only where a seed runs the bundled MinIO or MLA); done means
 -- every Seed Healthy at the target and every user cluster SeedResourcesUpToDate; KKP 2.22 refuses
 -- user clusters on the Docker container runtime. docs/kkp.md explains each step.
+--
+-- Re-runs: the run records itself on the KubermaticConfiguration before the point of no return
+-- (annotations under refit.dev/, see ANNOTATIONS), so that a run after a failure past deploy-master
+-- resumes the recorded upgrade (its starting version, its backup directory) instead of refusing it,
+-- and a run killed before its cleanup still finds the parallel-reconcile limit to restore.
 
 local refit = require "refit"
 local yaml = require "refit.yaml"
@@ -30,6 +35,18 @@ local CONFIG_REF = { apiVersion = API, kind = "KubermaticConfiguration", namespa
 local DEFAULT_PARALLEL_RECONCILES = 10
 -- how many laggards a message names before it says "and N more"
 local NAME_AT_MOST = 10
+
+-- What the playbook records on the KubermaticConfiguration kubermatic/kubermatic (docs/kkp.md, "What
+-- refit records in the cluster"): a run's files and ctx.state die with it, these survive it.
+local ANNOTATIONS = {
+  from = "refit.dev/upgrade-from",               -- the master's KKP version when the upgrade started
+  to = "refit.dev/upgrade-to",                   -- its target
+  state = "refit.dev/upgrade-state",             -- "in-progress", then "done"
+  backup_dir = "refit.dev/upgrade-backup-dir",   -- where its pre-upgrade backup was written
+  saved_limit = "refit.dev/saved-max-parallel-reconciles",  -- the limit before it was lowered ("unset": KKP's default)
+}
+local IN_PROGRESS, DONE, UNSET = "in-progress", "done", "unset"
+local CONFIG_NAME = NS .. "/kubermatic"
 
 ---------------------------------------------------------------------------------------------------
 -- Where we are and where we go
@@ -63,25 +80,61 @@ local function installer_version(ctx)
   return v
 end
 
--- The hop of this run, fixed once in ctx.state: from (the master's KKP version when the run started)
--- and to (the target: --set to, else the installer's version). After the deploy the master is at
--- `to`, and the route must not move with it.
+-- The upgrade record (ANNOTATIONS) of a KubermaticConfiguration: { from =, to =, state =, backup_dir = }.
+-- Versions are normalized ("v2.21.12"); one that is not a version reads as absent.
+local function upgrade_record(cfg)
+  local a = (cfg and cfg.metadata and cfg.metadata.annotations) or {}
+  local function version(key)
+    local v = given(a[key])
+    return v and semver.parse(v) and vtag(v) or nil
+  end
+  return { from = version(ANNOTATIONS.from), to = version(ANNOTATIONS.to), state = given(a[ANNOTATIONS.state]),
+           backup_dir = given(a[ANNOTATIONS.backup_dir]), saved_limit = given(a[ANNOTATIONS.saved_limit]) }
+end
+
+local function seed_version(seed)
+  local v = seed.status and seed.status.versions and seed.status.versions.kubermatic
+  return given(v)
+end
+
+-- The hop of this run, fixed once in ctx.state: from and to (the target: --set to, else the
+-- installer's version). After the deploy the master is at `to`, and the route must not move with it.
+--   a new upgrade: from is the master's KKP version;
+--   a resumption (ctx.state.resume): the master is at the target already, or the record says an
+--     upgrade to this target is in progress (a run that failed or died): from is the recorded
+--     version ("record"), else the oldest seed behind the master ("at-target", nothing recorded:
+--     an upgrade run without refit, or a record removed by hand), else the target itself.
+-- ctx.state.at_target: the master runs the target (deploy-master is done).
 local function route(ctx)
   if ctx.state.to then return ctx.state.from, ctx.state.to end
   local cfg = config(ctx)
   if not cfg then
-    error(string.format("cluster %s has no KubermaticConfiguration %s/kubermatic: it is not a KKP master (run " ..
-                        "refit against the master cluster)", ctx.cluster:name(), NS), 0)
+    error(string.format("cluster %s has no KubermaticConfiguration %s: it is not a KKP master (run " ..
+                        "refit against the master cluster)", ctx.cluster:name(), CONFIG_NAME), 0)
   end
   local current = cfg.status and cfg.status.kubermaticVersion
   if not given(current) then
-    error(string.format("the KubermaticConfiguration %s/kubermatic on %s has no status.kubermaticVersion: the " ..
-                        "KKP operator has not reconciled it yet; wait until it has", NS, ctx.cluster:name()), 0)
+    error(string.format("the KubermaticConfiguration %s on %s has no status.kubermaticVersion: the " ..
+                        "KKP operator has not reconciled it yet; wait until it has", CONFIG_NAME, ctx.cluster:name()), 0)
   end
-  local to = given(ctx.params.to) or installer_version(ctx)
-  ctx.state.from = vtag(current)
-  ctx.state.to = vtag(to)
-  return ctx.state.from, ctx.state.to
+  local to = vtag(given(ctx.params.to) or installer_version(ctx))
+  current = vtag(current)
+  local from, resume = current, nil
+  local rec = upgrade_record(cfg)
+  if rec.state == IN_PROGRESS and rec.from and rec.to == to then
+    from, resume = rec.from, "record"
+  elseif semver.compare(current, to) == 0 then
+    resume = "at-target"
+    for _, seed in ipairs(ctx.cluster:list { apiVersion = API, kind = "Seed", namespace = NS }) do
+      local v = seed_version(seed)
+      if v and semver.parse(v) and semver.lt(v, from) then from = vtag(v) end
+    end
+  end
+  ctx.state.resume = resume
+  ctx.state.at_target = semver.compare(current, to) == 0
+  ctx.state.from = from
+  ctx.state.to = to
+  return from, to
 end
 
 local function route_or_nil(ctx)
@@ -199,13 +252,90 @@ local function cluster_up_to_date(c, version)
   return cond ~= nil and cond.status == "True" and (version == nil or cond.kubermaticVersion == version)
 end
 
+
+-- Where a seed needs `kubermatic-installer deploy kubermatic-seed` (KKP upgrade guides: "since 2.21
+-- seeds are upgraded automatically by KKP unless they run the bundled MinIO or MLA stack"): the
+-- reasons, e.g. { "the bundled MinIO" }, empty when the operator upgrades it alone. The bundled
+-- MinIO is the Deployment minio/minio; the MLA stack lives in the namespace mla.
+local function seed_stack_reasons(handle)
+  local reasons = {}
+  if handle:get { kind = "Deployment", namespace = "minio", name = "minio" } then
+    reasons[#reasons + 1] = "the bundled MinIO"
+  end
+  if #handle:list { kind = "Deployment", namespace = "mla" } > 0 then reasons[#reasons + 1] = "the MLA stack" end
+  return reasons
+end
+
+-- seed_contexts ("america=seed-us-admin", ...) as { [seed] = context }; raises on a malformed entry.
+local function seed_context_map(ctx)
+  local map = {}
+  for _, entry in ipairs(ctx.params.seed_contexts or {}) do
+    local seed, context = tostring(entry):match("^%s*([^=%s]+)%s*=%s*(%S+)%s*$")
+    if not seed then
+      error(string.format("seed_contexts entry %q is not SEED=CONTEXT (e.g. --set seed_contexts=america=seed-us-admin)",
+                          tostring(entry)), 0)
+    end
+    map[seed] = context
+  end
+  return map
+end
+
+-- The --kube-context of `deploy kubermatic-seed` on a seed: the one seed_contexts names, else the
+-- name of the seed's cluster in its Seed kubeconfig (the name the context often has in an
+-- operator's kubeconfig too; the seed-contexts check makes sure it exists). Returns context, source.
+local function seed_context(ctx, name, handle)
+  local map = seed_context_map(ctx)
+  if map[name] then return map[name], "seed_contexts" end
+  return handle:name(), "default"
+end
+
+---------------------------------------------------------------------------------------------------
+-- Resumption
+---------------------------------------------------------------------------------------------------
+
+-- Everything at the target already (a completed upgrade, run again): the master, every seed
+-- Healthy, every user cluster up to date; and no upgrade to it recorded in progress. Fixed once in
+-- ctx.state.nothing_to_do; every step is then skipped.
+local function nothing_to_do(ctx)
+  if ctx.state.nothing_to_do ~= nil then return ctx.state.nothing_to_do end
+  local from, to = route(ctx)
+  local idle = ctx.state.resume == "at-target" and from == to
+  if idle then
+    for _, seed in ipairs(seed_list(ctx)) do
+      local handle = connect_seed(ctx, seed)
+      if not handle or seed_lag(seed, to) then idle = false; break end
+      for _, c in ipairs(user_clusters(handle)) do
+        if not cluster_up_to_date(c, to) then idle = false; break end
+      end
+      if not idle then break end
+    end
+  end
+  ctx.state.nothing_to_do = idle
+  return idle
+end
+
+local function idle(ctx) return ctx.state.nothing_to_do == true end
+
 ---------------------------------------------------------------------------------------------------
 -- Preflight
 ---------------------------------------------------------------------------------------------------
 
 local function check_master(ctx)
   local from, to = route(ctx)
-  ctx.log("KKP master %s runs %s; the target is %s", ctx.cluster:name(), from, to)
+  local master = ctx.cluster:name()
+  if nothing_to_do(ctx) then
+    ctx.log("KKP master %s is already at %s: nothing to do (every seed is Healthy and every user cluster " ..
+            "SeedResourcesUpToDate at %s)", master, to, to)
+  elseif ctx.state.resume == "record" then
+    ctx.log("resuming the KKP upgrade %s -> %s recorded on the KubermaticConfiguration %s (annotation %s: %s): the " ..
+            "master runs %s; the steps already done are skipped", from, to, CONFIG_NAME, ANNOTATIONS.state, IN_PROGRESS,
+            vtag(config(ctx).status.kubermaticVersion))
+  elseif ctx.state.resume == "at-target" then
+    ctx.log("KKP master %s runs the target %s already, with no upgrade recorded in progress: resuming from %s (the " ..
+            "seeds' version); the steps already done are skipped", master, to, from)
+  else
+    ctx.log("KKP master %s runs %s; the target is %s", master, from, to)
+  end
 end
 
 -- The installer is the release it installs: the one run must be the target's.
@@ -218,10 +348,21 @@ local function check_installer(ctx)
               ctx.params.installer, vtag(v), to, to)
 end
 
--- Upgrade Versioning Policy (seed 003): one minor at a time, from the latest patch of the current one.
+-- Upgrade Versioning Policy (seed 003): one minor at a time, from the latest patch of the current
+-- one. A resumption checks the recorded hop; an upgrade recorded in progress to another target that
+-- the master already runs must be finished first.
 local function check_version_route(ctx)
   local from, to = route_or_nil(ctx)
   if not from then return end   -- kkp-master says why
+  local rec = upgrade_record(config(ctx))
+  local current = vtag(config(ctx).status.kubermaticVersion)
+  if rec.state == IN_PROGRESS and rec.to and rec.from and rec.to ~= to and rec.to == current and rec.from ~= rec.to then
+    ctx:fail("the KKP upgrade %s -> %s recorded on the KubermaticConfiguration %s (annotation %s: %s) is not " ..
+             "finished: the master runs %s, the seeds and user clusters may not yet. Finish it first with the %s " ..
+             "kubermatic-installer (refit apply kkp/upgrade --set installer=PATH resumes it), then upgrade to %s",
+             rec.from, rec.to, CONFIG_NAME, ANNOTATIONS.state, IN_PROGRESS, current, rec.to, to)
+  end
+  if from == to and ctx.state.resume then return end   -- the master and every seed at the target
   local g = upgrade_paths()
   local hops, why = g:route(from, to)
   if not hops then ctx:fail("%s", why) end
@@ -239,26 +380,97 @@ local function check_version_route(ctx)
 end
 
 -- Every seed reachable through its kubeconfig, Healthy, and at the master's version (a seed still on
--- an older one has not finished the last upgrade).
+-- an older one has not finished the last upgrade). Resuming with the master at the target, a seed
+-- may be at the upgrade's starting version and not Healthy yet: the operator is upgrading it, and
+-- wait-seeds waits for it; it must still be reachable.
 local function check_seeds(ctx)
-  local from = route_or_nil(ctx)
-  local problems = {}
+  local from, to = route_or_nil(ctx)
+  local problems, upgrading = {}, {}
   local list = seed_list(ctx)
   ctx:require(#list > 0, "the master %s has no Seed in namespace %s: KKP needs at least one seed", ctx.cluster:name(), NS)
+  local resuming = from and ctx.state.at_target
   for _, seed in ipairs(list) do
     local handle, why = connect_seed(ctx, seed)
-    local lag = seed_lag(seed, from)
-    if not handle then problems[#problems + 1] = why
-    elseif lag then problems[#problems + 1] = lag end
+    if not handle then
+      problems[#problems + 1] = why
+    elseif resuming then
+      local v = seed_version(seed)
+      if v ~= from and v ~= to then
+        problems[#problems + 1] = string.format("seed %s: KKP %s, neither the upgrade's starting version %s nor its " ..
+                                                "target %s", seed.metadata.name, tostring(v), from, to)
+      else
+        upgrading[#upgrading + 1] = seed_lag(seed, to)
+      end
+    else
+      problems[#problems + 1] = seed_lag(seed, from)
+    end
+  end
+  if resuming then
+    ctx:require(#problems == 0, "to resume the upgrade %s -> %s every seed must be reachable and at %s or %s: %s. " ..
+                "Fix the seeds first (kubectl -n %s describe seed NAME shows why the operator cannot reconcile one)",
+                from, to, from, to, table.concat(problems, "; "), NS)
+    if #upgrading > 0 then
+      ctx.log("seeds not yet Healthy at %s (the KKP operator is upgrading them; wait-seeds waits for them): %s", to,
+              table.concat(upgrading, "; "))
+    end
+    return
   end
   ctx:require(#problems == 0, "every seed must be reachable, Healthy and at the master's KKP version before an " ..
               "upgrade: %s. Fix the seeds first (kubectl -n %s describe seed NAME shows why the operator cannot " ..
               "reconcile one)", table.concat(problems, "; "), NS)
 end
 
+-- The seeds that need `deploy kubermatic-seed` get it through a context of the installer's
+-- kubeconfig (refit never writes kubeconfigs: they are credentials). That context must exist
+-- before the point of no return, not be found missing after it.
+local function check_seed_contexts(ctx)
+  if not route_or_nil(ctx) or idle(ctx) then return end
+  local ok, map = pcall(seed_context_map, ctx)
+  if not ok then ctx:fail("%s", map) end
+  local names, known = {}, {}
+  for _, seed in ipairs(seed_list(ctx)) do
+    names[#names + 1] = seed.metadata.name
+    known[seed.metadata.name] = seed
+  end
+  local named = {}
+  for seed in pairs(map) do named[#named + 1] = seed end
+  table.sort(named)
+  for _, seed in ipairs(named) do
+    ctx:require(known[seed], "seed_contexts names the seed %s, but the master %s has no such Seed (seeds: %s)", seed,
+                ctx.cluster:name(), table.concat(names, ", "))
+  end
+  local problems = {}
+  for _, name in ipairs(names) do
+    local handle = connect_seed(ctx, known[name])
+    local reasons = handle and seed_stack_reasons(handle) or {}
+    if #reasons > 0 then
+      local context, source = seed_context(ctx, name, handle)
+      local argv = { "kubectl", "config", "get-contexts", context, "-o", "name", check = false }
+      if given(ctx.params.kubeconfig) then argv[#argv + 1] = "--kubeconfig"; argv[#argv + 1] = ctx.params.kubeconfig end
+      local r = ctx:exec(argv)
+      local what = source == "default"
+        and string.format("the name of the seed's cluster in its Seed kubeconfig; --set seed_contexts=%s=CONTEXT " ..
+                          "names another", name)
+        or "from seed_contexts"
+      if r.code == 0 then
+        ctx.log("seed %s runs %s: kubermatic-installer deploy kubermatic-seed will use --kube-context %s (%s)", name,
+                table.concat(reasons, " and "), context, what)
+      else
+        problems[#problems + 1] = string.format("seed %s runs %s and needs kubermatic-installer deploy kubermatic-seed, " ..
+          "but its context %s (%s) is not in the installer's kubeconfig (%s): %s", name, table.concat(reasons, " and "),
+          context, what, given(ctx.params.kubeconfig) or "$KUBECONFIG",
+          ((r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", "")))
+      end
+    end
+  end
+  ctx:require(#problems == 0, "%s. Pass the context of your kubeconfig that reaches each such seed's cluster with " ..
+              "--set seed_contexts=SEED=CONTEXT (comma-separated for several seeds); refit does not write kubeconfigs",
+              table.concat(problems, "; "))
+end
+
 -- KKP 2.22 removed the Docker container runtime: the installer refuses while a user cluster uses it.
 local function check_docker(ctx)
-  if not valid_hop(ctx) then return end
+  if not valid_hop(ctx) and not (ctx.state.resume and ctx.state.from == ctx.state.to) then return end
   local _, to = route(ctx)
   if minor(to) < 22 then return end
   local docker = {}
@@ -276,8 +488,11 @@ local function check_docker(ctx)
 end
 
 -- Clusters already behind before the upgrade: the upgrade guides advise against submitting
--- unhealthy user clusters. A warning: they do not block the installer.
+-- unhealthy user clusters. A warning: they do not block the installer. (Resuming with the master at
+-- the target, clusters behind are the upgrade's own work: wait-user-clusters waits for them.)
 local function check_user_clusters(ctx)
+  route_or_nil(ctx)
+  if ctx.state.at_target then return end
   local behind = {}
   for _, s in ipairs(seeds(ctx)) do
     for _, c in ipairs(user_clusters(s.cluster)) do
@@ -291,13 +506,40 @@ local function check_user_clusters(ctx)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Steps
+-- Backups
 ---------------------------------------------------------------------------------------------------
 
 local function backup_dir(ctx)
   if given(ctx.params.backup_dir) then return ctx.params.backup_dir end
   local from, to = route(ctx)
   return string.format("kkp-backup-%s-to-%s", from, to)
+end
+
+-- "./a/b/" and "a/b" name the same directory
+local function same_dir(a, b)
+  local function norm(p) return (p:gsub("/+$", ""):gsub("^%./", "")) end
+  return norm(a) == norm(b)
+end
+
+-- The pre-upgrade backup of the upgrade this run resumes, as recorded (nil when none is).
+local function recorded_backup(ctx)
+  route(ctx)
+  if ctx.state.resume ~= "record" then return nil end
+  return upgrade_record(config(ctx)).backup_dir
+end
+
+-- A recorded backup directory is never written again (Create Backups: the dump to restore from is
+-- the one taken before the upgrade). The record, not the files: a playbook cannot read files.
+local function check_backup_dir(ctx)
+  if not route_or_nil(ctx) or idle(ctx) or ctx.state.at_target or ctx.state.resume == "record" then return end
+  local rec = upgrade_record(config(ctx))
+  if not rec.backup_dir then return end
+  local dir = backup_dir(ctx)
+  ctx:require(not same_dir(dir, rec.backup_dir), "backup_dir %s holds the pre-upgrade backup of the KKP upgrade %s -> %s " ..
+              "(annotation %s on the KubermaticConfiguration %s): refit never overwrites a pre-upgrade backup. Pass " ..
+              "another directory with --set backup_dir=DIR (and keep %s for as long as you may need to restore %s)",
+              dir, tostring(rec.from), tostring(rec.to), ANNOTATIONS.backup_dir, CONFIG_NAME, rec.backup_dir,
+              tostring(rec.from))
 end
 
 -- `kubectl get <crd> -A -o yaml` of every kubermatic CRD of one cluster, one file per CRD (seed 003,
@@ -328,9 +570,20 @@ local function backup_cluster(ctx, item)
     })
   end
   ctx.log("backed up %d objects of %d kubermatic CRDs of cluster %s to %s/", objects, #crds, item.name, dir)
+  ctx.state.backup_written = backup_dir(ctx)
 end
 
+-- The master, then each seed. None when there is nothing to do, or when the master runs the target
+-- already and no pre-upgrade backup is recorded: a dump now would hold upgraded objects, not the
+-- state to restore.
 local function backup_items(ctx)
+  if idle(ctx) then return {} end
+  if ctx.state.at_target and not recorded_backup(ctx) then
+    ctx.log.warn("no backup: the master runs %s already and the KubermaticConfiguration %s records no pre-upgrade " ..
+                 "backup (annotation %s); a dump now would hold upgraded objects, not the state before the upgrade",
+                 target(ctx), CONFIG_NAME, ANNOTATIONS.backup_dir)
+    return {}
+  end
   local items = { { name = ctx.cluster:name(), master = true } }
   for _, s in ipairs(seeds(ctx)) do
     items[#items + 1] = { name = s.cluster:name(), seed = s.name, seed_object = s.seed }
@@ -338,18 +591,119 @@ local function backup_items(ctx)
   return items
 end
 
+local function backup_step(item)
+  return {
+    summary = "back up the kubermatic CRDs' objects of cluster " .. item.name,
+    -- resuming: the pre-upgrade backup was taken by the run that recorded the upgrade
+    done = function(ctx)
+      local dir = recorded_backup(ctx)
+      if not dir then return false end
+      ctx.log("cluster %s was backed up before the upgrade to %s/%s/ (recorded in annotation %s): kept as it is",
+              item.name, dir, item.name, ANNOTATIONS.backup_dir)
+      return true
+    end,
+    run = function(ctx) backup_cluster(ctx, item) end,
+  }
+end
+
+---------------------------------------------------------------------------------------------------
+-- The upgrade record
+---------------------------------------------------------------------------------------------------
+
+-- Before the point of no return: what a re-run needs to resume this upgrade. Rolled back (the
+-- previous record restored) when the run fails before the master was changed.
+local function record_upgrade_step()
+  return refit.step "record-upgrade" {
+    summary = "record the upgrade (from, to, backup directory) on the KubermaticConfiguration, so that a re-run resumes it",
+    when = function(ctx) return not idle(ctx) end,
+    done = function(ctx)
+      local from, to = route(ctx)
+      local rec = upgrade_record(config(ctx))
+      return rec.state == IN_PROGRESS and rec.from == from and rec.to == to
+    end,
+    run = function(ctx)
+      local from, to = route(ctx)
+      local a = config(ctx).metadata.annotations or {}
+      local previous = {}
+      for _, key in ipairs { "from", "to", "state", "backup_dir" } do previous[key] = a[ANNOTATIONS[key]] or "" end
+      ctx.state.previous_record = previous
+      local dir = ctx.state.backup_written
+      ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = {
+        [ANNOTATIONS.from] = from, [ANNOTATIONS.to] = to, [ANNOTATIONS.state] = IN_PROGRESS,
+        [ANNOTATIONS.backup_dir] = dir or json.null,
+      } } })
+      ctx.log("recorded on the KubermaticConfiguration %s: upgrade %s -> %s in progress%s", CONFIG_NAME, from, to,
+              dir and string.format(", pre-upgrade backup in %s/", dir) or "")
+    end,
+    rollback = function(ctx)
+      local previous = ctx.state.previous_record
+      if not previous then return end
+      local ann = {}
+      for key, v in pairs(previous) do ann[ANNOTATIONS[key]] = v ~= "" and v or json.null end
+      ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = ann } })
+      ctx.log("the upgrade record on the KubermaticConfiguration %s is back as it was", CONFIG_NAME)
+    end,
+  }
+end
+
+local function record_done_step()
+  return refit.step "record-upgrade-done" {
+    summary = "record the upgrade as done on the KubermaticConfiguration (the backup directory stays recorded)",
+    when = function(ctx) return not idle(ctx) end,
+    run = function(ctx)
+      local from, to = route(ctx)
+      ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = { [ANNOTATIONS.state] = DONE } } })
+      ctx.log("recorded on the KubermaticConfiguration %s: upgrade %s -> %s done", CONFIG_NAME, from, to)
+    end,
+  }
+end
+
+---------------------------------------------------------------------------------------------------
+-- The parallel-reconcile limit
+---------------------------------------------------------------------------------------------------
+
 local function parallel_limit(cfg)
   local sc = cfg.spec and cfg.spec.seedController
   return sc and sc.maximumParallelReconciles
 end
 
+-- Puts the limit saved in the annotation back and removes the annotation (nothing when there is none).
+local function restore_parallel_limit(ctx)
+  local saved = upgrade_record(config(ctx)).saved_limit
+  if not saved then return end
+  if saved == UNSET then
+    -- it was KKP's default: remove the field again rather than pin the default
+    ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = { [ANNOTATIONS.saved_limit] = json.null } },
+                                    spec = { seedController = { maximumParallelReconciles = json.null } } })
+    ctx.log("maximumParallelReconciles reset to KKP's default %d (the field removed again)", DEFAULT_PARALLEL_RECONCILES)
+    return
+  end
+  local n = math.tointeger(tonumber(saved))
+  ctx:require(n and n >= 1, "annotation %s on the KubermaticConfiguration %s is %q, neither a number nor %q: set " ..
+              "spec.seedController.maximumParallelReconciles by hand (KKP's default is %d) and remove the annotation",
+              ANNOTATIONS.saved_limit, CONFIG_NAME, saved, UNSET, DEFAULT_PARALLEL_RECONCILES)
+  ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = { [ANNOTATIONS.saved_limit] = json.null } },
+                                  spec = { seedController = { maximumParallelReconciles = n } } })
+  ctx.log("maximumParallelReconciles reset to %d", n)
+end
+
 -- Prepare for Reconciliation Load (seed 003): lower the limit before the upgrade; the cleanup puts
--- the saved value back at the end of the run, after the waits, whatever happened.
+-- the saved value back at the end of the run, after the waits, whatever happened. The saved value
+-- lives in an annotation, not in the run: a run that dies before its cleanup leaves it for the
+-- next run, which restores it.
 local function lower_parallel_step()
   return refit.step "lower-parallel-reconciles" {
     summary = "lower spec.seedController.maximumParallelReconciles for the upgrade (restored at the end of the run)",
     when = function(ctx)
-      local current = parallel_limit(config(ctx)) or DEFAULT_PARALLEL_RECONCILES
+      local cfg = config(ctx)
+      local current = parallel_limit(cfg) or DEFAULT_PARALLEL_RECONCILES
+      local saved = upgrade_record(cfg).saved_limit
+      if saved then
+        ctx.log("maximumParallelReconciles is %d, lowered by an earlier run that ended before restoring it " ..
+                "(annotation %s: %s): this run restores it at its end", current, ANNOTATIONS.saved_limit, saved)
+        return true
+      end
+      if idle(ctx) then return false end
       if current <= ctx.params.upgrade_parallel_reconciles then
         ctx.log("maximumParallelReconciles is %d already, not above %d: left as it is", current,
                 ctx.params.upgrade_parallel_reconciles)
@@ -358,33 +712,40 @@ local function lower_parallel_step()
       return true
     end,
     run = function(ctx)
-      local set = parallel_limit(config(ctx))
-      ctx.state.saved_parallel_reconciles = set or DEFAULT_PARALLEL_RECONCILES
-      ctx.state.parallel_reconciles_was_set = set ~= nil
-      ctx.cluster:patch(CONFIG_REF, { spec = { seedController = {
-        maximumParallelReconciles = ctx.params.upgrade_parallel_reconciles } } })
-      ctx.log("maximumParallelReconciles lowered from %d%s to %d for the upgrade", ctx.state.saved_parallel_reconciles,
-              set and "" or " (KKP's default)", ctx.params.upgrade_parallel_reconciles)
-    end,
-    cleanup = function(ctx)
-      local saved = ctx.state.saved_parallel_reconciles
-      if saved == nil then return end
-      if ctx.state.parallel_reconciles_was_set then
-        ctx.cluster:patch(CONFIG_REF, { spec = { seedController = { maximumParallelReconciles = saved } } })
-      else
-        -- it was KKP's default: remove the field again rather than pin the default
-        ctx.cluster:patch(CONFIG_REF, { { op = "remove", path = "/spec/seedController/maximumParallelReconciles" } },
-                          { type = "json" })
+      local cfg = config(ctx)
+      local set = parallel_limit(cfg)
+      local current = set or DEFAULT_PARALLEL_RECONCILES
+      local low = ctx.params.upgrade_parallel_reconciles
+      local patch = {}
+      if not upgrade_record(cfg).saved_limit then
+        patch.metadata = { annotations = { [ANNOTATIONS.saved_limit] = set and tostring(set) or UNSET } }
       end
-      ctx.log("maximumParallelReconciles reset to %d", saved)
+      if current > low and not idle(ctx) then
+        patch.spec = { seedController = { maximumParallelReconciles = low } }
+      end
+      if next(patch) == nil then return end
+      ctx.cluster:patch(CONFIG_REF, patch)
+      if patch.spec then
+        ctx.log("maximumParallelReconciles lowered from %d%s to %d for the upgrade (saved in annotation %s)", current,
+                set and "" or " (KKP's default)", low, ANNOTATIONS.saved_limit)
+      end
     end,
+    -- a failure before the point of no return: back at once; after it, the cleanup restores it
+    rollback = restore_parallel_limit,
+    cleanup = restore_parallel_limit,
   }
 end
 
+---------------------------------------------------------------------------------------------------
+-- The installer
+---------------------------------------------------------------------------------------------------
+
 local RECOVERY_TEXT = "KKP does not support downgrades: the master runs (parts of) the target release. Fix what " ..
-  "failed and run refit apply kkp/upgrade again with the same installer (it completes the upgrade), or reinstall " ..
-  "the previous release with its own kubermatic-installer and restore the KKP resources from the backup directory " ..
-  "(backup_dir: kubectl apply -f <backup_dir>/<cluster>/ on the master and on each seed)"
+  "failed and run refit apply kkp/upgrade again with the same installer: it resumes the upgrade recorded on the " ..
+  "KubermaticConfiguration kubermatic/kubermatic (annotations refit.dev/upgrade-*), skips the steps already done " ..
+  "and keeps the pre-upgrade backup. Or reinstall the previous release with its own kubermatic-installer and restore " ..
+  "the KKP resources from the backup directory (annotation refit.dev/upgrade-backup-dir: kubectl apply -f " ..
+  "<backup_dir>/<cluster>/ on the master and on each seed)"
 
 -- "5m" for 300000: the installer takes Go durations
 local function go_duration(ms)
@@ -423,9 +784,10 @@ end
 local function deploy_master_step()
   return refit.step "deploy-master" {
     summary = "kubermatic-installer deploy kubermatic-master of the target release (validates the installation first)",
+    when = function(ctx) return not idle(ctx) end,
     done = function(ctx)
-      local cfg = config(ctx)
-      return cfg.status and cfg.status.kubermaticVersion == target(ctx)
+      local v = config(ctx).status and config(ctx).status.kubermaticVersion
+      return given(v) ~= nil and semver.parse(v) ~= nil and vtag(v) == target(ctx)
     end,
     run = function(ctx)
       ctx.log("point of no return: KKP %s -> %s (KKP does not support downgrades)", ctx.state.from, target(ctx))
@@ -445,13 +807,16 @@ local function deploy_master_step()
   }
 end
 
--- Seeds running the bundled MinIO (Deployment minio/minio) need `deploy kubermatic-seed` (seed 003:
--- "since 2.21 seeds are upgraded automatically by KKP unless they run the bundled MinIO or MLA stack").
+-- Seeds running the bundled MinIO or the MLA stack need `deploy kubermatic-seed` (seed 003), through
+-- the context seed_context() gives (checked by seed-contexts).
 local function seed_stack_items(ctx)
+  if idle(ctx) then return {} end
   local items = {}
   for _, s in ipairs(seeds(ctx)) do
-    if s.cluster:get { kind = "Deployment", namespace = "minio", name = "minio" } then
-      items[#items + 1] = { name = s.name, cluster = s.cluster:name() }
+    local reasons = seed_stack_reasons(s.cluster)
+    if #reasons > 0 then
+      local context = seed_context(ctx, s.name, s.cluster)
+      items[#items + 1] = { name = s.name, context = context, reasons = table.concat(reasons, " and ") }
     end
   end
   return items
@@ -459,17 +824,23 @@ end
 
 local function seed_stack_step(item)
   return {
-    summary = "kubermatic-installer deploy kubermatic-seed on seed " .. item.name .. " (it runs the bundled MinIO)",
+    summary = string.format("kubermatic-installer deploy kubermatic-seed on seed %s (it runs %s), --kube-context %s",
+                            item.name, item.reasons, item.context),
     run = function(ctx)
-      run_installer(ctx, installer_args(ctx, "kubermatic-seed", item.cluster))
+      run_installer(ctx, installer_args(ctx, "kubermatic-seed", item.context))
     end,
     irreversible = RECOVERY_TEXT,
   }
 end
 
+---------------------------------------------------------------------------------------------------
+-- Waits
+---------------------------------------------------------------------------------------------------
+
 local function wait_seeds_step()
   return refit.step "wait-seeds" {
     summary = "every Seed Healthy, ResourcesReconciled and at the target version (the operator upgrades them)",
+    when = function(ctx) return not idle(ctx) end,
     verify = function(ctx)
       local to = target(ctx)
       ctx:wait("every Seed Healthy at " .. to, function()
@@ -490,6 +861,7 @@ end
 local function wait_clusters_step()
   return refit.step "wait-user-clusters" {
     summary = "every user cluster SeedResourcesUpToDate at the target (at most maximumParallelReconciles at a time)",
+    when = function(ctx) return not idle(ctx) end,
     verify = function(ctx)
       local to = target(ctx)
       local started = ctx:now()
@@ -527,13 +899,15 @@ Upgrades a KKP installation by one release (a patch, or the next minor from the 
 current one), following the KKP documentation's General Guidelines: refuses a skipped minor or an old
 patch with the route to take, refuses KKP 2.22+ while a user cluster uses Docker, and requires every
 seed reachable and Healthy; backs up every kubermatic CRD's objects on the master and on every seed
-(kubectl get <crd> -A -o yaml format, one file per cluster and CRD under backup_dir); lowers
+(kubectl get <crd> -A -o yaml format, one file per cluster and CRD under backup_dir); records the
+upgrade on the KubermaticConfiguration (refit.dev/ annotations); lowers
 spec.seedController.maximumParallelReconciles for the upgrade; runs kubermatic-installer deploy
 kubermatic-master of the target release (the point of no return: KKP has no downgrade) and deploy
-kubermatic-seed on seeds that run the bundled MinIO; waits for every Seed Healthy at the target and
-every user cluster SeedResourcesUpToDate; then resets maximumParallelReconciles (also when the run
-fails). The target is the release of the installer (--set installer=PATH, default ./kubermatic-installer).
-See docs/kkp.md.]],
+kubermatic-seed on seeds that run the bundled MinIO or the MLA stack (through seed_contexts); waits
+for every Seed Healthy at the target and every user cluster SeedResourcesUpToDate; records the upgrade
+done; then resets maximumParallelReconciles (also when the run fails). A run after a failure resumes
+the recorded upgrade. The target is the release of the installer (--set installer=PATH, default
+./kubermatic-installer). See docs/kkp.md.]],
   params = {
     to = refit.param.version { help = "target KKP version, e.g. 2.22.9 (default: the installer's version; the two must agree)" },
     installer = refit.param.string { default = "./kubermatic-installer",
@@ -542,6 +916,9 @@ See docs/kkp.md.]],
     helm_values = refit.param.string { default = "values.yaml", help = "--helm-values: the Helm values of the installation" },
     kubeconfig = refit.param.string { help = "--kubeconfig for the installer (default: $KUBECONFIG)" },
     kube_context = refit.param.string { help = "--kube-context of the master for the installer" },
+    seed_contexts = refit.param.list { of = refit.param.string {},
+      help = "SEED=CONTEXT: the context of the installer's kubeconfig that reaches a seed needing deploy kubermatic-seed " ..
+             "(default: the name of the seed's cluster in its Seed kubeconfig)" },
     helm_timeout = refit.param.duration { default = "5m", help = "--helm-timeout: how long each Helm release may take" },
     backup_dir = refit.param.string { help = "where the backups go (default kkp-backup-<from>-to-<to>): <dir>/<cluster>/<crd>.yaml" },
     upgrade_parallel_reconciles = refit.param.int { default = 2, min = 1,
@@ -554,28 +931,27 @@ See docs/kkp.md.]],
     refit.check "installer-release" (check_installer),
     refit.check "version-route" (check_version_route),
     refit.check "seeds-healthy" (check_seeds),
+    refit.check "seed-contexts" (check_seed_contexts),
     refit.check "no-docker-runtime" (check_docker),
+    refit.check "backup-dir" (check_backup_dir),
     refit.check "user-clusters" (check_user_clusters),
   },
 }
 steps[#steps + 1] = refit.each "backup" {
   summary = "dump every kubermatic CRD's objects of the master and of each seed to backup_dir/<cluster>/<crd>.yaml",
   items = backup_items,
-  step = function(item)
-    return {
-      summary = "back up the kubermatic CRDs' objects of cluster " .. item.name,
-      run = function(ctx) backup_cluster(ctx, item) end,
-    }
-  end,
+  step = backup_step,
 }
+steps[#steps + 1] = record_upgrade_step()
 steps[#steps + 1] = lower_parallel_step()
 steps[#steps + 1] = deploy_master_step()
 steps[#steps + 1] = refit.each "seed-stack" {
-  summary = "kubermatic-installer deploy kubermatic-seed on each seed that runs the bundled MinIO",
+  summary = "kubermatic-installer deploy kubermatic-seed on each seed that runs the bundled MinIO or the MLA stack",
   items = seed_stack_items,
   step = seed_stack_step,
 }
 steps[#steps + 1] = wait_seeds_step()
 steps[#steps + 1] = wait_clusters_step()
+steps[#steps + 1] = record_done_step()
 
 return refit.playbook "kkp/upgrade" (steps)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kkp/upgrade's backups (seed 003, "Create Backups") written for real by `refit apply --sim`: one file
 # per cluster (master and each seed) and kubermatic CRD, <backup_dir>/<cluster>/<crd>.yaml, in the
-# format `kubectl get <crd> -A -o yaml` writes (a kind: List), holding the objects, mode 0600.
+# format `kubectl get <crd> -A -o yaml` writes (a kind: List), holding the objects, mode 0600; and a
+# resumed run (the upgrade recorded in progress) leaves that pre-upgrade backup untouched.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 
@@ -40,6 +41,20 @@ seeds=$(grep -c '^    kind: Seed$' "$DIR/kkp-master/seeds.kubermatic.k8c.io.yaml
 [ "$seeds" = 2 ] && pass || fail "the master's two Seeds are backed up" "found $seeds"
 grep -qx 'items: \[\]' "$DIR/seed-us/presets.kubermatic.k8c.io.yaml" && pass ||
   fail "a CRD without objects is backed up as an empty List" "$(cat "$DIR/seed-us/presets.kubermatic.k8c.io.yaml")"
+
+# a re-run after a failure past the point of no return resumes the recorded upgrade: the pre-upgrade
+# backup is kept as it is, nothing is written (not into $DIR, not into the recorded directory)
+sum_before=$(find "$DIR" -type f -exec sha256sum {} + | sort | sha256sum)
+mtime_before=$(find "$DIR" -type f -printf '%T@ %p\n' | sort | sha256sum)
+run apply scripts/kkp/upgrade.lua --sim tests/scripts/fixtures/kkp-2.22-resume-seed-unhealthy.yaml --set backup_dir="$DIR"
+expect_code 0 "the resumed upgrade applies"
+expect_out "cluster seed-us was backed up before the upgrade to kkp-backup-v2.21.12-to-v2.22.9/seed-us/" \
+  "the resumed run names the recorded backup it keeps"
+[ "$(find "$DIR" -type f -exec sha256sum {} + | sort | sha256sum)" = "$sum_before" ] && pass ||
+  fail "a resumed run does not overwrite the pre-upgrade backup"
+[ "$(find "$DIR" -type f -printf '%T@ %p\n' | sort | sha256sum)" = "$mtime_before" ] && pass ||
+  fail "a resumed run does not touch the pre-upgrade backup files"
+[ ! -e kkp-backup-v2.21.12-to-v2.22.9 ] && pass || fail "a resumed run writes no backup into the recorded directory"
 
 # the plan writes nothing
 PLAN_DIR=$TMP/plan-backup

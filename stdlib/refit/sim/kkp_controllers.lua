@@ -16,10 +16,13 @@
 --                 is read again whenever a slot frees or the KubermaticConfiguration changes. Scenario fault
 --                 kkp-cluster-reconcile-stuck: that cluster never becomes SeedResourcesUpToDate, and keeps
 --                 its slot
+--   resumption    at start, a seed whose version is behind the master's (a fixture of a half-finished
+--                 upgrade) is reconciled by the running operator as above
 --
 -- Part of refit.sim.kkp: `S` is the model's state, `fx` refit.sim.kkp_fixture; returns the controllers.
 
 local util = require "refit.sim.util"
+local semver = require "refit.semver"
 local releases = require "refit.sim.kkp_releases"
 local crds = require "refit.sim.kkp_crds"
 
@@ -190,8 +193,21 @@ return function(W, S, fx, faults)
   end
 
   -- A changed limit takes effect at once (the seed-controller-managers read it from the master).
+  -- A half-finished upgrade in the fixture (a seed behind the master's version): the running
+  -- operator keeps reconciling it, as after its own start.
   function C.start()
     if not S.master then return end
+    local m = S.master
+    local delay = 0
+    for _, entry in ipairs(m.seeds) do
+      local seed = S.seeds[entry.cluster]
+      if seed and semver.lt(seed.version, m.version) then
+        delay = delay + W.random(SEED_RECONCILE_MIN, SEED_RECONCILE_MAX)
+        W.after(delay, function() reconcile_seed(seed, m.version, m.edition) end,
+                "kkp: operator reconciles seed " .. entry.name)
+        delay = delay + W.random(SEED_GAP_MIN, SEED_GAP_MAX)
+      end
+    end
     W.on_change(S.master.name, "KubermaticConfiguration", function()
       for _, name in ipairs(util.sorted_keys(queues)) do pump(name) end
     end)

@@ -16,8 +16,8 @@ local releases = require "refit.sim.kkp_releases"
 local crds = require "refit.sim.kkp_crds"
 
 local MASTER_FIELDS = { "role", "version", "edition", "domain", "maximumParallelReconciles", "installers", "seeds",
-                        "users", "projects" }
-local SEED_FIELDS = { "role", "version", "edition", "minio", "userClusters" }
+                        "users", "projects", "annotations", "kubeconfigContexts" }
+local SEED_FIELDS = { "role", "version", "edition", "minio", "mla", "userClusters" }
 local SEED_ENTRY_FIELDS = { "name", "cluster", "phase", "country", "location" }
 local USER_CLUSTERS_FIELDS = { "count", "prefix", "version", "containerRuntime", "provider", "special" }
 local SPECIAL_FIELDS = { "name", "humanReadableName", "version", "containerRuntime", "provider", "upToDate", "paused" }
@@ -80,6 +80,11 @@ return function(W, S)
     local limit = check:int(f("maximumParallelReconciles"), spec.maximumParallelReconciles, { min = 1 })
     local n_users = check:int(f("users"), spec.users, { min = 0, default = 2 })
     local n_projects = check:int(f("projects"), spec.projects, { min = 0, default = 2 })
+    -- on the KubermaticConfiguration: e.g. the refit.dev/ record a half-finished upgrade left
+    local annotations = check:string_map(f("annotations"), spec.annotations)
+    -- the contexts of the operator's kubeconfig (what `--kube-context` and `kubectl config
+    -- get-contexts` know): context name -> fixture cluster; default: one per cluster, named like it
+    local contexts = check:string_map(f("kubeconfigContexts"), spec.kubeconfigContexts)
     if S.master then
       check:error(f("role"), "clusters %q and %q are both KKP masters: a KKP installation has one master", S.master.name, c.name)
     end
@@ -126,13 +131,13 @@ return function(W, S)
     end
 
     S.master = { name = c.name, version = version, edition = edition, domain = domain, installers = installers,
-                 seeds = seeds, path = path }
+                 seeds = seeds, path = path, contexts = contexts and util.copy(contexts) or nil }
     namespaces[NS] = true
     local image = releases.image(edition, version)
     local seed_controller = limit and { maximumParallelReconciles = limit } or nil
     create(c.name, {
       apiVersion = API, kind = "KubermaticConfiguration",
-      metadata = { name = "kubermatic", namespace = NS },
+      metadata = { name = "kubermatic", namespace = NS, annotations = annotations and util.copy(annotations) or nil },
       spec = {
         ingress = { domain = domain, certificateIssuer = { apiGroup = nil, kind = "ClusterIssuer", name = "letsencrypt-prod" } },
         auth = { clientID = "kubermatic", issuerRedirectURL = "https://" .. domain .. "/api/v1/kubeconfig" },
@@ -217,6 +222,7 @@ return function(W, S)
     local version = kkp_version(check, f("version"), spec.version, true)
     local edition = check:oneof(f("edition"), spec.edition, { "ce", "ee" }, { default = "ee" })
     local minio = check:bool(f("minio"), spec.minio, { default = false })
+    local mla = check:bool(f("mla"), spec.mla, { default = false })
     local uc = check:map(f("userClusters"), spec.userClusters, { default = {} })
     local up = f("userClusters")
     check:known_fields(up, uc, USER_CLUSTERS_FIELDS)
@@ -257,7 +263,7 @@ return function(W, S)
       seen[u.id] = true
     end
 
-    S.seeds[c.name] = { cluster = c.name, version = version, edition = edition, minio = minio, clusters = list,
+    S.seeds[c.name] = { cluster = c.name, version = version, edition = edition, minio = minio, mla = mla, clusters = list,
                         path = path, k8s = c.version }
     namespaces[NS] = true
     for _, obj in ipairs(crds.objects(version)) do create(c.name, obj) end
@@ -266,6 +272,13 @@ return function(W, S)
     if minio then
       namespaces.minio = true
       create(c.name, deployment("minio", "minio", 1, "quay.io/minio/minio:RELEASE.2022-06-25T15-50-16Z", { app = "minio" }))
+    end
+    if mla then
+      -- the User Cluster MLA stack of the seed (namespace mla), as its Helm charts install it
+      namespaces.mla = true
+      for _, d in ipairs(releases.MLA_DEPLOYMENTS) do
+        create(c.name, deployment(d.name, "mla", d.replicas, d.image, { ["app.kubernetes.io/name"] = d.name }))
+      end
     end
     -- the Cluster objects wait for link(): their project and owner live on the master
   end
@@ -308,6 +321,24 @@ return function(W, S)
   function F.link(check)
     local seeds_with_master = {}
     local m = S.master
+    if m then
+      -- the operator's kubeconfig: every fixture cluster by its name, unless the fixture says
+      local contexts = m.contexts
+      if contexts then
+        local known = {}
+        for _, name in ipairs(W.clusters()) do known[name] = true end
+        for _, ctx in ipairs(util.sorted_keys(contexts)) do
+          if not known[contexts[ctx]] then
+            check:error(checker.field(checker.field(m.path, "kubeconfigContexts"), ctx), "%q is not a cluster of the " ..
+                        "fixture (clusters: %s)", contexts[ctx], table.concat(W.clusters(), ", "))
+          end
+        end
+      else
+        contexts = {}
+        for _, name in ipairs(W.clusters()) do contexts[name] = name end
+      end
+      S.contexts = contexts
+    end
     if not m then
       for _, name in ipairs(util.sorted_keys(S.seeds)) do
         check:error(checker.field(S.seeds[name].path, "role"), "cluster %q is a KKP seed, but no cluster of the " ..

@@ -16,8 +16,9 @@
 -- a seed on a version too old, an unhealthy seed, and (to 2.22 and later) a user cluster that runs
 -- the Docker container runtime. It has no dry-run. Then it deploys the stack's Helm charts one after
 -- another (each takes its time); the kubermatic-operator chart applies the new CRDs and operator, and
--- refit.sim.kkp_controllers take over from there. --kube-context names the world cluster to deploy
--- to (default: the default cluster); the files given to --config, --helm-values and --kubeconfig are
+-- refit.sim.kkp_controllers take over from there. --kube-context names a context of the operator's
+-- kubeconfig (the master's kubeconfigContexts: context -> cluster; default one per cluster, named
+-- like it), the cluster deployed to (default: the default cluster); the files given to --config, --helm-values and --kubeconfig are
 -- not read (the KubermaticConfiguration is read from the cluster, as the installer does on upgrades).
 --
 -- Scenario fault kkp-deploy-fails { chart, version }: that chart's Helm release times out after
@@ -206,11 +207,13 @@ return function(W, S, controllers, tools, faults)
     if stack ~= "kubermatic-master" and stack ~= "kubermatic-seed" then
       return result(1, failed(log, "unknown stack %q specified", stack))
     end
-    local cluster = args.flags["kube-context"] or call.cluster
-    local exists = false
-    for _, name in ipairs(W.clusters()) do if name == cluster then exists = true end end
-    if not exists then
-      return result(1, failed(log, "failed to get config: context %q does not exist", cluster))
+    local cluster = call.cluster
+    local context = args.flags["kube-context"]
+    if context then
+      cluster = (S.contexts or {})[context]
+      if not cluster then
+        return result(1, failed(log, "failed to get config: context %q does not exist", context))
+      end
     end
     local timeout = DEFAULT_HELM_TIMEOUT
     if args.flags["helm-timeout"] then
@@ -268,7 +271,7 @@ return function(W, S, controllers, tools, faults)
     local opts = { skip = skip, force = args.flags.force, helm_timeout = timeout, edition = edition, changed = false }
     local charts = stack == "kubermatic-master" and releases.MASTER_CHARTS or releases.SEED_CHARTS
     for _, chart in ipairs(charts) do
-      if stack == "kubermatic-master" or seed.minio then
+      if stack == "kubermatic-master" or seed.minio or seed.mla then
         local err = deploy_chart(log, cluster, chart, version, opts)
         if err then return result(1, failed(log, "%s", err), opts.changed) end
       end

@@ -24,10 +24,20 @@ M.MASTER_CHARTS = {
   { name = "telemetry", display = "Telemetry", namespace = "telemetry-system", min = 1000, max = 7000 },
 }
 
--- The seed stack (`deploy kubermatic-seed`): only needed where a seed runs the bundled MinIO.
+-- The seed stack (`deploy kubermatic-seed`): only needed where a seed runs the bundled MinIO or
+-- the MLA stack.
 M.SEED_CHARTS = {
   { name = "minio", display = "MinIO", namespace = "minio", min = 10000, max = 40000 },
   { name = "s3-exporter", display = "S3 Exporter", namespace = "kube-system", min = 2000, max = 8000 },
+}
+
+-- The User Cluster MLA stack of a seed (namespace mla): its Deployments.
+M.MLA_DEPLOYMENTS = {
+  { name = "cortex-distributor", replicas = 2, image = "quay.io/cortexproject/cortex:v1.13.1" },
+  { name = "cortex-query-frontend", replicas = 2, image = "quay.io/cortexproject/cortex:v1.13.1" },
+  { name = "loki-distributed-distributor", replicas = 2, image = "docker.io/grafana/loki:2.6.1" },
+  { name = "loki-distributed-gateway", replicas = 1, image = "docker.io/nginxinc/nginx-unprivileged:1.19-alpine" },
+  { name = "grafana", replicas = 1, image = "docker.io/grafana/grafana:9.1.5" },
 }
 
 -- The image every KKP component runs (the operator, API, seed-controller-manager, ...).
