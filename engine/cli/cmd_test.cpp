@@ -72,9 +72,11 @@ int testhost_plan(lua_State* L) {
   }
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : recorder.events) events.push_back(e.to_json());
-  result["events"] = std::move(events);
   result["output"] = text.str();
   lua::push_json(L, result, lua::NullMode::Drop);
+  // Events keep their nulls (json.null): a merge patch that removes a field says so.
+  lua::push_json(L, events, lua::NullMode::Sentinel);
+  lua_setfield(L, -2, "events");
   return 1;
 }
 

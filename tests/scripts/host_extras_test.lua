@@ -50,3 +50,9 @@ t.case("ctx:write_file is refused in a preflight check", function()
   t.contains(r:find("check_failed").error, "a preflight check must not change the world (writes out/settings.yaml)")
   t.eq(r:find("file_written"), nil)
 end)
+
+t.case("a merge patch that removes a field shows the removal in its event (json.null)", function()
+  local json = require "refit.json"
+  local r = t.plan { playbook = "tests/scripts/playbooks/remove_label.lua", sim = "tests/scripts/fixtures/minimal.yaml" }
+  t.eq(r:find("mutation").patch, { metadata = { labels = { ["kubernetes.io/metadata.name"] = json.null } } })
+end)
