@@ -1,5 +1,7 @@
 -- refit test tests/scripts/velero_test.lua: the shared `velero` tool model (stdlib/refit/sim/velero.lua)
--- through the command-running test playbook: backup create / get / describe, timing, refusals, faults.
+-- through the command-running test playbook: backup create / get / describe, timing, refusals, faults,
+-- backup storage locations (default created with Velero; FailedValidation when not Available), labels.
+-- (The commands parameter is a comma-separated list: a flag given twice stands for "a,b".)
 local t = require "refit.test"
 
 local COMMANDS = "tests/scripts/playbooks/commands.lua"
@@ -13,6 +15,13 @@ local function run(list, opts)
   local results = {}
   for _, e in ipairs(r:all("state_set")) do results[tonumber(e.key:match("%d+"))] = e.value end
   return r, results
+end
+
+local function by_name_backup(r, name)
+  for _, b in ipairs(r:objects("konvoy", "Backup")) do
+    if b.metadata.name == name then return b end
+  end
+  return nil
 end
 
 t.case("backup create without --wait: submitted, InProgress, then Completed", function()
@@ -82,4 +91,40 @@ t.case("--kubecontext names the world's cluster; an unknown one is refused", fun
   local _, res = run { "velero backup create b1 --kubecontext konvoy", "velero backup get --kubecontext elsewhere" }
   t.eq(res[1].code, 0)
   t.eq(res[2].stderr, "An error occurred: context \"elsewhere\" does not exist\n")
+end)
+
+t.case("a cluster with Velero gets BackupStorageLocation default, Available; without Velero, none", function()
+  local r = run({ "velero backup get" }, { sim = "tests/scripts/fixtures/kaptain-backup-done.yaml" })
+  local bsl = r:objects("konvoy", "BackupStorageLocation")
+  t.eq(#bsl, 1)
+  t.eq({ bsl[1].metadata.namespace, bsl[1].metadata.name, bsl[1].status.phase, bsl[1].spec.default },
+       { "velero", "default", "Available", true })
+  t.eq(r.world_before.clusters.konvoy.objects["velero.io/BackupStorageLocation"], bsl)
+  local r2 = run({ "velero backup get" }, { sim = NO_VELERO })
+  t.eq(#r2:objects("konvoy", "BackupStorageLocation"), 0)
+end)
+
+t.case("a backup to an Unavailable or missing location ends FailedValidation at once, with Velero's error", function()
+  local r, res = run({ "velero backup create b1 --include-namespaces kubeflow --wait", "velero backup describe b1",
+                       "velero backup create b2 --storage-location secondary --wait", "velero backup get b2 -o json" },
+                     { sim = "tests/scripts/fixtures/kaptain-velero-unavailable.yaml" })
+  t.contains(res[1].stdout, "Backup completed with status: FailedValidation.")
+  t.ok(r:find("command", { step = "cmd[1]" }).duration < 10000)
+  t.contains(res[2].stdout, "Phase:  FailedValidation\n\nValidation errors:  backup can't be created because " ..
+             "BackupStorageLocation default is in Unavailable status.\n")
+  t.contains(res[4].stdout, "a BackupStorageLocation CRD with the name specified in the backup spec needs to be created " ..
+             "before this backup can be executed. Error: backupstoragelocations.velero.io \\\"secondary\\\" not found")
+  local b = by_name_backup(r, "b1")
+  t.eq(b.status.phase, "FailedValidation")
+  t.eq(r.world.cloud.velero, nil)
+end)
+
+t.case("backup create --labels: the Backup carries them (with velero.io/storage-location)", function()
+  local r, res = run { "velero backup create b1 --labels refit.dev/upgrade=a-to-b --labels team=ml --wait",
+                       "velero backup describe b1", "velero backup create b2 --labels nope" }
+  t.eq(by_name_backup(r, "b1").metadata.labels, { ["refit.dev/upgrade"] = "a-to-b", team = "ml",
+                                                  ["velero.io/storage-location"] = "default" })
+  t.contains(res[2].stdout, "Labels:       refit.dev/upgrade=a-to-b\n              team=ml\n" ..
+             "              velero.io/storage-location=default\n")
+  t.eq(res[3].stderr, "An error occurred: invalid argument \"nope\" for \"--labels\" flag: nope must be formatted as key=value\n")
 end)

@@ -28,8 +28,9 @@ local DEFAULT_ENDPOINT = { ["on-premises"] = "10.0.50.21",
                            aws = "a4f3c1b2d9e8f7a6b5c4d3e2f1a0b9c8-1234567890.us-west-2.elb.amazonaws.com" }
 local PHASES = { "Running", "Succeeded", "Failed" }
 local TRAINING_KINDS = { "TFJob", "PyTorchJob", "MXNetJob" }
-local FIELDS = { "version", "platform", "endpoint", "instance", "planStatus", "planMessage", "addons", "pipelines",
-                 "notebooks", "trainingJobs", "experiments", "sparkApplications", "minioObjects" }
+local FIELDS = { "version", "platform", "endpoint", "instance", "planStatus", "planMessage", "planFailedAt",
+                 "upgradedFrom", "addons", "configVersions", "pipelines", "notebooks", "trainingJobs", "experiments",
+                 "sparkApplications", "minioObjects" }
 
 return function(W, env, kudo, operator, argo)
   local check = env.check
@@ -37,8 +38,22 @@ return function(W, env, kudo, operator, argo)
 
   local function create(c, obj) c:create(obj, { quiet = true }) end
 
+  -- configVersions: repository short name -> the configVersion cluster.yaml deploys it from
+  local function config_versions(spec, path)
+    check:map(path, spec)
+    local known = {}
+    for repo in pairs(CONFIG_VERSIONS) do known[#known + 1] = repo end
+    table.sort(known)
+    check:known_fields(path, spec or {}, known)
+    local out = {}
+    for repo, default in pairs(CONFIG_VERSIONS) do
+      out[repo] = check:string(checker.field(path, repo), (spec or {})[repo], { default = default })
+    end
+    return out
+  end
+
   -- addons: name -> true / false (not deployed: Konvoy removes a disabled addon) / { enabled =, ready = }
-  local function addons(c, spec, path, platform, namespaces)
+  local function addons(c, spec, path, platform, namespaces, versions)
     check:map(path, spec)
     local known = {}
     for _, a in ipairs(ADDONS) do known[#known + 1] = a.name end
@@ -63,7 +78,7 @@ return function(W, env, kudo, operator, argo)
           metadata = { name = a.name, namespace = a.namespace, labels = { ["kubeaddons.mesosphere.io/name"] = a.name },
                        annotations = { ["catalog.kubeaddons.mesosphere.io/addon-revision"] = a.revision,
                                        ["kubeaddons.mesosphere.io/config-repository"] = "https://github.com/mesosphere/" .. a.repo,
-                                       ["kubeaddons.mesosphere.io/config-version"] = CONFIG_VERSIONS[a.repo] } },
+                                       ["kubeaddons.mesosphere.io/config-version"] = versions[a.repo] } },
           spec = { cloudProvider = W.json.array { { name = provider, enabled = true } } },
           status = { ready = ready, stage = ready and "deployed" or "deploying" },
         })
@@ -126,6 +141,13 @@ return function(W, env, kudo, operator, argo)
     local runid = util.hash_hex(ns .. "/" .. run, 8) .. "-" .. util.hash_hex(run, 4) .. "-4" .. util.hash_hex(pipeline, 3) ..
                   "-a" .. util.hash_hex(name, 3) .. "-" .. util.hash_hex(ns .. run .. name, 12)
     local done = phase ~= "Running"
+    local extra = check:map(checker.field(p, "annotations"), i.annotations) or {}
+    local annotations = { ["pipelines.kubeflow.org/run_name"] = run,
+                          ["pipelines.kubeflow.org/pipeline_spec"] = W.json.encode { name = pipeline },
+                          ["pipelines.kubeflow.org/kfp_sdk_version"] = "1.4.0" }
+    for k, v in pairs(extra) do
+      annotations[k] = check:string(checker.field(checker.field(p, "annotations"), k), v, { required = true })
+    end
     create(c, {
       apiVersion = argo.API, kind = "Workflow",
       metadata = {
@@ -133,9 +155,7 @@ return function(W, env, kudo, operator, argo)
         labels = { ["pipeline/runid"] = runid, ["pipelines.kubeflow.org/kfp_sdk_version"] = "1.4.0",
                    ["workflows.argoproj.io/completed"] = done and "true" or "false",
                    ["workflows.argoproj.io/phase"] = phase },
-        annotations = { ["pipelines.kubeflow.org/run_name"] = run,
-                        ["pipelines.kubeflow.org/pipeline_spec"] = W.json.encode { name = pipeline },
-                        ["pipelines.kubeflow.org/kfp_sdk_version"] = "1.4.0" },
+        annotations = annotations,
       },
       spec = { entrypoint = pipeline, serviceAccountName = "pipeline-runner",
                arguments = { parameters = W.json.array {} } },
@@ -197,11 +217,34 @@ return function(W, env, kudo, operator, argo)
     local plan_status = check:oneof(checker.field(path, "planStatus"), spec.planStatus, PLAN_STATUSES, { default = "COMPLETE" })
     local plan_message = check:string(checker.field(path, "planMessage"), spec.planMessage)
     local minio_objects = check:int(checker.field(path, "minioObjects"), spec.minioObjects, { min = 0 })
+    local failed_at = check:string(checker.field(path, "planFailedAt"), spec.planFailedAt)
+    local at
+    if failed_at then
+      local phase, step = failed_at:match("^([^.]+)%.([^.]+)$")
+      if not phase then
+        check:error(checker.field(path, "planFailedAt"), "want <phase>.<step> (e.g. storage.mysql), got %q", failed_at)
+      elseif plan_status == "COMPLETE" or plan_status == "NEVER_RUN" then
+        check:error(checker.field(path, "planFailedAt"), "only a plan that stopped has a stop point (planStatus is %s)",
+                    plan_status)
+      else
+        at = { phase = phase, step = step }
+        local why = package and kudo.check_stop(package, at)
+        if why then check:error(checker.field(path, "planFailedAt"), "%s", why) end
+      end
+    end
+    local from = check:string(checker.field(path, "upgradedFrom"), spec.upgradedFrom)
+    local from_package = from and operator.package(from)
+    if from and not from_package then
+      check:error(checker.field(path, "upgradedFrom"), "Kaptain %s is not modelled (known: %s)", from,
+                  table.concat(operator.versions(), ", "))
+    end
+    local versions = config_versions(spec.configVersions, checker.field(path, "configVersions"))
 
     local w = W.cluster(c.name)
     namespaces[NAMESPACE] = true
-    addons(w, spec.addons, checker.field(path, "addons"), platform, namespaces)
-    kudo.install(c.name, NAMESPACE, instance, package, { status = plan_status, message = plan_message })
+    addons(w, spec.addons, checker.field(path, "addons"), platform, namespaces, versions)
+    kudo.install(c.name, NAMESPACE, instance, package, { status = plan_status, message = plan_message, at = at,
+                                                         from = from_package and kudo.ov_name(from_package) })
 
     local ingress = platform == "aws" and { hostname = endpoint } or { ip = endpoint }
     create(w, {
@@ -218,7 +261,7 @@ return function(W, env, kudo, operator, argo)
     for i, item in ipairs(list_of(checker.field(path, "pipelines"), spec.pipelines)) do
       local p = checker.index(checker.field(path, "pipelines"), i)
       check:map(p, item, { required = true })
-      check:known_fields(p, item, { "pipeline", "run", "name", "namespace", "phase", "finishesAfter" })
+      check:known_fields(p, item, { "pipeline", "run", "name", "namespace", "phase", "finishesAfter", "annotations" })
       local r = workflow(w, p, item, namespaces)
       runs[#runs + 1] = r.run
       if not seen[r.pipeline] then seen[r.pipeline] = true; pipelines[#pipelines + 1] = r.pipeline end

@@ -28,6 +28,11 @@
 --     file name), or the operator's name with --operator-version (and --app-version) from the repository.
 --   kubectl kudo plan status --instance NAME [--namespace NS] [-o json|yaml]
 --   kubectl kudo plan wait --instance NAME [--namespace NS] [--wait-time 300s]   (kudo 0.17's flag)
+--   kubectl kudo plan trigger --name PLAN --instance NAME [--namespace NS] [--wait] [--wait-time 300]
+--     sets the Instance's spec.planExecution (planName, a new uid); the controller runs that plan again
+--     from its first phase (every phase and step starts over; what KUDO does after FATAL_ERROR, which
+--     it never retries by itself). A scenario fault that already fired (times: 1) does not fire again.
+--     Refused while a plan runs (IN_PROGRESS, PENDING, ERROR: KUDO is still retrying).
 
 local util = require "refit.sim.util"
 
@@ -41,6 +46,8 @@ return function(W, env)
   local packages = {}      -- "<operator>-<appVersion>-<version>" -> package
   local running = {}       -- "<cluster>/<ns>/<name>" -> { token = n } of the plan in progress
   local known_ov = {}      -- same key -> the operatorVersion name the controller last acted on
+  local known_exec = {}    -- same key -> the spec.planExecution.uid the controller last acted on
+  local upgraded_from = {} -- same key -> the operatorVersion the instance was upgraded from (on_step's from_ov)
 
   local function ov_name(p) return p.operator .. "-" .. p.appVersion .. "-" .. p.version end
 
@@ -86,7 +93,10 @@ return function(W, env)
   end
 
   -- Creates Operator, OperatorVersion and Instance at time 0 (fixture). opts.status: the deploy
-  -- plan's status (COMPLETE by default; a failed earlier deploy is FATAL_ERROR, etc.).
+  -- plan's status (COMPLETE by default; a failed earlier deploy is FATAL_ERROR, etc.); opts.at =
+  -- { phase =, step = }: where a plan that did not complete stopped (default: its last step), with
+  -- opts.message; opts.from: the OperatorVersion name the instance was upgraded from (a re-triggered
+  -- plan does what the upgrade from it does).
   function K.install(cluster, namespace, instance, p, opts)
     opts = opts or {}
     local c = W.cluster(cluster)
@@ -99,22 +109,31 @@ return function(W, env)
     c:create(ov_object(p, namespace), { quiet = true })
     local status = opts.status or "COMPLETE"
     local plan_status = fresh_plan_status("deploy", p.plans.deploy, status)
-    if status ~= "NEVER_RUN" then
-      -- a plan that stopped: the phases before the last ran to completion, the last one shows it
-      local last = plan_status.phases[#plan_status.phases]
-      if status ~= "COMPLETE" then
-        for i, ph in ipairs(plan_status.phases) do
-          if i < #plan_status.phases then
-            ph.status = "COMPLETE"
-            for _, st in ipairs(ph.steps) do st.status = "COMPLETE" end
+    if status ~= "NEVER_RUN" and status ~= "COMPLETE" then
+      -- a plan that stopped: what ran before the stop point COMPLETE, the stop point shows the
+      -- status and message, what comes after it PENDING
+      local at_phase, at_step = #plan_status.phases, nil
+      for i, ph in ipairs(plan_status.phases) do
+        if opts.at and ph.name == opts.at.phase then at_phase = i end
+      end
+      local steps = plan_status.phases[at_phase].steps
+      at_step = #steps
+      for j, st in ipairs(steps) do
+        if opts.at and st.name == opts.at.step then at_step = j end
+      end
+      for i, ph in ipairs(plan_status.phases) do
+        if i < at_phase then ph.status = "COMPLETE" elseif i > at_phase then ph.status = "PENDING" end
+        for j, st in ipairs(ph.steps) do
+          if i < at_phase or (i == at_phase and j < at_step) then
+            st.status = "COMPLETE"
+          elseif i > at_phase or j > at_step then
+            st.status = "PENDING"
           end
         end
-        for i, step in ipairs(last.steps) do
-          if i < #last.steps then step.status = "COMPLETE" end
-        end
-        last.steps[#last.steps].message = opts.message
-        plan_status.message = opts.message
       end
+      steps[at_step].message = opts.message
+      plan_status.phases[at_phase].message = status == "FATAL_ERROR" and opts.message or nil
+      plan_status.message = opts.message
     end
     c:create({
       apiVersion = API, kind = "Instance",
@@ -124,7 +143,22 @@ return function(W, env)
       status = { planStatus = { deploy = plan_status },
                  aggregatedStatus = { status = status, activePlanName = "deploy" } },
     }, { quiet = true })
-    known_ov[cluster .. "/" .. namespace .. "/" .. instance] = ov_name(p)
+    local key = cluster .. "/" .. namespace .. "/" .. instance
+    known_ov[key] = ov_name(p)
+    upgraded_from[key] = opts.from
+  end
+
+  -- Which plan the fixture's stop point names exist in the package: nil, or an error text.
+  function K.check_stop(p, at)
+    for _, ph in ipairs(p.plans.deploy.phases) do
+      if ph.name == at.phase then
+        for _, st in ipairs(ph.steps) do
+          if st.name == at.step then return nil end
+        end
+        return string.format("plan deploy has no step %s in phase %s", at.step, at.phase)
+      end
+    end
+    return string.format("plan deploy has no phase %s", at.phase)
   end
 
   ---------------------------------------------------------------------------------------------------
@@ -145,8 +179,12 @@ return function(W, env)
     local function write()
       st.lastUpdatedTimestamp = util.k8s_time(W.now())
       local agg = { status = st.status, activePlanName = plan_name }
+      -- a merge patch: a plan run again must clear the message of its previous run
+      local message = st.message
+      st.message = message or W.json.null
       c:patch_status(ref(namespace, name), { planStatus = { [plan_name] = st }, aggregatedStatus = agg },
                      { quiet = true })
+      st.message = message
     end
     write()
 
@@ -248,7 +286,8 @@ return function(W, env)
     run_phase(1)
   end
 
-  -- Watches Instances of a cluster: a new operatorVersion starts its upgrade (or deploy) plan.
+  -- Watches Instances of a cluster: a new operatorVersion starts its upgrade (or deploy) plan; a new
+  -- spec.planExecution (kubectl kudo plan trigger) runs the plan it names from the beginning.
   function K.watch(cluster)
     W.on_change(cluster, "Instance", function(change)
       local obj = change.object
@@ -256,9 +295,19 @@ return function(W, env)
       local ns, name = obj.metadata.namespace, obj.metadata.name
       local key = cluster .. "/" .. ns .. "/" .. name
       local ov = obj.spec and obj.spec.operatorVersion and obj.spec.operatorVersion.name
+      local exec = obj.spec and obj.spec.planExecution
+      if exec and exec.uid and exec.uid ~= known_exec[key] then
+        known_exec[key] = exec.uid
+        local p = packages[ov]
+        if not p or not p.plans[exec.planName] then return end
+        W.after(500, function() run_plan(cluster, ns, name, p, exec.planName, upgraded_from[key]) end,
+                "kudo plan " .. exec.planName .. " triggered")
+        return
+      end
       if ov == nil or ov == known_ov[key] then return end
       local from = known_ov[key]
       known_ov[key] = ov
+      upgraded_from[key] = from
       local p = packages[ov]
       if not p then return end
       local plan_name = p.plans.upgrade and "upgrade" or "deploy"
@@ -481,6 +530,52 @@ return function(W, env)
     return r
   end
 
+  -- kubectl kudo plan trigger: KUDO's client updates the Instance's spec.planExecution; the
+  -- instance admission webhook refuses it while a plan runs or for a plan the operator lacks.
+  local exec_counter = 0
+  local function plan_trigger(args, call)
+    local flags = args.flags
+    local ns = flags.namespace or "default"
+    if not flags.instance or flags.instance == "" then
+      return fail(200, "please choose the instance with '--instance=<instanceName>'")
+    end
+    if not flags.name or flags.name == "" then return fail(200, "please choose the plan name with '--name=<planName>'") end
+    local c = W.cluster(call.cluster)
+    local inst = instance_of(call.cluster, ns, flags.instance)
+    if not inst then return fail(600, "instance %s/%s does not exist in the cluster", ns, flags.instance) end
+    local ov = c:get { apiVersion = API, kind = "OperatorVersion", namespace = ns, name = inst.spec.operatorVersion.name }
+    local denied = "admission webhook \"instance-admission.kudo.dev\" denied the request: "
+    if not (ov and ov.spec.plans and ov.spec.plans[flags.name]) then
+      return fail(900, "failed to update instance %s/%s: %strigger plan %s does not exist in operatorVersion %s",
+                  ns, flags.instance, denied, flags.name, inst.spec.operatorVersion.name)
+    end
+    local agg = inst.status and inst.status.aggregatedStatus
+    if agg and agg.status and not TERMINAL[agg.status] and agg.status ~= "NEVER_RUN" then
+      return fail(900, "failed to update instance %s/%s: %sfailed to update Instance %s/%s: plan %s is still " ..
+                  "running (%s), a new plan can't be triggered", ns, flags.instance, denied, ns, flags.instance,
+                  tostring(agg.activePlanName), agg.status)
+    end
+    exec_counter = exec_counter + 1
+    local uid = util.hash_hex(call.cluster .. "/" .. ns .. "/" .. flags.instance .. "#" .. exec_counter, 8) .. "-" ..
+                util.hash_hex(flags.name .. exec_counter, 4) .. "-4" .. util.hash_hex(tostring(exec_counter), 3) .. "-a" ..
+                util.hash_hex(ns .. exec_counter, 3) .. "-" .. util.hash_hex(flags.instance .. exec_counter, 12)
+    c:patch(ref(ns, flags.instance), { spec = { planExecution = { planName = flags.name, uid = uid } } }, { quiet = true })
+    local out = string.format("Triggered %s plan for %s/%s instance\n", flags.name, ns, flags.instance)
+    if not flags.wait then return tools.ok(out, 1800) end
+    -- --wait waits for the plan this trigger started, not the terminal status of the one before
+    local start = W.now()
+    W.run_until(function()
+      local i = instance_of(call.cluster, ns, flags.instance)
+      local a = i and i.status and i.status.aggregatedStatus
+      return a ~= nil and not TERMINAL[a.status]
+    end, 30000, 500)
+    local r = plan_wait({ flags = { namespace = ns, instance = flags.instance,
+                                    ["wait-time"] = (flags["wait-time"] or "300") .. "s" } }, call)
+    if r.code == 0 then r.stdout = out end
+    r.duration = r.duration + (W.now() - start)
+    return r
+  end
+
   local registered = false
   function K.commands()
     if registered then return end
@@ -494,6 +589,10 @@ return function(W, env)
     tools.command("kubectl", "kudo plan status", plan_status, {
       flags = { instance = "string", namespace = "string", output = "string", wait = "bool" },
       short = { n = "namespace", o = "output" },
+    })
+    tools.command("kubectl", "kudo plan trigger", plan_trigger, {
+      flags = { name = "string", instance = "string", namespace = "string", wait = "bool", ["wait-time"] = "string" },
+      short = { n = "namespace" },
     })
     tools.command("kubectl", "kudo plan wait", plan_wait, {
       flags = { instance = "string", namespace = "string", ["wait-time"] = "string" },

@@ -6,12 +6,18 @@
 -- when they name a cluster of the world (`--kubecontext NAME`, or a kubeconfig file named
 -- NAME, NAME.conf, NAME.yaml or NAME-kubeconfig), talk to that one):
 --   velero backup create NAME [--include-namespaces a,b] [--default-volumes-to-restic] [--wait]
+--            [--labels k=v,...] [--storage-location NAME]
 --   velero backup get [NAME] [-o json|yaml]
 --   velero backup describe NAME
 -- Errors are the CLI's: "An error occurred: ..." on stderr, exit 1.
 --
 -- Velero is installed when the cluster has namespace velero and Deployment velero in it; otherwise
--- `backup create` fails as it does without Velero's CRDs. A backup is InProgress, then Completed after
+-- `backup create` fails as it does without Velero's CRDs. Backups go to a BackupStorageLocation
+-- (velero.io/v1, namespace velero; `default` unless --storage-location names another): a cluster
+-- with Velero and no BackupStorageLocation at all gets `default`, phase Available (what the velero
+-- addon configures); a fixture may give its own (e.g. phase Unavailable). A backup whose location
+-- is missing or not Available ends FailedValidation at once, with Velero's validation error
+-- (status.validationErrors). Otherwise a backup is InProgress, then Completed after
 -- 20 s plus 40 ms per object backed up, plus 30-60 s per volume with --default-volumes-to-restic
 -- (restic copies the PersistentVolumeClaims' data). The objects counted are those of the kinds below
 -- in the included namespaces (all namespaces when none is given).
@@ -68,6 +74,23 @@ return {
     end
 
     local function ref(name) return { apiVersion = API, kind = "Backup", namespace = NS, name = name } end
+    local function bsl_ref(name) return { apiVersion = API, kind = "BackupStorageLocation", namespace = NS, name = name } end
+
+    -- Velero's validation of a new backup against its storage location: nil, or the error.
+    local function location_error(c, location)
+      local bsl = c:get(bsl_ref(location))
+      if not bsl then
+        return string.format("a BackupStorageLocation CRD with the name specified in the backup spec needs to be " ..
+                             "created before this backup can be executed. Error: backupstoragelocations.velero.io " ..
+                             "%q not found", location)
+      end
+      local phase = bsl.status and bsl.status.phase
+      if phase ~= "Available" then
+        return string.format("backup can't be created because BackupStorageLocation %s is in %s status.", location,
+                             tostring(phase or "Unavailable"))
+      end
+      return nil
+    end
 
     local function count(c, namespaces)
       local items, volumes = 0, 0
@@ -103,28 +126,44 @@ return {
       if c:get(ref(name)) then return fail(600, "backups.velero.io %q already exists", name) end
       local namespaces = split(flags["include-namespaces"])
       local restic = flags["default-volumes-to-restic"] == true
+      local location = flags["storage-location"] or "default"
+      local labels = { ["velero.io/storage-location"] = location }
+      for _, kv in ipairs(split(flags.labels)) do
+        local k, v = kv:match("^([^=]+)=(.*)$")
+        if not k then return fail(100, "invalid argument %q for \"--labels\" flag: %s must be formatted as key=value", kv, kv) end
+        labels[k] = v
+      end
       local items, volumes = count(c, namespaces)
       local now = util.k8s_time(W.now())
+      local invalid = location_error(c, location)
       c:create({
         apiVersion = API, kind = "Backup",
-        metadata = { name = name, namespace = NS, labels = { ["velero.io/storage-location"] = "default" },
+        metadata = { name = name, namespace = NS, labels = labels,
                      annotations = { ["velero.io/source-cluster-k8s-gitversion"] = c:version().gitVersion } },
         spec = { includedNamespaces = W.json.array(#namespaces > 0 and namespaces or { "*" }),
                  excludedNamespaces = W.json.array(split(flags["exclude-namespaces"])),
-                 defaultVolumesToRestic = restic, storageLocation = flags["storage-location"] or "default",
+                 defaultVolumesToRestic = restic, storageLocation = location,
                  ttl = flags.ttl or "720h0m0s", hooks = {} },
         status = { phase = "InProgress", startTimestamp = now, version = 1, formatVersion = "1.1.0",
                    expiration = util.k8s_time(W.now() + 30 * 24 * 3600 * 1000),
                    progress = { totalItems = items, itemsBackedUp = 0 } },
       }, { quiet = true })
+      if invalid then
+        -- the backup controller validates it within a second: FailedValidation, nothing backed up
+        W.after(800, function()
+          c:patch_status(ref(name), { phase = "FailedValidation", validationErrors = W.json.array { invalid } },
+                         { quiet = true })
+        end, "velero backup " .. name .. " fails validation")
+      end
       local ms = 20000 + 40 * items
       local restic_done = 0
       if restic then
         for _ = 1, volumes do ms = ms + W.random(30, 60) * 1000 end
         restic_done = volumes
       end
-      local fault = take(env, cluster, name, "backup " .. name .. " fails")
+      local fault = not invalid and take(env, cluster, name, "backup " .. name .. " fails")
       W.after(ms, function()
+        if invalid then return end
         local patch = { phase = "Completed", completionTimestamp = util.k8s_time(W.now()),
                         progress = { totalItems = items, itemsBackedUp = items }, errors = 0, warnings = 0 }
         if fault then
@@ -225,6 +264,13 @@ return {
       return tools.ok(table.concat(lines, "\n") .. "\n", 500)
     end
 
+    local function label_lines(labels)
+      local out = {}
+      for _, k in ipairs(util.sorted_keys(labels or {})) do out[#out + 1] = k .. "=" .. labels[k] end
+      if #out == 0 then return "<none>" end
+      return table.concat(out, "\n              ")
+    end
+
     local function describe(args, call)
       local name = args.pos[1]
       if not name then return fail(100, "accepts 1 arg(s), received 0") end
@@ -238,13 +284,17 @@ return {
       local lines = {
         "Name:         " .. name,
         "Namespace:    " .. NS,
-        "Labels:       velero.io/storage-location=" .. (spec.storageLocation or "default"),
+        "Labels:       " .. label_lines(b.metadata.labels),
         "Annotations:  velero.io/source-cluster-k8s-gitversion=" .. tostring(b.metadata.annotations["velero.io/source-cluster-k8s-gitversion"]),
         "",
         "Phase:  " .. tostring(s.phase),
         "",
       }
       if s.failureReason then lines[#lines + 1] = "Failure reason:  " .. s.failureReason; lines[#lines + 1] = "" end
+      if s.validationErrors and #s.validationErrors > 0 then
+        lines[#lines + 1] = "Validation errors:  " .. table.concat(s.validationErrors, "\n                    ")
+        lines[#lines + 1] = ""
+      end
       for _, l in ipairs {
         "Errors:    " .. tostring(s.errors or 0),
         "Warnings:  " .. tostring(s.warnings or 0),
@@ -292,11 +342,24 @@ return {
 
     return {
       start = function(list)
-        for _, c in ipairs(list) do clusters[c.name] = true end
+        for _, c in ipairs(list) do
+          clusters[c.name] = true
+          -- the velero addon configures its storage location: a cluster with Velero and none gets `default`
+          local w = W.cluster(c.name)
+          if installed(w) and #w:list { apiVersion = API, kind = "BackupStorageLocation", namespace = NS } == 0 then
+            w:create({ apiVersion = API, kind = "BackupStorageLocation",
+                       metadata = { name = "default", namespace = NS, labels = { component = "velero" } },
+                       spec = { provider = "aws", default = true, accessMode = "ReadWrite",
+                                objectStorage = { bucket = "velero-" .. c.name },
+                                config = { region = "us-west-2" } },
+                       status = { phase = "Available", lastValidationTime = util.k8s_time(-60000) } },
+                     { quiet = true })
+          end
+        end
         tools.command("velero", "backup create", create, {
           flags = { ["include-namespaces"] = "list", ["exclude-namespaces"] = "list",
                     ["default-volumes-to-restic"] = "bool", wait = "bool", ttl = "string",
-                    ["storage-location"] = "string", kubecontext = "string" },
+                    ["storage-location"] = "string", kubecontext = "string", labels = "list" },
         })
         tools.command("velero", "backup get", get, {
           flags = { output = "string", kubecontext = "string" }, short = { o = "output" },
