@@ -45,6 +45,9 @@ nlohmann::json playbook_table(lua::Vm& vm, const playbook::Loaded& loaded, const
       if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
         entry[lua_tostring(L, -2)] = lua_isinteger(L, -1) ? nlohmann::json(lua_tointeger(L, -1))
                                                           : nlohmann::json(lua_tostring(L, -1));
+      } else if (lua_type(L, -2) == LUA_TSTRING && std::string_view(lua_tostring(L, -2)) == "irreversible" &&
+                 lua_isfunction(L, -1)) {
+        entry["irreversible"] = "its recovery text is written from the world as the failure leaves it";
       }
       lua_pop(L, 1);
     }

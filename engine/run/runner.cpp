@@ -93,6 +93,29 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
   return result;
 }
 
+std::string Runner::recovery_text(const Step& step) {
+  if (!step.irreversible_fn) return *step.irreversible;
+  // Built from the world as the failure left it (names, versions); it only reads.
+  lua_State* L = vm_.state();
+  host_.set_read_only("irreversible");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, step.ref);
+  lua_getfield(L, -1, "irreversible");
+  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
+  std::string text;
+  if (auto err = vm_.pcall(1, 1)) {
+    text = fmt::format("the step is irreversible, but its recovery text could not be built: {}", err->message);
+  } else {
+    if (lua_type(L, -1) == LUA_TSTRING) text = lua_tostring(L, -1);
+    if (text.find_first_not_of(" \t\n") == std::string::npos) {
+      text = "the step is irreversible (its recovery text function returned no text)";
+    }
+    lua_pop(L, 1);
+  }
+  host_.set_read_only(nullptr);
+  return text;
+}
+
 bool Runner::has_hook(const Step& step, const char* phase) const { return (step.hooks & hook_bit(phase)) != 0; }
 
 Runner::HookResult Runner::call_hook(const Step& step, const char* phase) {
@@ -111,8 +134,11 @@ Runner::Step Runner::read_step(int index) const {
   Step s;
   s.name = string_field(L, index, "name");
   s.expand = string_field(L, index, "kind") == "each";
-  std::string irreversible = string_field(L, index, "irreversible");
-  if (!irreversible.empty()) s.irreversible = irreversible;
+  lua_getfield(L, index, "irreversible");
+  s.irreversible_fn = lua_isfunction(L, -1);
+  lua_pop(L, 1);
+  std::string irreversible = s.irreversible_fn ? std::string() : string_field(L, index, "irreversible");
+  if (s.irreversible_fn || !irreversible.empty()) s.irreversible = irreversible;
   s.retries = static_cast<int>(integer_field(L, index, "retries").value_or(0));
   s.backoff_ms = integer_field(L, index, "backoff").value_or(10'000);
   s.timeout_ms = integer_field(L, index, "timeout");
@@ -329,7 +355,7 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
     const bool is_failed_step = i == failed_index;
     bus_.set_position(s.name, "rollback");
     if (!is_failed_step && s.irreversible) {
-      bus_.emit_here("irreversible_reached", {{"recovery", *s.irreversible}});
+      bus_.emit_here("irreversible_reached", {{"recovery", recovery_text(s)}});
       return {RunStatus::Failed,
               fmt::format("{}; rolled back to step \"{}\", which is irreversible (its recovery text says what to do)",
                           cause, s.name)};
@@ -345,7 +371,7 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
       continue;
     }
     if (is_failed_step && s.irreversible && s.changed) {
-      bus_.emit_here("irreversible_reached", {{"recovery", *s.irreversible}});
+      bus_.emit_here("irreversible_reached", {{"recovery", recovery_text(s)}});
       return {RunStatus::Failed, fmt::format("{}; the step is irreversible, so nothing was rolled back (its recovery "
                                              "text says what to do)", cause)};
     }

@@ -35,7 +35,8 @@ class Runner {
     int ref = LUA_NOREF;       // normalized step table
     std::string name;
     bool expand = false;       // a refit.each
-    std::optional<std::string> irreversible;
+    std::optional<std::string> irreversible;  // the recovery text; empty when irreversible_fn builds it
+    bool irreversible_fn = false;              // irreversible = function(ctx): the text, built when needed
     int retries = 0;
     std::int64_t backoff_ms = 10'000;
     std::optional<std::int64_t> timeout_ms;
@@ -54,6 +55,8 @@ class Runner {
   };
 
   bool has_hook(const Step& step, const char* phase) const;
+  // The recovery text of an irreversible step: its string, or what its function returns now.
+  std::string recovery_text(const Step& step);
   HookResult call_hook(const Step& step, const char* phase);
   HookResult call_function(int table_ref, const char* field, const std::string& step, const char* phase);
 

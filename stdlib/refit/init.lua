@@ -176,9 +176,9 @@ local function normalize_step(body, name, file, where)
   end
 
   local irr = body.irreversible
-  if irr ~= nil and (type(irr) ~= "string" or not irr:find("%S")) then
-    fail(file, where, "irreversible must be a non-empty string (the manual recovery text), got %s",
-         type(irr) == "string" and "an empty string" or kind_of(irr))
+  if irr ~= nil and type(irr) ~= "function" and (type(irr) ~= "string" or not irr:find("%S")) then
+    fail(file, where, "irreversible must be a non-empty string (the manual recovery text) or a function(ctx) " ..
+         "returning it, got %s", type(irr) == "string" and "an empty string" or kind_of(irr))
   end
   step.irreversible = irr
 

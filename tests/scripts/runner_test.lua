@@ -189,3 +189,21 @@ t.case("an each whose items would give two steps one name fails before running e
   t.eq(r:find("step_started", { step = "twin" }).index, 1)
   t.eq(r.status, "rolled_back")
 end)
+
+t.case("an irreversible function writes the recovery text from the world as the failure left it", function()
+  local function recovery(text)
+    local r = t.plan { playbook = "tests/scripts/playbooks/irreversible_fn.lua", sim = "tests/scripts/fixtures/minimal.yaml",
+                       set = { text = text } }
+    t.eq(r.exit_code, 4)
+    t.eq(r:find("step_started", { step = "point-of-no-return" }).irreversible, true)
+    return r:find("irreversible_reached", { step = "point-of-no-return" }).recovery, r
+  end
+  t.eq(recovery("world"), "ConfigMap default/moved is at version 2 since 0 ms: move it back by hand")
+  t.eq(recovery("error"), "the step is irreversible, but its recovery text could not be built: no such field")
+  t.eq(recovery("empty"), "the step is irreversible (its recovery text function returned no text)")
+  local text, r = recovery("writes")
+  t.match(text, "^the step is irreversible, but its recovery text could not be built: .*must not change the world")
+  local names = {}
+  for _, cm in ipairs(r:objects("test", "ConfigMap")) do names[#names + 1] = cm.metadata.name end
+  t.ok(table.concat(names, ","):find("moved", 1, true), "the delete was refused: " .. table.concat(names, ","))
+end)
