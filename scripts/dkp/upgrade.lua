@@ -39,8 +39,12 @@ local function data(file)
   return data_cache[file]
 end
 
+-- releases.yaml decoded once: the steps read it hundreds of times on a large fleet (every poll
+-- of a workspace's releases, every managed cluster's items); nothing changes the table
+local releases_doc
 local function release(ctx)
-  local doc = yaml.decode(data("releases.yaml"))
+  releases_doc = releases_doc or yaml.decode(data("releases.yaml"))
+  local doc = releases_doc
   local r = doc.releases[ctx.params.to]
   if not r then
     local known = {}
@@ -623,13 +627,18 @@ local function ns_args(argv, ns)
   return argv
 end
 
--- What `dkp upgrade addons` would write: ConfigMap name -> data, from its dry run.
+-- What `dkp upgrade addons` would write: ConfigMap name -> data, from its dry run. The same output
+-- (done, run and verify each ask) is decoded once: YAML decoding is most of a cluster's addons step.
+local decoded_addons = {}
 local function addons_wanted(ctx, item)
   local r = ctx:exec(ns_args({ "dkp", "upgrade", "addons", item.provider, "-c", item.cluster, "--dry-run", "-o", "yaml" }, item.ns))
-  local out = {}
+  local out = decoded_addons[r.stdout]
+  if out then return out end
+  out = {}
   for _, doc in ipairs(yaml.decode_all(r.stdout)) do
     if type(doc) == "table" and doc.kind == "ConfigMap" then out[doc.metadata.name] = doc.data end
   end
+  decoded_addons[r.stdout] = out
   return out
 end
 
@@ -665,14 +674,25 @@ local function addons_step(item)
   }
 end
 
--- The Nodes of a cluster not at `version`, by name, among `names` (all when nil).
+-- The Nodes of a cluster not at `version`, by name, among `names` (all when nil). Named nodes are
+-- read one by one (a node pool's or control plane's, not the whole cluster's), in the cluster's
+-- order (by name) as a list would give them; a name without a Node is left out, as the list would.
 local function nodes_behind(c, version, names)
   local off = {}
-  local nodes = c:list { kind = "Node" }
-  local want = names and {} or nil
-  for _, n in ipairs(names or {}) do want[n] = true end
+  local nodes
+  if names then
+    local sorted_names = {}
+    for _, n in ipairs(names) do sorted_names[#sorted_names + 1] = n end
+    table.sort(sorted_names)
+    nodes = {}
+    for i, name in ipairs(sorted_names) do
+      if name ~= sorted_names[i - 1] then nodes[#nodes + 1] = c:get { kind = "Node", name = name } end
+    end
+  else
+    nodes = c:list { kind = "Node" }
+  end
   for _, n in ipairs(nodes) do
-    if (not want or want[n.metadata.name]) and (k8s.kubelet_version(n) ~= version or not k8s.node_ready(n)) then
+    if k8s.kubelet_version(n) ~= version or not k8s.node_ready(n) then
       off[#off + 1] = string.format("%s (%s%s)", n.metadata.name, tostring(k8s.kubelet_version(n)),
                                     k8s.node_ready(n) and "" or ", NotReady")
     end

@@ -29,12 +29,14 @@
 --    self-managed cluster, e.g. an adopted Konvoy cluster, that is the same world cluster.)
 --  * Rollout trigger: a KCP whose spec.version differs from the version of one of its machines, or
 --    an MD whose spec.template.spec.version differs from one of its machines' (any write to the
---    KCP / MD / Cluster re-checks). Machines are replaced one at a time (maxSurge 1, maxUnavailable
---    0, as CAPI's defaults for both): a new Machine (phase Provisioning -> Provisioned -> Running,
---    status.nodeRef set once its Node registers), its Node created NotReady in the workload cluster
---    with the new kubelet (labels copied from the node it replaces, hostname excepted), Ready after
---    the kubelet boots (kube.lua: 60-120 s); then the oldest outdated machine is drained (its Node
---    cordoned, pods evicted), its Node and Machine deleted; then the next.
+--    KCP / MD other than patch_status, and any write to the Cluster, re-checks; status writes to a
+--    KCP / MD do not, as they change neither version nor machines). Machines are replaced one at a
+--    time (maxSurge 1, maxUnavailable 0, as CAPI's defaults for both): a new Machine (phase
+--    Provisioning -> Provisioned -> Running, status.nodeRef set once its Node registers), its Node
+--    created NotReady in the workload cluster with the new kubelet (labels copied from the node it
+--    replaces, hostname excepted), Ready after the kubelet boots (kube.lua: 60-120 s); then the
+--    oldest outdated machine is drained (its Node cordoned, pods evicted), its Node and Machine
+--    deleted; then the next.
 --    Durations: instance launch + bootstrap 2-3 min; control-plane machines also join etcd (another
 --    1-2 min); drain and delete 30-60 s.
 --  * Status, as CAPI writes it: KCP status.replicas / updatedReplicas / readyReplicas /
@@ -180,9 +182,10 @@ return function(W, env, O)
 
   local step -- forward
 
+  -- Whether the rollout's Cluster is paused (or gone), as the Cluster watcher last saw it: a step
+  -- reads the controllers' own record rather than the object (one conversion per machine step less).
   local function paused(R)
-    local cl = R.S.c:get { apiVersion = O.CAPI, kind = "Cluster", namespace = R.ns, name = R.cluster }
-    return cl == nil or (cl.spec and cl.spec.paused == true)
+    return R.S.paused[R.ns .. "/" .. R.cluster] ~= false
   end
 
   local function finish(R)
@@ -261,10 +264,15 @@ return function(W, env, O)
     W.after(delay, function() replace_next(R) end, R.S.name .. ": " .. R.key .. " replace")
   end
 
-  -- The labels of the node a new machine replaces (pool labels, roles), to give the new node.
+  -- The labels of the node a new machine replaces (pool labels, roles), to give the new node: the
+  -- node summary refit.sim.kube keeps from every Node change (its labels are the object's), not a
+  -- copy of the whole Node; every model tells kube of the nodes it creates (kube.observe_node).
   local function template_labels(R)
     local m = oldest_outdated(R)
-    local n = m and m.node and R.wc and W.cluster(R.wc):get { kind = "Node", name = m.node }
+    if not (m and m.node and R.wc) then return {} end
+    local summary = kube.node(R.wc, m.node)
+    if summary then return summary.labels end
+    local n = W.cluster(R.wc):get { kind = "Node", name = m.node }
     return n and n.metadata.labels or {}
   end
 
@@ -367,12 +375,12 @@ return function(W, env, O)
       W.log("%s: cluster %s is paused: %s %s/%s waits", R.S.name, R.cluster, R.kind, R.ns, R.name)
       return
     end
-    local obj = R.S.c:get { apiVersion = api_of(R.kind), kind = R.kind, namespace = R.ns, name = R.name }
-    if not obj then R.S.rollouts[R.key] = nil return end
+    -- the KCP / MD as its watcher last saw it (R.gone, R.spec_desired): no get per machine step
+    if R.gone then R.S.rollouts[R.key] = nil return end
     if R.stalled then return end
-    if desired_of(R.kind, obj) ~= R.desired then
+    if R.spec_desired ~= R.desired then
       -- changed again mid-rollout: what is left rolls to the newest version (counts and queue anew)
-      R.desired = desired_of(R.kind, obj)
+      R.desired = R.spec_desired
       local all = {}
       for _, m in pairs(R.machines) do all[#all + 1] = m end
       table.sort(all, function(a, b) return a.order < b.order end)
@@ -401,6 +409,7 @@ return function(W, env, O)
     if not desired or S.settled[key] == desired then return end
     S.settled[key] = nil
     local R = { S = S, kind = kind, ns = ns, name = name, key = key, cluster = cluster, desired = desired,
+                spec_desired = desired, gone = false,
                 wc = exists(cluster) and cluster or nil, machines = {}, seq = 0,
                 outdated = {}, head = 1, n = 0, n_updated = 0, n_ready = 0,
                 spec_replicas = obj.spec.replicas or 1,
@@ -434,11 +443,19 @@ return function(W, env, O)
 
   -- Watches ------------------------------------------------------------------------------------------
 
+  -- Only spec changes (a new version, replicas) start a rollout: `status = false` keeps the
+  -- controllers' own status writes (about 3 per machine replaced) from being delivered at all.
   local function watch(S, kind)
     W.on_change(S.name, kind, function(ch)
-      if ch.type == "DELETED" then return end
       local md = ch.object.metadata
-      if S.rollouts[kind .. "/" .. md.namespace .. "/" .. md.name] then return end   -- its rollout looks itself
+      local R = S.rollouts[kind .. "/" .. md.namespace .. "/" .. md.name]
+      if R then
+        -- its rollout looks itself, at its next step, at what is recorded here
+        R.gone = ch.type == "DELETED"
+        if not R.gone then R.spec_desired = desired_of(kind, ch.object) end
+        return
+      end
+      if ch.type == "DELETED" then return end
       S.dirty[kind .. "/" .. md.namespace .. "/" .. md.name] = { kind, md.namespace, md.name }
       if not S.timer then
         S.timer = W.after(0, function()
@@ -448,19 +465,27 @@ return function(W, env, O)
           for _, key in ipairs(util.sorted_keys(work)) do C.reconcile(S, table.unpack(work[key])) end
         end, S.name .. ": capi reconcile")
       end
-    end)
+    end, { status = false })
   end
 
   -- Starts the controllers on world cluster `name` (every world cluster: any may hold CAPI objects).
   function C.start(name)
     worlds[name] = true
     if states[name] then return end
-    local S = { name = name, c = W.cluster(name), rollouts = {}, dirty = {}, settled = {} }
+    -- paused: "ns/name" -> whether that Cluster is paused (nil: no such Cluster), kept from the
+    -- Cluster watcher below so that a rollout's steps need not read the Cluster
+    local S = { name = name, c = W.cluster(name), rollouts = {}, dirty = {}, settled = {}, paused = {} }
     states[name] = S
+    for _, cl in ipairs(S.c:list { apiVersion = O.CAPI, kind = "Cluster" }) do
+      S.paused[cl.metadata.namespace .. "/" .. cl.metadata.name] = (cl.spec and cl.spec.paused == true) or false
+    end
     watch(S, "KubeadmControlPlane")
     watch(S, "MachineDeployment")
     -- unpausing a Cluster lets its control plane and node pools roll
     W.on_change(name, "Cluster", function(ch)
+      local md = ch.object.metadata
+      if ch.type == "DELETED" then S.paused[md.namespace .. "/" .. md.name] = nil
+      else S.paused[md.namespace .. "/" .. md.name] = (ch.object.spec and ch.object.spec.paused == true) or false end
       if ch.type ~= "MODIFIED" or (ch.object.spec and ch.object.spec.paused == true) then return end
       local cl = ch.object
       local ns = cl.metadata.namespace

@@ -376,6 +376,8 @@ return function(W, env, m)
 
   -- dkp upgrade addons ---------------------------------------------------------------------------------
 
+  local addons_yaml = {}   -- "provider ns/cluster" -> the dry run's YAML
+
   for _, provider in ipairs { "aws", "azure", "preprovisioned" } do
     tools.command("dkp", "upgrade addons " .. provider, function(args, call)
       local cluster, err = target(args.flags, call)
@@ -396,9 +398,16 @@ return function(W, env, m)
         if out == "json" then
           return tools.ok(W.json.encode({ apiVersion = "v1", kind = "List", items = W.json.array(objs) }, { pretty = true }) .. "\n", 2000)
         end
-        local docs = {}
-        for _, o in ipairs(objs) do docs[#docs + 1] = W.yaml.encode(o) end
-        return tools.ok(table.concat(docs, "---\n"), 2000)
+        -- the objects depend only on the cluster, namespace and provider (the CLI's addon set is
+        -- fixed): their YAML, slow to encode, is made once per cluster (a playbook's done / run /
+        -- verify each ask for it)
+        local key = provider .. " " .. ns .. "/" .. name
+        if not addons_yaml[key] then
+          local docs = {}
+          for _, o in ipairs(objs) do docs[#docs + 1] = W.yaml.encode(o) end
+          addons_yaml[key] = table.concat(docs, "---\n")
+        end
+        return tools.ok(addons_yaml[key], 2000)
       end
       local lines = { "Generating addon resources" }
       for _, o in ipairs(objs) do

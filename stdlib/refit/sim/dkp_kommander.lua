@@ -286,10 +286,19 @@ return function(W, env)
     end, cluster .. ": reconcile helmrelease " .. ns .. "/" .. name)
   end
 
+  -- What the watchers need of an object's previous state, kept from the changes they saw (and from
+  -- the store when they start), instead of W.on_change's `old`: a watcher asking for `old` makes the
+  -- cluster's store keep and convert the previous object of EVERY change of every kind (each Node
+  -- status write of a 10,000-node fleet), where these need one boolean and one small spec.
+  local suspended = {}   -- "cluster/ns/name" -> true: the HelmRelease as last seen was suspended
+  local ad_specs = {}    -- "cluster/ns/name" -> the AppDeployment's spec as last seen
+
   local function on_helm_release(cluster, ch)
     local hr = ch.object
+    local key = cluster .. "/" .. hr.metadata.namespace .. "/" .. hr.metadata.name
+    local was_suspended = ch.type == "MODIFIED" and suspended[key] == true
+    suspended[key] = ch.type ~= "DELETED" and hr.spec.suspend == true or nil
     if ch.type == "DELETED" then
-      local key = cluster .. "/" .. hr.metadata.namespace .. "/" .. hr.metadata.name
       local refs = uninstall[key]
       if refs and hr.spec.suspend ~= true then
         local c = W.cluster(cluster)
@@ -311,7 +320,7 @@ return function(W, env)
     local ready = ready_condition(hr)
     if st.lastAttemptedRevision ~= version then
       reconcile(cluster, hr)
-    elseif ready and ready.status == "False" and ch.old and ch.old.spec.suspend == true then
+    elseif ready and ready.status == "False" and was_suspended then
       -- resumed after a failure: Flux resets the failure count and tries again
       reconcile(cluster, hr)
     end
@@ -323,11 +332,14 @@ return function(W, env)
     local ad = ch.object
     local ns, name = ad.metadata.namespace, ad.metadata.name
     local reach = K.reach(mgmt, ns)
+    local key = mgmt .. "/" .. ns .. "/" .. name
+    local old_spec = ch.type == "MODIFIED" and ad_specs[key] or nil
+    ad_specs[key] = ch.type ~= "DELETED" and ad.spec or nil   -- the change table is read-only: kept as is
     if ch.type == "DELETED" then
       for _, cluster in ipairs(reach) do W.cluster(cluster):delete(hr_ref(ns, name)) end
       return
     end
-    if ch.old and util.deep_equal(ch.old.spec, ad.spec) then return end
+    if old_spec and util.deep_equal(old_spec, ad.spec) then return end
     local c = W.cluster(mgmt)
     local ref = ad.spec.appRef or {}
     local app_ns = ref.kind ~= "ClusterApp" and (project_ws[ns] or ns) or nil
@@ -357,9 +369,16 @@ return function(W, env)
   function K.start_cluster(name, management)
     if dkp_clusters[name] then return end
     dkp_clusters[name] = true
-    W.on_change(name, "HelmRelease", function(ch) on_helm_release(name, ch) end, { old = true })
+    local c = W.cluster(name)
+    for _, hr in ipairs(c:list { apiVersion = HR_API, kind = "HelmRelease" }) do
+      if hr.spec.suspend == true then suspended[name .. "/" .. hr.metadata.namespace .. "/" .. hr.metadata.name] = true end
+    end
+    W.on_change(name, "HelmRelease", function(ch) on_helm_release(name, ch) end)
     if management then
-      W.on_change(name, "AppDeployment", function(ch) on_app_deployment(name, ch) end, { old = true })
+      for _, ad in ipairs(c:list { apiVersion = KOMMANDER_API, kind = "AppDeployment" }) do
+        ad_specs[name .. "/" .. ad.metadata.namespace .. "/" .. ad.metadata.name] = ad.spec
+      end
+      W.on_change(name, "AppDeployment", function(ch) on_app_deployment(name, ch) end)
     end
   end
 
