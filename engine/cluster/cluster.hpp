@@ -30,11 +30,14 @@ class Cluster {
   // Calls `visit` with the object and returns true, or returns false when it does not exist.
   virtual bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) = 0;
   virtual void list(const ListQuery& query, const std::function<void(const Json&)>& visit) = 0;
-  virtual Json create(Json object) = 0;
-  virtual Json apply(Json object) = 0;
-  virtual Json merge_patch(const ObjectRef& ref, const Json& patch) = 0;
-  virtual Json json_patch(const ObjectRef& ref, const Json& ops) = 0;
-  virtual Json patch_status(const ObjectRef& ref, const Json& patch) = 0;
+  // Writes call `stored` with the object as the server stored it (valid during the call only): a
+  // caller that needs a field or two reads them there, instead of every write copying the object.
+  using StoredVisitor = std::function<void(const Json&)>;
+  virtual void create(Json object, const StoredVisitor& stored) = 0;
+  virtual void apply(Json object, const StoredVisitor& stored) = 0;
+  virtual void merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) = 0;
+  virtual void json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) = 0;
+  virtual void patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) = 0;
   // Returns false when the object does not exist.
   virtual bool remove(const ObjectRef& ref) = 0;
 };

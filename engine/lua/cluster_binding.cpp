@@ -160,9 +160,20 @@ bool quiet(lua_State* L, int options_index) {
 }
 
 // Pushes the write's result: the object, or true when quiet.
-void push_result(lua_State* L, const nlohmann::json& result, bool quiet_write) {
-  if (quiet_write) lua_pushboolean(L, 1);
-  else push_json(L, result, NullMode::Drop);
+// The visitor of a write: pushes the stored object for the caller, or nothing for a quiet write
+// (which returns true); `ref`, when given, receives the stored object's identity.
+cluster::Cluster::StoredVisitor push_stored(lua_State* L, bool quiet_write, bool& pushed,
+                                            cluster::ObjectRef* ref = nullptr) {
+  return [L, quiet_write, &pushed, ref](const nlohmann::json& stored) {
+    if (ref != nullptr) *ref = ref_of_object(stored);
+    if (!quiet_write) push_json(L, stored, NullMode::Drop);
+    pushed = !quiet_write;
+  };
+}
+
+int finish_write(lua_State* L, bool pushed) {
+  if (!pushed) lua_pushboolean(L, 1);
+  return 1;
 }
 
 nlohmann::json object_arg(lua_State* L, int index, const char* method) {
@@ -181,15 +192,18 @@ int l_create_or_apply(lua_State* L) {
   nlohmann::json obj = object_arg(L, 2, method);
   cluster::ObjectRef ref = ref_of_object(obj);
   allow(h, method, ref);
-  nlohmann::json result;
+  bool pushed = false;
+  cluster::ObjectRef stored_ref;
+  auto visit = push_stored(L, quiet(L, 3), pushed, &stored_ref);
   try {
-    result = Apply ? h.cluster->apply(std::move(obj)) : h.cluster->create(std::move(obj));
+    if (Apply) h.cluster->apply(std::move(obj), visit);
+    else h.cluster->create(std::move(obj), visit);
   } catch (const std::exception& e) {
+    if (pushed) lua_pop(L, 1);
     rethrow_as_lua(e, method);
   }
-  notify(h, method, ref_of_object(result));
-  push_result(L, result, quiet(L, 3));
-  return 1;
+  notify(h, method, stored_ref);
+  return finish_write(L, pushed);
 }
 
 int l_patch(lua_State* L) {
@@ -203,19 +217,20 @@ int l_patch(lua_State* L) {
     type = string_field(L, 4, "type");
     if (type.empty()) type = "merge";
   }
-  nlohmann::json result;
+  if (type != "merge" && type != "json") {
+    throw Error(fmt::format("patch: type must be \"merge\" or \"json\", got \"{}\"", type));
+  }
+  bool pushed = false;
+  auto visit = push_stored(L, quiet(L, 4), pushed);
   try {
-    if (type == "merge") result = h.cluster->merge_patch(ref, patch);
-    else if (type == "json") result = h.cluster->json_patch(ref, patch);
-    else throw Error(fmt::format("patch: type must be \"merge\" or \"json\", got \"{}\"", type));
-  } catch (const Error&) {
-    throw;
+    if (type == "merge") h.cluster->merge_patch(ref, patch, visit);
+    else h.cluster->json_patch(ref, patch, visit);
   } catch (const std::exception& e) {
+    if (pushed) lua_pop(L, 1);
     rethrow_as_lua(e, "patch");
   }
   notify(h, "patch", ref, &patch);
-  push_result(L, result, quiet(L, 4));
-  return 1;
+  return finish_write(L, pushed);
 }
 
 int l_patch_status(lua_State* L) {
@@ -224,15 +239,16 @@ int l_patch_status(lua_State* L) {
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch_status");
   allow(h, "patch_status", ref);
-  nlohmann::json result;
+  bool pushed = false;
+  auto visit = push_stored(L, quiet(L, 4), pushed);
   try {
-    result = h.cluster->patch_status(ref, patch);
+    h.cluster->patch_status(ref, patch, visit);
   } catch (const std::exception& e) {
+    if (pushed) lua_pop(L, 1);
     rethrow_as_lua(e, "patch_status");
   }
   notify(h, "patch_status", ref, &patch);
-  push_result(L, result, quiet(L, 4));
-  return 1;
+  return finish_write(L, pushed);
 }
 
 int l_delete(lua_State* L) {

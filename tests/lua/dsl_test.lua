@@ -203,11 +203,11 @@ t.case("a step with nothing to do", function()
   t.eq(step_error { rollback = noop, cleanup = noop, when = noop, done = noop }, msg)
 end)
 
-t.case("irreversible is the recovery text", function()
-  t.eq(step_error { run = noop, irreversible = true },
-       'scripts/x.lua: step "drain": irreversible must be a non-empty string (the manual recovery text), got boolean')
-  t.eq(step_error { run = noop, irreversible = "  " },
-       'scripts/x.lua: step "drain": irreversible must be a non-empty string (the manual recovery text), got an empty string')
+t.case("irreversible is the recovery text, or a function that writes it", function()
+  local why = 'scripts/x.lua: step "drain": irreversible must be a non-empty string (the manual recovery text) or a ' ..
+              'function(ctx) returning it, got '
+  t.eq(step_error { run = noop, irreversible = true }, why .. "boolean")
+  t.eq(step_error { run = noop, irreversible = "  " }, why .. "an empty string")
 end)
 
 t.case("backoff and timeout are durations", function()

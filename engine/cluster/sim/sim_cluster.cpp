@@ -22,11 +22,19 @@ void SimCluster::list(const ListQuery& query, const std::function<void(const Jso
   store_.list(query, visit);
 }
 
-Json SimCluster::create(Json object) { return store_.create(std::move(object)); }
-Json SimCluster::apply(Json object) { return store_.apply(std::move(object)); }
-Json SimCluster::merge_patch(const ObjectRef& ref, const Json& patch) { return store_.merge_patch(ref, patch); }
-Json SimCluster::json_patch(const ObjectRef& ref, const Json& ops) { return store_.json_patch(ref, ops); }
-Json SimCluster::patch_status(const ObjectRef& ref, const Json& patch) { return store_.patch_status(ref, patch); }
+// The store's references stay valid until that object is written again: the visitor reads them
+// before anything else can write.
+void SimCluster::create(Json object, const StoredVisitor& stored) { stored(store_.create(std::move(object))); }
+void SimCluster::apply(Json object, const StoredVisitor& stored) { stored(store_.apply(std::move(object))); }
+void SimCluster::merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) {
+  stored(store_.merge_patch(ref, patch));
+}
+void SimCluster::json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) {
+  stored(store_.json_patch(ref, ops));
+}
+void SimCluster::patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) {
+  stored(store_.patch_status(ref, patch));
+}
 
 bool SimCluster::remove(const ObjectRef& ref) {
   if (store_.get(ref) == nullptr) return false;

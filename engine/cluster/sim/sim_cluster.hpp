@@ -16,11 +16,11 @@ class SimCluster final : public cluster::Cluster {
   void set_version(const std::string& git_version);
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
-  Json create(Json object) override;
-  Json apply(Json object) override;
-  Json merge_patch(const ObjectRef& ref, const Json& patch) override;
-  Json json_patch(const ObjectRef& ref, const Json& ops) override;
-  Json patch_status(const ObjectRef& ref, const Json& patch) override;
+  void create(Json object, const StoredVisitor& stored) override;
+  void apply(Json object, const StoredVisitor& stored) override;
+  void merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
+  void json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) override;
+  void patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
   bool remove(const ObjectRef& ref) override;
 
   ObjectStore& store() { return store_; }
