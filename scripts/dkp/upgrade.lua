@@ -292,9 +292,68 @@ end
 local function check_custom_apps(ctx)
   local to = release(ctx).kubernetes
   local problems, seen = custom_app_problems(ctx, to)
-  ctx:require(#problems == 0, "custom catalog applications are not compatible with Kubernetes %s (seed 001: verify them " ..
-    "before upgrading Konvoy):\n  - %s", to, table.concat(problems, "\n  - "))
+  ctx:require(#problems == 0, "custom catalog applications are not compatible with Kubernetes %s (\"How to upgrade DKP " ..
+    "via CLI\": verify them before upgrading Konvoy):\n  - %s", to, table.concat(problems, "\n  - "))
   ctx.log("%d custom catalog application(s) compatible with Kubernetes %s", seen, to)
+end
+
+---------------------------------------------------------------------------------------------------
+-- The upgrade record
+---------------------------------------------------------------------------------------------------
+
+-- ConfigMap kommander/refit-dkp-upgrade on the management cluster: this playbook's durable note of
+-- the upgrade it runs, written before anything changes (step record-upgrade; docs/dkp.md, "Re-runs").
+-- Once Kommander is upgraded its HelmRelease no longer says where the upgrade started: a re-run
+-- reads the start, the target and the backup to restore from here.
+local RECORD = { kind = "ConfigMap", namespace = "kommander", name = "refit-dkp-upgrade" }
+local RECORD_NAME = "ConfigMap kommander/refit-dkp-upgrade"
+local KEYS = { from = "refit.dev/from-version", to = "refit.dev/to-version", state = "refit.dev/state",
+               backup = "refit.dev/backup" }
+local IN_PROGRESS, DONE = "in-progress", "done"
+local UPGRADE_LABEL = "refit.dev/upgrade"   -- on this upgrade's Velero backup: <from>-to-<to>
+
+local function record(ctx)
+  local cm = ctx.cluster:get(RECORD)
+  if not cm then return nil end
+  local a = cm.metadata.annotations or {}
+  return { from = a[KEYS.from], to = a[KEYS.to], state = a[KEYS.state], backup = a[KEYS.backup] }
+end
+
+-- What this run is, decided once (preflight): "fresh" (no upgrade to `to` recorded), "resume" (one
+-- recorded in progress: a re-run after a failure) or "done" (recorded done: nothing to do).
+local function mode(ctx)
+  if ctx.state.mode == nil then
+    local rec = record(ctx)
+    local ours = rec and rec.to == ctx.params.to and rec.from
+    ctx.state.mode = ours and rec.state == DONE and "done" or ours and rec.state == IN_PROGRESS and "resume" or "fresh"
+  end
+  return ctx.state.mode
+end
+
+local function idle(ctx) return mode(ctx) == "done" end
+local function active(ctx) return not idle(ctx) end
+
+-- The release the upgrade starts from: the recorded one on a re-run, else the installed one.
+local function from_version(ctx)
+  if ctx.state.from == nil then
+    ctx.state.from = mode(ctx) ~= "fresh" and record(ctx).from or installed(ctx) or false
+  end
+  return ctx.state.from or nil
+end
+
+-- "2.1.1-to-2.2.0": the value of label refit.dev/upgrade on this upgrade's backup.
+local function upgrade_id(ctx) return tostring(from_version(ctx)) .. "-to-" .. ctx.params.to end
+
+-- The on-demand backup's name: the parameter, else the recorded one, else dkp-upgrade-<from>-to-<to>.
+local function backup_name(ctx)
+  if ctx.params.backup_name ~= "" then return ctx.params.backup_name end
+  local rec = record(ctx)
+  if rec and rec.to == ctx.params.to and rec.from == from_version(ctx) and rec.backup then return rec.backup end
+  return "dkp-upgrade-" .. tostring(from_version(ctx)):gsub("%.", "-") .. "-to-" .. ctx.params.to:gsub("%.", "-")
+end
+
+local function backup(ctx)
+  return ctx.cluster:get { apiVersion = "velero.io/v1", kind = "Backup", namespace = "velero", name = backup_name(ctx) }
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -311,22 +370,52 @@ end
 -- Whether this run's upgrade is a supported one the data describes; when it is not, version-route
 -- says so and the checks that need the target release stay quiet rather than repeat it.
 local function route_ok(ctx)
-  local from = installed(ctx)
-  if not from or not graph():check(from, ctx.params.to) then return false end
+  local from = from_version(ctx)
+  if idle(ctx) or not from or not graph():check(from, ctx.params.to) then return false end
   return pcall(release, ctx)
 end
 
 local function check_route(ctx)
-  local from = installed(ctx)
+  local rec, to = record(ctx), ctx.params.to
+  if idle(ctx) then
+    ctx.log("DKP is already at %s: nothing to do (the upgrade from %s is recorded done in %s)", to, rec.from, RECORD_NAME)
+    return
+  end
+  ctx:require(not (rec and rec.state == IN_PROGRESS and rec.to ~= to),
+    "an upgrade of DKP %s -> %s is recorded in progress (%s, annotation %s): finish it first (run again with to=%s)",
+    tostring(rec and rec.from), tostring(rec and rec.to), RECORD_NAME, KEYS.state, tostring(rec and rec.to))
+  local from = from_version(ctx)
   if not from then return end
-  local ok, message = graph():check(from, ctx.params.to)
-  ctx:require(ok, "%s", message)
+  local ok, message = graph():check(from, to)
+  ctx:require(ok, "%s%s", message, from == to and string.format(" (no run of dkp/upgrade to %s is recorded in %s: " ..
+    "it was upgraded by other means; this playbook cannot tell what remains)", to, RECORD_NAME) or "")
   local known, err = pcall(release, ctx)
   ctx:require(known, "%s", err)
-  ctx.log("DKP %s -> %s (seed 001: a supported upgrade path)", from, ctx.params.to)
+  if mode(ctx) == "resume" then
+    ctx.log("resuming the upgrade DKP %s -> %s recorded in %s (Kommander runs %s): the steps already done are skipped",
+            from, to, RECORD_NAME, tostring(installed(ctx)))
+  else
+    ctx.log("DKP %s -> %s: a supported path (\"How to upgrade DKP via CLI\", table \"Supported upgrade paths\")", from, to)
+  end
 end
 
 local function minor(v) return tostring(v):match("^v?(%d+%.%d+)") end
+
+-- The dkp CLI on the PATH must be the target release's ("How to upgrade DKP via CLI": its commands
+-- are the new release's `dkp upgrade ...`); `dkp version` names it (line konvoy: vX.Y.Z).
+local function check_cli(ctx)
+  if not route_ok(ctx) then return end
+  local want = minor(ctx.params.to)
+  local r = ctx:exec { "dkp", "version", check = false }
+  ctx:require(r.code == 0, "dkp version failed (exit %d: %s): install the dkp CLI of DKP %s and put it on the PATH",
+              r.code, (r.stderr or ""):gsub("%s+$", ""), ctx.params.to)
+  local cli = r.stdout:match("konvoy: (v?[%d%.]+)") or r.stdout:match("kommander: (v?[%d%.]+)")
+  ctx:require(cli and minor(cli) == want, "the dkp CLI on the PATH is %s (dkp version), not DKP %s.x: the upgrade to " ..
+              "%s runs the %s CLI's dkp upgrade commands. Download dkp v%s for your OS from the D2iQ support portal, put " ..
+              "it first on the PATH (dkp version then says konvoy: v%s) and run again",
+              tostring(cli), want, ctx.params.to, want, ctx.params.to, ctx.params.to)
+  ctx.log("dkp CLI %s: the DKP %s release", cli, want)
+end
 
 local function check_kubernetes(ctx)
   if not route_ok(ctx) then return end
@@ -335,15 +424,17 @@ local function check_kubernetes(ctx)
   local problems = {}
   local function nodes_at(c, name, allowed)
     local v = c:version().gitVersion
-    if not allowed(minor(v)) then problems[#problems + 1] = string.format("cluster %s: API server %s", name, v) end
+    if not allowed(v) then problems[#problems + 1] = string.format("cluster %s: API server %s", name, v) end
     local off = {}
     for _, n in ipairs(c:list { kind = "Node" }) do
       local kv = k8s.kubelet_version(n)
-      if not allowed(minor(kv)) then off[#off + 1] = n.metadata.name .. " (" .. tostring(kv) .. ")" end
+      if not allowed(kv) then off[#off + 1] = n.metadata.name .. " (" .. tostring(kv) .. ")" end
     end
     if #off > 0 then problems[#problems + 1] = string.format("cluster %s: nodes %s", name, table.concat(off, ", ")) end
   end
-  local function is_want(m) return m == want end
+  -- a re-run finds the clusters the failed run upgraded (or half upgraded) at the target
+  local resume = mode(ctx) == "resume"
+  local function is_want(v) return minor(v) == want or (resume and v == r.kubernetes) end
   nodes_at(ctx.cluster, ctx.cluster:name(), is_want)
   for _, cl in ipairs(managed_clusters(ctx)) do
     nodes_at(workload(ctx, cl.metadata.namespace, cl.metadata.name), cl.metadata.name, is_want)
@@ -352,18 +443,22 @@ local function check_kubernetes(ctx)
   for _, kc in ipairs(kommander_clusters(ctx)) do
     if kc.attached then
       local c = workload(ctx, kc.ns, kc.name)
-      nodes_at(c, kc.name .. " (attached)", function(m)
+      nodes_at(c, kc.name .. " (attached)", function(v)
+        local m = minor(v)
         return m and semver.compare(m .. ".0", lo .. ".0") >= 0 and semver.compare(m .. ".0", hi .. ".0") <= 0
       end)
       ctx.log.warn("attached cluster %s is not upgraded by DKP: upgrade its Kubernetes by its own means " ..
-                   "(seed 001 recommends it)", kc.name)
+                   "(\"How to upgrade DKP via CLI\": \"We recommend you upgrade your Kubernetes version on any attached " ..
+                   "clusters\")", kc.name)
     end
   end
-  ctx:require(#problems == 0, "DKP 2.1 runs Kubernetes %s (attached clusters %s to %s); move these clusters there " ..
-              "with DKP 2.1 first: %s", want, lo, hi, table.concat(problems, "; "))
+  ctx:require(#problems == 0, "DKP 2.1 runs Kubernetes %s (attached clusters %s to %s)%s; move these clusters there " ..
+              "with DKP 2.1 first: %s", want, lo, hi, resume and (", and this upgrade " .. r.kubernetes) or "",
+              table.concat(problems, "; "))
 end
 
 local function check_releases(ctx)
+  if idle(ctx) then return end
   local bad = {}
   local function scan(c, name)
     for _, hr in ipairs(c:list { apiVersion = HR_API, kind = "HelmRelease" }) do
@@ -381,6 +476,7 @@ local function check_releases(ctx)
 end
 
 local function check_velero(ctx)
+  if idle(ctx) then return end
   local d = ctx.cluster:get { kind = "Deployment", namespace = "velero", name = "velero" }
   ctx:require(d, "Velero is not installed on %s (no Deployment velero/velero): the on-demand backup the upgrade " ..
               "needs cannot be taken; enable the velero platform application first", ctx.cluster:name())
@@ -388,8 +484,13 @@ local function check_velero(ctx)
   ctx:require(ok, "Velero is not ready: %s", tostring(why))
 end
 
+-- A re-run tolerates a node pool rolling to the target: the rollout this upgrade started (the one
+-- that failed, once its failed machine is deleted), which its step waits for. What safety needs of
+-- it: its Cluster is not paused and is Ready, and its API server answers (its step reads its nodes).
 local function check_capi_steady(ctx)
+  if idle(ctx) then return end
   local problems = {}
+  local target = mode(ctx) == "resume" and release(ctx).kubernetes
   for _, cl in ipairs(ctx.cluster:list { apiVersion = CAPI, kind = "Cluster" }) do
     local name = cl.metadata.name
     if cl.spec.paused then problems[#problems + 1] = "Cluster " .. name .. " is paused" end
@@ -398,8 +499,20 @@ local function check_capi_steady(ctx)
                                           labels = { [CLUSTER_LABEL] = name } }) do
       local st = o.status or {}
       if st.updatedReplicas ~= o.spec.replicas or st.readyReplicas ~= o.spec.replicas or st.replicas ~= o.spec.replicas then
-        problems[#problems + 1] = string.format("node pool %s of %s is not steady (%s/%s ready, %s updated)", o.metadata.name, name,
-                                                tostring(st.readyReplicas), tostring(o.spec.replicas), tostring(st.updatedReplicas))
+        local state = string.format("%s/%s ready, %s updated", tostring(st.readyReplicas), tostring(o.spec.replicas),
+                                    tostring(st.updatedReplicas))
+        if target and o.spec.template.spec.version == target then
+          local reachable, why = pcall(function() return workload(ctx, cl.metadata.namespace, name):version() end)
+          if reachable then
+            ctx.log("node pool %s of %s is rolling to %s (%s): the upgrade started it; its step waits for it",
+                    o.metadata.name, name, target, state)
+          else
+            problems[#problems + 1] = string.format("node pool %s of %s is rolling to %s (%s) and cluster %s cannot be " ..
+                                                    "reached: %s", o.metadata.name, name, target, state, name, tostring(why))
+          end
+        else
+          problems[#problems + 1] = string.format("node pool %s of %s is not steady (%s)", o.metadata.name, name, state)
+        end
       end
     end
   end
@@ -411,22 +524,70 @@ end
 -- Steps: backup and MetalLB
 ---------------------------------------------------------------------------------------------------
 
-local function backup_name(ctx)
-  return ctx.params.backup_name ~= "" and ctx.params.backup_name
-         or ("dkp-upgrade-" .. tostring(ctx.state.from or installed(ctx)):gsub("%.", "-") .. "-to-" .. ctx.params.to:gsub("%.", "-"))
-end
-
 local function backup_phase(ctx)
-  local b = ctx.cluster:get { apiVersion = "velero.io/v1", kind = "Backup", namespace = "velero", name = backup_name(ctx) }
+  local b = backup(ctx)
   return b and b.status and b.status.phase
 end
 
-local backup_step = refit.step "velero-backup" {
-  summary = "take an on-demand Velero backup of the management cluster and wait until it is Completed",
-  done = function(ctx) return backup_phase(ctx) == "Completed" end,
+local function ours(b, ctx) return b and (b.metadata.labels or {})[UPGRADE_LABEL] == upgrade_id(ctx) end
+
+-- velero backup create refuses a name in use ("backups.velero.io NAME already exists"): a backup of
+-- that name must be this upgrade's and Completed (the backup step is then done), else the run stops
+-- here, before anything changes.
+local function check_backup(ctx)
+  if not route_ok(ctx) then return end
+  local b, name = backup(ctx), backup_name(ctx)
+  if not b then return end
+  local phase = tostring(b.status and b.status.phase)
+  if ours(b, ctx) and phase == "Completed" then
+    ctx.log("Velero backup %s of this upgrade is Completed: it is kept, not taken again", name)
+    return
+  end
+  ctx:fail("Velero backup %s exists already (phase %s%s): velero backup create cannot take this upgrade's backup " ..
+           "under that name. Delete it first (velero backup delete %s --confirm) or pass backup_name=<another name>",
+           name, phase, ours(b, ctx) and ", taken by an earlier run of this upgrade" or
+           string.format(", not this upgrade's: label %s=%s", UPGRADE_LABEL, upgrade_id(ctx)), name)
+end
+
+local record_step = refit.step "record-upgrade" {
+  summary = "record the upgrade (from, to, backup, state in-progress) on " .. RECORD_NAME ..
+            " before anything changes: a re-run after a failure resumes it",
+  when = active,
+  done = function(ctx)
+    local rec = record(ctx)
+    return rec ~= nil and rec.state == IN_PROGRESS and rec.from == from_version(ctx) and rec.to == ctx.params.to
+           and rec.backup == backup_name(ctx)
+  end,
   run = function(ctx)
-    ctx.state.from = ctx.state.from or installed(ctx)
-    ctx:exec { "velero", "backup", "create", backup_name(ctx), "--wait", mutates = true, timeout = "1h" }
+    ctx.state.record_created = ctx.cluster:get(RECORD) == nil
+    ctx.cluster:apply { apiVersion = "v1", kind = "ConfigMap",
+      metadata = { name = RECORD.name, namespace = RECORD.namespace,
+                   labels = { ["app.kubernetes.io/managed-by"] = "refit" },
+                   annotations = { [KEYS.from] = from_version(ctx), [KEYS.to] = ctx.params.to, [KEYS.state] = IN_PROGRESS,
+                                   [KEYS.backup] = backup_name(ctx) } },
+      data = { note = "written by refit dkp/upgrade: the DKP upgrade in progress on this fleet (docs/dkp.md, Re-runs)" } }
+  end,
+  -- reached only while nothing irreversible happened: the fleet is as before, so is the record
+  rollback = function(ctx)
+    if ctx.state.record_created then ctx.cluster:delete(RECORD) end
+  end,
+}
+
+local record_done_step = refit.step "record-done" {
+  summary = "mark the upgrade done on " .. RECORD_NAME .. ": a later run has nothing to do",
+  when = active,
+  done = function(ctx) local rec = record(ctx) return rec ~= nil and rec.state == DONE end,
+  run = function(ctx) ctx.cluster:patch(RECORD, { metadata = { annotations = { [KEYS.state] = DONE } } }) end,
+}
+
+local backup_step = refit.step "velero-backup" {
+  summary = "take an on-demand Velero backup of the management cluster, labelled " .. UPGRADE_LABEL ..
+            "=<from>-to-<to>, and wait until it is Completed",
+  when = active,
+  done = function(ctx) local b = backup(ctx) return ours(b, ctx) and b.status and b.status.phase == "Completed" end,
+  run = function(ctx)
+    ctx:exec { "velero", "backup", "create", backup_name(ctx), "--labels", UPGRADE_LABEL .. "=" .. upgrade_id(ctx), "--wait",
+               mutates = true, timeout = "1h" }
   end,
   verify = function(ctx)
     local phase = backup_phase(ctx)
@@ -450,6 +611,7 @@ local metallb_step = refit.step "detach-metallb" {
   summary = "detach MetalLB from Kommander (DKP 2.2 no longer ships it): suspend its HelmRelease, delete its Helm " ..
             "secrets and its AppDeployment, so that the upgrade leaves it running",
   when = function(ctx)
+    if idle(ctx) then return false end
     return ctx.cluster:get { apiVersion = APP_API, kind = "AppDeployment", namespace = "kommander", name = "metallb" } ~= nil
         or ctx.cluster:get(hr_ref("kommander", "metallb")) ~= nil or #metallb_secrets(ctx) > 0
   end,
@@ -472,22 +634,45 @@ local metallb_step = refit.step "detach-metallb" {
                 "detached; reinstall MetalLB (helm install metallb) with your address pools before going on")
     ctx.log("MetalLB detached: it keeps running in metallb-system, no longer managed by Kommander")
   end,
+  -- No rollback (docs/dkp.md, "Why detach-metallb has no rollback"): re-attaching needs the Helm
+  -- release records the step deleted, and a detached MetalLB is what DKP 2.2 expects anyway.
+  irreversible = "MetalLB is detached from Kommander: it keeps running in metallb-system with its address pools, no " ..
+                 "longer managed by Kommander (DKP 2.2 does not ship it; Kommander 2.1 runs on without it). It is not " ..
+                 "re-attached: that would need the Helm release records this step deleted, and the upgrade needs it " ..
+                 "detached. Fix what failed and run refit apply dkp/upgrade again: the upgrade is recorded in " ..
+                 RECORD_NAME .. " and continues from there. From now on you manage MetalLB (helm in metallb-system).",
 }
 
 ---------------------------------------------------------------------------------------------------
 -- Steps: Kommander
 ---------------------------------------------------------------------------------------------------
 
+-- The recovery text once Kommander's upgrade started: the releases that failed, the suspend/resume
+-- fix for a release Flux gave up on ("upgrade retries exhausted", "another operation in progress"),
+-- the re-run, and this run's backup for going back.
 local function kommander_recovery(ctx)
+  local failed = {}
+  for _, hr in ipairs(ctx.cluster:list { apiVersion = HR_API, kind = "HelmRelease", namespace = "kommander" }) do
+    local ready = k8s.condition(hr, "Ready")
+    if ready and ready.status == "False" then
+      failed[#failed + 1] = string.format("%s (%s: %s)", hr.metadata.name, tostring(ready.reason), tostring(ready.message))
+    end
+  end
+  local fix = #failed > 0 and ("HelmReleases not Ready in namespace kommander: " .. table.concat(failed, "; ") .. ". ") or ""
+  local name = #failed == 1 and failed[1]:match("^(%S+)") or "NAME"
   return string.format(
-    "DKP cannot downgrade Kommander: the platform applications on %s stay at the versions of %s. Fix what failed " ..
-    "(kubectl -n kommander get helmreleases; %s) and run refit apply dkp/upgrade again: the steps already done are " ..
-    "skipped. To go back to the state before the upgrade, restore the management cluster from the Velero backup " ..
-    "(velero restore create --from-backup %s).", ctx.cluster:name(), ctx.params.to, SUSPEND_RESUME, backup_name(ctx))
+    "DKP cannot downgrade Kommander: the platform applications on %s stay at (or move on to) the versions of %s. %s" ..
+    "A HelmRelease stuck \"upgrade retries exhausted\" or \"another operation in progress\" recovers when suspended " ..
+    "and resumed: kubectl -n kommander patch helmrelease %s --type merge -p '{\"spec\":{\"suspend\":true}}', then " ..
+    "the same with false. Then run refit apply dkp/upgrade again: the upgrade is recorded in %s and the steps " ..
+    "already done are skipped. To go back to DKP %s instead, restore the management cluster from this upgrade's " ..
+    "Velero backup: velero restore create --from-backup %s.", ctx.cluster:name(), ctx.params.to, fix, name, RECORD_NAME,
+    tostring(from_version(ctx)), backup_name(ctx))
 end
 
 local kommander_step = refit.step "kommander" {
   summary = "dkp upgrade kommander: upgrade Kommander and every platform application on the management cluster",
+  when = active,
   done = function(ctx)
     if installed(ctx) ~= ctx.params.to then return false end
     for app, v in pairs(release(ctx).platform) do
@@ -508,8 +693,7 @@ local kommander_step = refit.step "kommander" {
     end
     wait_releases(ctx, wanted, "the platform applications in namespace kommander Ready at " .. ctx.params.to, "10m")
   end,
-  irreversible = "Kommander is upgraded and cannot be downgraded; see docs/dkp.md, \"Recovering\": restore from the " ..
-                 "Velero backup taken first, or fix the failed step and run the playbook again",
+  irreversible = kommander_recovery,
 }
 
 local function workspace_items(ctx)
@@ -602,6 +786,7 @@ end
 
 local capi_step = refit.step "capi-components" {
   summary = "dkp upgrade capi-components: the Cluster API controllers on the management cluster",
+  when = active,
   done = function(ctx)
     local want = release(ctx).providers
     for _, p in ipairs(ctx.cluster:list { apiVersion = PROVIDER_API, kind = "Provider" }) do
@@ -661,8 +846,9 @@ local function addons_step(item)
     done = function(ctx) return #addons_differ(ctx, item) == 0 end,
     run = function(ctx)
       local differ = addons_differ(ctx, item)
-      ctx.log.warn("dkp upgrade addons rewrites the ClusterResourceSets and ConfigMaps of %s: manual edits to them are " ..
-                   "lost (%s)", item.cluster, table.concat(differ, ", "))
+      ctx.log.warn("dkp upgrade addons replaces the core addons' ClusterResourceSets and ConfigMaps of %s with DKP %s's " ..
+                   "(%s): a change made to them by hand is not kept; apply it again afterwards", item.cluster,
+                   ctx.params.to, table.concat(differ, ", "))
       local argv = ns_args({ "dkp", "upgrade", "addons", item.provider, "-c", item.cluster }, item.ns)
       argv.mutates = true
       ctx:exec(argv)
@@ -869,17 +1055,19 @@ end
 local steps = {
   summary = "Upgrade a DKP 2.1.x fleet to 2.2.0: Kommander, workspaces, catalog apps, then Konvoy cluster by cluster",
   description = [[
-Upgrades DKP 2.1.x to 2.2.0 with the dkp CLI, in the order of D2iQ's "How to upgrade DKP via CLI" (seed 001):
+Upgrades DKP 2.1.x to 2.2.0 with the dkp CLI, in the order of D2iQ's "How to upgrade DKP via CLI":
 on the management cluster, Kommander (dkp upgrade kommander), every other workspace, the DKP catalog
 applications deployed to workspaces and then to projects, a compatibility check of the custom catalog
 applications against Kubernetes 1.22; then Konvoy: the CAPI components, the core addons, the control
 plane and each node pool. Then each managed cluster, one at a time: core addons, control plane, node pools.
 Refuses unsupported paths (with the route to run instead), clusters not at Kubernetes 1.21, unhealthy
-HelmReleases and incompatible custom applications. Takes an on-demand Velero backup and detaches MetalLB
-first. See docs/dkp.md.]],
+HelmReleases, incompatible custom applications and a dkp CLI of another release. Records the upgrade
+on ConfigMap kommander/refit-dkp-upgrade, takes an on-demand Velero backup and detaches MetalLB first;
+a re-run after a failure resumes the recorded upgrade, and once it is done has nothing to do.
+See docs/dkp.md.]],
   params = {
-    to = refit.param.string { default = "2.2.0", help = "the DKP release to upgrade to (seed 001: 2.1.x -> 2.2.0)" },
-    backup_name = refit.param.string { default = "", help = "name of the on-demand Velero backup (default dkp-upgrade-<from>-to-<to>)" },
+    to = refit.param.string { default = "2.2.0", help = "the DKP release to upgrade to (\"How to upgrade DKP via CLI\", Supported upgrade paths: 2.1.x -> 2.2.0)" },
+    backup_name = refit.param.string { default = "", help = "name of the on-demand Velero backup (default: the recorded one, else dkp-upgrade-<from>-to-<to>)" },
     kommander_timeout = refit.param.duration { default = "45m", help = "limit for dkp upgrade kommander" },
     workspace_timeout = refit.param.duration { default = "40m", help = "limit for each dkp upgrade workspace" },
     rollout_timeout = refit.param.duration { default = "24h", help = "limit for each control plane or node pool rollout" },
@@ -889,41 +1077,46 @@ first. See docs/dkp.md.]],
   preflight = {
     refit.check "management-cluster" (check_management),
     refit.check "version-route" (check_route),
+    refit.check "dkp-cli" (check_cli),
     refit.check "kubernetes-versions" (check_kubernetes),
     refit.check "helmreleases-healthy" (check_releases),
     refit.check "custom-apps-compatible" (function(ctx) if route_ok(ctx) then check_custom_apps(ctx) end end),
     refit.check "velero-installed" (check_velero),
+    refit.check "backup-usable" (check_backup),
     refit.check "capi-clusters-steady" (check_capi_steady),
   },
+  record_step,
   backup_step,
   metallb_step,
   kommander_step,
 }
 steps[#steps + 1] = refit.each "workspace" {
   summary = "dkp upgrade workspace, for every workspace other than the management cluster's",
-  items = workspace_items, step = workspace_step,
+  items = function(ctx) return active(ctx) and workspace_items(ctx) or {} end, step = workspace_step,
 }
 steps[#steps + 1] = refit.each "catalogapp-workspace" {
   summary = "dkp upgrade catalogapp, for every DKP catalog application deployed to a workspace",
-  items = function(ctx) return catalog_items(ctx, false) end, step = catalog_step,
+  items = function(ctx) return active(ctx) and catalog_items(ctx, false) or {} end, step = catalog_step,
 }
 steps[#steps + 1] = refit.each "catalogapp-project" {
   summary = "dkp upgrade catalogapp, for every DKP catalog application deployed to a project",
-  items = function(ctx) return catalog_items(ctx, true) end, step = catalog_step,
+  items = function(ctx) return active(ctx) and catalog_items(ctx, true) or {} end, step = catalog_step,
 }
 steps[#steps + 1] = refit.step "custom-apps" {
   summary = "verify that the custom catalog applications are compatible with the new Kubernetes version (a check)",
+  when = active,
   verify = check_custom_apps,
 }
 steps[#steps + 1] = capi_step
 steps[#steps + 1] = refit.each "management" {
   summary = "Konvoy on the management cluster: core addons, control plane, each node pool",
-  items = function(ctx) return konvoy_items(ctx, self_cluster(ctx), true) end, step = konvoy_step,
+  items = function(ctx) return active(ctx) and konvoy_items(ctx, self_cluster(ctx), true) or {} end, step = konvoy_step,
 }
 steps[#steps + 1] = refit.each "managed" {
   summary = "each managed cluster, one at a time: core addons, control plane, each node pool",
   items = function(ctx)
     local items = {}
+    if idle(ctx) then return items end
     for _, cl in ipairs(managed_clusters(ctx)) do
       for _, it in ipairs(konvoy_items(ctx, cl, true)) do items[#items + 1] = it end
     end
@@ -933,7 +1126,9 @@ steps[#steps + 1] = refit.each "managed" {
 }
 steps[#steps + 1] = refit.step "verify-fleet" {
   summary = "every cluster's API server and nodes at the new Kubernetes version",
+  when = active,
   verify = verify_fleet,
 }
+steps[#steps + 1] = record_done_step
 
 return refit.playbook "dkp/upgrade" (steps)

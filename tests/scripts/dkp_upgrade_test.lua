@@ -44,6 +44,7 @@ local function capi_of(world, cluster)
 end
 
 local HAPPY_STEPS = {
+  "record-upgrade=succeeded",
   "velero-backup=succeeded",
   "detach-metallb=succeeded",
   "kommander=succeeded",
@@ -71,10 +72,11 @@ local HAPPY_STEPS = {
   "managed[staging-1/controlplane]=succeeded",
   "managed[staging-1/nodepool/staging-1-md-0]=succeeded",
   "verify-fleet=succeeded",
+  "record-done=succeeded",
 }
 
 local HAPPY_COMMANDS = {
-  "velero backup create dkp-upgrade-2-1-1-to-2-2-0 --wait",
+  "velero backup create dkp-upgrade-2-1-1-to-2-2-0 --labels refit.dev/upgrade=2.1.1-to-2.2.0 --wait",
   "dkp upgrade kommander",
   "dkp upgrade workspace default-workspace",
   "dkp upgrade workspace production",
@@ -156,6 +158,72 @@ t.case("happy path: HelmReleases at the new versions, Providers upgraded, MetalL
   -- the Velero backup came first and is Completed
   local b = find(r:objects(MGMT, "Backup"), "velero", "dkp-upgrade-2-1-1-to-2-2-0")
   t.eq(b.status.phase, "Completed")
+  t.eq(b.metadata.labels["refit.dev/upgrade"], "2.1.1-to-2.2.0")
+end)
+
+-- the durable record of the upgrade (docs/dkp.md, "Re-runs"), as annotations
+local function record_of(world)
+  local cm = find(objects(world, MGMT, "core/ConfigMap"), "kommander", "refit-dkp-upgrade")
+  return cm and cm.metadata.annotations
+end
+
+t.case("happy path: the upgrade is recorded before the first change and marked done at the end", function()
+  local r = happy_run()
+  t.eq(record_of(r.world_before), nil)
+  t.eq(record_of(r.world), { ["refit.dev/from-version"] = "2.1.1", ["refit.dev/to-version"] = "2.2.0",
+                             ["refit.dev/state"] = "done", ["refit.dev/backup"] = "dkp-upgrade-2-1-1-to-2-2-0" })
+  -- written before the backup, which comes before anything irreversible
+  local wrote = r:find("step_finished", { step = "record-upgrade" })
+  local backup = r:find("step_started", { step = "velero-backup" })
+  t.ok(wrote and backup and wrote.time <= backup.time, "record first")
+end)
+
+t.case("preflight: the dkp CLI on the PATH is checked with dkp version", function()
+  local r = happy_run()
+  t.ok(r:find("command_finished", { argv = "dkp version" }) or r.output:find("dkp CLI v2.2.0: the DKP 2.2 release", 1, true),
+       "dkp version ran")
+  t.contains(r.output, "dkp CLI v2.2.0: the DKP 2.2 release")
+end)
+
+t.case("refusal: a dkp CLI of another release on the PATH, with what to install", function()
+  local r = plan { sim = FIX .. "dkp-old-cli.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["dkp-cli"], "the dkp CLI on the PATH is v2.1.1 (dkp version), not DKP 2.2.x: the upgrade to 2.2.0 runs the " ..
+       "2.2 CLI's dkp upgrade commands. Download dkp v2.2.0 for your OS from the D2iQ support portal, put it first on the " ..
+       "PATH (dkp version then says konvoy: v2.2.0) and run again")
+  t.eq(r:mutating_commands(), {})
+end)
+
+t.case("refusal: no Velero on the management cluster", function()
+  local r = plan { sim = FIX .. "dkp-no-velero.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["velero-installed"], "Velero is not installed on dkp-mgmt (no Deployment velero/velero): the on-demand " ..
+       "backup the upgrade needs cannot be taken; enable the velero platform application first")
+  t.eq(r:mutating_commands(), {})
+end)
+
+t.case("attached cluster in 1.19-1.21: accepted, with the warning that DKP does not upgrade it", function()
+  local r = plan { sim = FIX .. "dkp-attached.yaml" }
+  t.eq(r.status, "succeeded")
+  t.contains(table.concat(r:warnings(), "\n"), "attached cluster edge-1 is not upgraded by DKP: upgrade its Kubernetes by " ..
+             "its own means (\"How to upgrade DKP via CLI\": \"We recommend you upgrade your Kubernetes version on any attached clusters\")")
+  t.eq(r.world.clusters["edge-1"].version, "v1.20.15")
+  for _, c in ipairs(r:mutating_commands()) do t.ok(not c:find("edge-1", 1, true), c) end
+  -- its workspace's platform applications were upgraded there all the same
+  t.eq(find(r:objects("edge-1", "HelmRelease"), "staging-m3n9d", "traefik").status.lastAppliedRevision, "10.9.1")
+end)
+
+t.case("refusal: an attached cluster below Kubernetes 1.19", function()
+  local r = plan { sim = FIX .. "dkp-attached-too-old.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["kubernetes-versions"], "DKP 2.1 runs Kubernetes 1.21 (attached clusters 1.19 to 1.21); move these " ..
+       "clusters there with DKP 2.1 first: cluster edge-1 (attached): API server v1.18.20")
 end)
 
 t.case("happy path: the kubeconfig credentials never appear in the output or events", function()
@@ -222,6 +290,13 @@ t.case("fault: a managed cluster's node pool fails; the run stops and later clus
              "no progress for 20m (1 of 3 machines updated, 3 ready)")
   t.ok(r:find("irreversible_reached", { step = "managed[prod-west/nodepool/prod-west-md-1]" }), "recovery printed")
   t.contains(r.output, "the managed clusters after prod-west were not touched")
+  -- the upgrade stays recorded in progress, so that a re-run resumes it (the half-upgraded fixture
+  -- models what this run left: the same record)
+  local rec = record_of(r.world)
+  t.eq(rec, { ["refit.dev/from-version"] = "2.1.1", ["refit.dev/to-version"] = "2.2.0",
+              ["refit.dev/state"] = "in-progress", ["refit.dev/backup"] = "dkp-upgrade-2-1-1-to-2-2-0" })
+  local half = plan { sim = FIX .. "dkp-2.2.0-half-upgraded.yaml" }
+  t.eq(record_of(half.world_before), rec)
   -- staging-1: its nodes and its CAPI objects are exactly as before
   t.eq(r:objects("staging-1", "Node"), objects(r.world_before, "staging-1", "core/Node"))
   t.eq(capi_of(r.world, "staging-1"), capi_of(r.world_before, "staging-1"))
@@ -235,6 +310,13 @@ t.case("fault: a platform application fails in dkp upgrade kommander; no Kuberne
   t.eq(r:step_results()[#r:step_results()], "kommander=failed")
   t.contains(r:find("step_finished", { step = "kommander" }).error, "HelmRelease kommander/kube-prometheus-stack on cluster dkp-mgmt: upgrade retries exhausted")
   t.ok(r:find("irreversible_reached", { step = "kommander" }), "Kommander cannot be downgraded")
+  -- the recovery text is this run's: the release that failed, the suspend/resume fix, the backup
+  t.contains(r.output, "HelmReleases not Ready in namespace kommander: kube-prometheus-stack (UpgradeFailed: upgrade retries exhausted)")
+  t.contains(r.output, "kubectl -n kommander patch helmrelease kube-prometheus-stack --type merge -p " ..
+             "'{\"spec\":{\"suspend\":true}}', then the same with false")
+  t.contains(r.output, "the upgrade is recorded in ConfigMap kommander/refit-dkp-upgrade and the steps already done are skipped")
+  t.contains(r.output, "To go back to DKP 2.1.1 instead, restore the management cluster from this upgrade's Velero backup: " ..
+             "velero restore create --from-backup dkp-upgrade-2-1-1-to-2-2-0.")
   for _, name in ipairs { MGMT, "prod-east", "prod-west", "staging-1" } do
     t.eq(r:objects(name, "Node"), objects(r.world_before, name, "core/Node"), name)
   end
@@ -245,6 +327,74 @@ t.case("fault: dkp upgrade kommander fails before changing anything", function()
   t.eq(r.status, "failed")
   t.contains(r:find("step_finished", { step = "kommander" }).error, "failed to ensure application definitions are updated")
   t.eq(find(r:objects(MGMT, "HelmRelease"), "kommander", "kommander").spec.chart.spec.version, "v2.1.1")
+  -- MetalLB stays detached: the run ends at detach-metallb's recovery text, not at a missing rollback
+  t.eq(r:rollback_events(), { "rollback_started kommander", "irreversible_reached detach-metallb" })
+  t.contains(r.output, "MetalLB is detached from Kommander: it keeps running in metallb-system")
+  t.contains(r.output, "the upgrade is recorded in ConfigMap kommander/refit-dkp-upgrade and continues from there")
+  t.ok(not r.output:find("has no rollback", 1, true), "no missing rollback")
+  t.ok(find(r:objects(MGMT, "Deployment"), "metallb-system", "metallb-controller"), "MetalLB keeps running")
+  t.eq(record_of(r.world)["refit.dev/state"], "in-progress")
+end)
+
+t.case("re-run after the point of no return: the half-upgraded fleet is finished, done steps skipped", function()
+  local r = plan { sim = FIX .. "dkp-2.2.0-half-upgraded.yaml" }
+  t.eq(r.status, "succeeded")
+  t.eq(select(2, r:failed_checks()), 0)
+  t.contains(r.output, "resuming the upgrade DKP 2.1.1 -> 2.2.0 recorded in ConfigMap kommander/refit-dkp-upgrade " ..
+             "(Kommander runs 2.2.0): the steps already done are skipped")
+  t.contains(r.output, "node pool prod-west-md-1 of prod-west is rolling to v1.22.8")
+  t.contains(r.output, "Velero backup dkp-upgrade-2-1-1-to-2-2-0 of this upgrade is Completed: it is kept, not taken again")
+  local results = r:step_results()
+  for i, want in ipairs { "record-upgrade=skipped:done", "velero-backup=skipped:done", "detach-metallb=skipped:when",
+                          "kommander=skipped:done" } do
+    t.eq(results[i], want)
+  end
+  for _, res in ipairs(results) do
+    if res:find("^managed%[prod%-east") or res:find("^management%[") or res:find("^workspace%[") or res:find("^catalogapp")
+       or res:find("^managed%[prod%-west/[ac]") or res:find("^managed%[prod%-west/nodepool/prod%-west%-md%-0") then
+      t.match(res, "=skipped:done$", res)
+    end
+  end
+  t.eq(r:mutating_commands(), {
+    "dkp update nodepool aws prod-west-md-1 -c prod-west --kubernetes-version v1.22.8 -n production-x7k2p",
+    "dkp upgrade addons aws -c staging-1 -n staging-m3n9d",
+    "dkp update controlplane aws -c staging-1 --kubernetes-version v1.22.8 -n staging-m3n9d",
+    "dkp update nodepool aws staging-1-md-0 -c staging-1 --kubernetes-version v1.22.8 -n staging-m3n9d",
+  })
+  t.eq(results[#results - 1], "verify-fleet=succeeded")
+  t.eq(results[#results], "record-done=succeeded")
+  for _, name in ipairs { MGMT, "prod-east", "prod-west", "staging-1" } do
+    for _, n in ipairs(r:objects(name, "Node")) do t.eq(n.status.nodeInfo.kubeletVersion, "v1.22.8", n.metadata.name) end
+  end
+  t.eq(record_of(r.world)["refit.dev/state"], "done")
+  -- no second backup, and none of the finished fleet
+  t.eq(#r:objects(MGMT, "Backup"), 1)
+end)
+
+t.case("re-run of a completed upgrade: nothing to do, nothing changes", function()
+  local r = plan { sim = FIX .. "dkp-2.2.0-upgraded.yaml" }
+  t.eq(r.status, "succeeded")
+  t.contains(r.output, "DKP is already at 2.2.0: nothing to do (the upgrade from 2.1.1 is recorded done in " ..
+             "ConfigMap kommander/refit-dkp-upgrade)")
+  t.eq(r:mutating_commands(), {})
+  for _, res in ipairs(r:step_results()) do t.match(res, "=skipped:when$", res) end
+  t.eq(r.world, r.world_before)
+end)
+
+t.case("refusal: a failed backup of an earlier run blocks the backup's name, before anything changes", function()
+  local r = plan { sim = FIX .. "dkp-failed-backup.yaml" }
+  t.eq(r.status, "precondition_failed")
+  local failed, n = r:failed_checks { positions = false }
+  t.eq(n, 1)
+  t.eq(failed["backup-usable"], "Velero backup dkp-upgrade-2-1-1-to-2-2-0 exists already (phase PartiallyFailed, taken " ..
+       "by an earlier run of this upgrade): velero backup create cannot take this upgrade's backup under that name. " ..
+       "Delete it first (velero backup delete dkp-upgrade-2-1-1-to-2-2-0 --confirm) or pass backup_name=<another name>")
+  t.eq(r:mutating_commands(), {})
+  -- with another name the upgrade goes on, and the record names the new backup
+  local again = plan { sim = FIX .. "dkp-failed-backup.yaml", set = { backup_name = "dkp-upgrade-retry" } }
+  t.eq(again.status, "succeeded")
+  t.eq(again:mutating_commands()[1], "velero backup create dkp-upgrade-retry --labels refit.dev/upgrade=2.1.1-to-2.2.0 --wait")
+  t.eq(record_of(again.world)["refit.dev/backup"], "dkp-upgrade-retry")
 end)
 
 t.case("durations follow cluster sizes", function()

@@ -105,6 +105,12 @@ return {
       end
     end
 
+    -- Whether node pool `p` of section `s` is a rollout an earlier run started (fixture `version`
+    -- newer than its machines').
+    local function rolling(s, p)
+      return p.version ~= nil and p.version ~= (p.kubeletVersion or s.kubernetes)
+    end
+
     -- The Cluster API objects of cluster `s` on management cluster `m`.
     local function create_capi(s, m)
       local mc = W.cluster(m.cluster)
@@ -118,14 +124,20 @@ return {
       mc:create(O.kcp(s, cp_template.metadata.name, cp_version), { quiet = true })
       for _, p in ipairs(s.nodePools) do
         local version = p.kubeletVersion or s.kubernetes
-        local t = O.machine_template(s, p.name, version, p.instanceType)
+        local t = O.machine_template(s, p.name, p.version or version, p.instanceType)
         mc:create(t, { quiet = true })
         mc:create(O.kubeadm_config_template(s, p.name), { quiet = true })
-        mc:create(O.machine_deployment(s, p, t.metadata.name, version), { quiet = true })
+        local md = O.machine_deployment(s, p, t.metadata.name, p.version or version)
+        if rolling(s, p) then
+          -- a rollout left half done: no machine at the new version yet
+          md.status.updatedReplicas = 0
+          md.metadata.annotations["machinedeployment.clusters.x-k8s.io/revision"] = "2"
+        end
+        mc:create(md, { quiet = true })
       end
       create_machines(s, mc)
       mc:create(O.kubeconfig_secret(s), { quiet = true })
-      local set = R.releases[s.version].addons
+      local set = s.addons or R.releases[s.version].addons
       for _, addon in ipairs(O.addons_for(s.provider)) do
         local crs, cm = O.addon_objects(s.cluster, s.namespace, addon, set)
         mc:create(crs, { quiet = true })
@@ -173,6 +185,14 @@ return {
         end
         for _, s in ipairs(sections) do
           if s.role == "managed" then create_capi(s, sections[s.management]) end
+          if s.role == "attached" then
+            -- Kommander reaches an attached cluster through the kubeconfig given when attaching it:
+            -- Secret <cluster>-kubeconfig in its workspace namespace (KommanderCluster kubeconfigRef)
+            local mc = W.cluster(s.management)
+            kommander.ensure_ns(mc, s.namespace)
+            s.endpoint = s.cluster .. "-apiserver-" .. (util.fnv1a(s.cluster) % 1000000000) .. ".attached.example.com"
+            mc:create(O.kubeconfig_secret(s), { quiet = true })
+          end
           if s.role ~= "management" then
             local namespaces = {}
             kommander.load_workspace_releases(s, namespaces)
@@ -187,6 +207,14 @@ return {
         for _, name in ipairs(W.clusters()) do capi.known(name) end
         for _, name in ipairs(W.clusters()) do capi.start(name) end
         for _, s in ipairs(sections) do kommander.start_cluster(s.cluster, s.role == "management") end
+        -- the CAPI controllers go on with a rollout the fixture left half done, as they would
+        for _, s in ipairs(sections) do
+          for _, p in ipairs(s.nodePools or {}) do
+            if rolling(s, p) then
+              capi.kick(s.role == "management" and s.cluster or s.management, "MachineDeployment", s.namespace, p.name)
+            end
+          end
+        end
         require("refit.sim.dkp_cli")(W, env, { O = O, kommander = kommander, sections = sections })
       end,
     }

@@ -443,6 +443,20 @@ return function(W, env, O)
 
   -- Watches ------------------------------------------------------------------------------------------
 
+  -- Marks a KCP / MD for reconciliation; one timer per cluster reconciles every marked object
+  -- (in name order) at the current instant, however many changes marked them.
+  local function schedule(S, kind, ns, name)
+    S.dirty[kind .. "/" .. ns .. "/" .. name] = { kind, ns, name }
+    if not S.timer then
+      S.timer = W.after(0, function()
+        S.timer = nil
+        local work = S.dirty
+        S.dirty = {}
+        for _, key in ipairs(util.sorted_keys(work)) do C.reconcile(S, table.unpack(work[key])) end
+      end, S.name .. ": capi reconcile")
+    end
+  end
+
   -- Only spec changes (a new version, replicas) start a rollout: `status = false` keeps the
   -- controllers' own status writes (about 3 per machine replaced) from being delivered at all.
   local function watch(S, kind)
@@ -456,15 +470,7 @@ return function(W, env, O)
         return
       end
       if ch.type == "DELETED" then return end
-      S.dirty[kind .. "/" .. md.namespace .. "/" .. md.name] = { kind, md.namespace, md.name }
-      if not S.timer then
-        S.timer = W.after(0, function()
-          S.timer = nil
-          local work = S.dirty
-          S.dirty = {}
-          for _, key in ipairs(util.sorted_keys(work)) do C.reconcile(S, table.unpack(work[key])) end
-        end, S.name .. ": capi reconcile")
-      end
+      schedule(S, kind, md.namespace, md.name)
     end, { status = false })
   end
 
@@ -490,18 +496,10 @@ return function(W, env, O)
       local cl = ch.object
       local ns = cl.metadata.namespace
       local kcp = cl.spec and cl.spec.controlPlaneRef
-      if kcp and kcp.kind == "KubeadmControlPlane" then S.dirty["KubeadmControlPlane/" .. ns .. "/" .. kcp.name] = { "KubeadmControlPlane", ns, kcp.name } end
+      if kcp and kcp.kind == "KubeadmControlPlane" then schedule(S, "KubeadmControlPlane", ns, kcp.name) end
       for _, md in ipairs(S.c:list { apiVersion = O.CAPI, kind = "MachineDeployment", namespace = ns,
                                      labels = { [O.CLUSTER_LABEL] = cl.metadata.name } }) do
-        S.dirty["MachineDeployment/" .. ns .. "/" .. md.metadata.name] = { "MachineDeployment", ns, md.metadata.name }
-      end
-      if not S.timer then
-        S.timer = W.after(0, function()
-          S.timer = nil
-          local work = S.dirty
-          S.dirty = {}
-          for _, key in ipairs(util.sorted_keys(work)) do C.reconcile(S, table.unpack(work[key])) end
-        end, S.name .. ": capi reconcile")
+        schedule(S, "MachineDeployment", ns, md.metadata.name)
       end
     end)
     -- a new machine's node turns Ready: its rollout goes on
@@ -516,6 +514,13 @@ return function(W, env, O)
   end
 
   function C.known(name) worlds[name] = true end
+
+  -- Reconciles a KCP / MD of world cluster `name` at once, as the controllers do when they start:
+  -- a fixture's rollout left half done (a node pool whose spec is newer than its machines) goes on.
+  function C.kick(name, kind, ns, obj)
+    local S = states[name]
+    if S then schedule(S, kind, ns, obj) end
+  end
 
   return C
 end

@@ -13,6 +13,7 @@
 --   dkp update nodepool aws|azure|preprovisioned NAME -c CLUSTER --kubernetes-version V [-n NS]
 --                         [--ami ID] [--instance-type T] [--wait] [--timeout 30m]
 --   dkp get nodepool --cluster-name C [-n NS] [-o json|yaml]
+--   dkp version                      (the CLI release: the management cluster's dkp.dkpCLI)
 --
 -- --kubeconfig selects the world cluster: the call's default cluster, unless the file is named after
 -- another world cluster (NAME, NAME.conf, NAME.yaml, NAME-kubeconfig, NAME.kubeconfig). Errors are
@@ -458,6 +459,14 @@ return function(W, env, m)
     if not done then return string.format("timed out after %s waiting for %s to be updated", timeout_text, what) end
   end
 
+  -- `update ... --wait` that timed out: the spec was patched (the rollout goes on), the lines so far.
+  local function failed_wait(problem, lines)
+    local r = fail(1000, "%s", problem)
+    r.stdout = table.concat(lines, "\n") .. "\n"
+    r.changed = true
+    return r
+  end
+
   local FLAGS = { ["cluster-name"] = "string", namespace = "string", ["kubernetes-version"] = "string", ami = "string",
                   ["instance-type"] = "string", wait = "bool", timeout = "string" }
   local SHORT = { c = "cluster-name", n = "namespace" }
@@ -495,12 +504,7 @@ return function(W, env, m)
         lines[#lines + 1] = "Waiting for control plane update to finish."
         local problem = wait_rollout(c, ref, version, util.parse_duration(args.flags.timeout or "30m") or 1800000,
                                      "the control plane of " .. cl.metadata.name, args.flags.timeout or "30m0s")
-        if problem then
-          local r = fail(1000, "%s", problem)
-          r.stdout = table.concat(lines, "\n") .. "\n"
-          r.changed = true
-          return r
-        end
+        if problem then return failed_wait(problem, lines) end
       end
       lines[#lines + 1] = " ✓ Updating control plane"
       return ok(lines, 3000)
@@ -539,16 +543,30 @@ return function(W, env, m)
         lines[#lines + 1] = "Waiting for node pool update to finish."
         local problem = wait_rollout(c, ref, version, util.parse_duration(args.flags.timeout or "30m") or 1800000,
                                      "node pool " .. name, args.flags.timeout or "30m0s")
-        if problem then
-          local r = fail(1000, "%s", problem)
-          r.stdout = table.concat(lines, "\n") .. "\n"
-          r.changed = true
-          return r
-        end
+        if problem then return failed_wait(problem, lines) end
       end
       lines[#lines + 1] = string.format(" ✓ Updating the %s node pool", name)
       return ok(lines, 3000)
     end, { flags = FLAGS, short = SHORT })
+  end
+
+  -- dkp version ------------------------------------------------------------------------------------------
+
+  -- The dkp CLI on the operator's PATH: the management cluster's `dkpCLI` (default the release this
+  -- model's commands implement). One line per component of the bundle, as `dkp version` prints them.
+  -- Registered only for a fleet with a DKP management cluster: otherwise the Konvoy adoption model
+  -- (konvoy_dkp.lua) answers `dkp version` from its own fixture field (it registers after this model
+  -- and keeps this command when there is one).
+  local cli
+  for _, s in ipairs(m.sections) do
+    if s.role == "management" then cli = cli or s.dkpCLI or ("v" .. CLI_RELEASE) end
+  end
+  if cli then
+    tools.command("dkp", "version", function()
+      local lines = {}
+      for _, comp in ipairs(R.cli_components(cli)) do lines[#lines + 1] = comp[1] .. ": " .. comp[2] end
+      return ok(lines, 150)
+    end)
   end
 
   -- dkp get nodepool -------------------------------------------------------------------------------------

@@ -10,9 +10,12 @@ local F = {}
 local ROLES = { "management", "managed", "attached" }
 local PROVIDERS = { "aws", "azure", "preprovisioned" }
 local FIELDS = { "role", "version", "kubernetes", "provider", "region", "management", "workspace", "namespace",
-                 "controlPlane", "nodePools", "workspaces", "catalogApps", "customApps", "metallb", "velero" }
--- fields only a management cluster takes (Kommander's own objects live there)
-local MANAGEMENT_ONLY = { "workspaces", "catalogApps", "customApps", "metallb", "velero" }
+                 "controlPlane", "nodePools", "workspaces", "catalogApps", "customApps", "metallb", "velero", "dkpCLI",
+                 "addons" }
+-- fields only a management cluster takes (Kommander's own objects live there; the operator's CLI)
+local MANAGEMENT_ONLY = { "workspaces", "catalogApps", "customApps", "metallb", "velero", "dkpCLI" }
+-- the core addon sets (dkp_releases.lua): what `dkp upgrade addons` of each minor release writes
+local ADDON_SETS = { "2.1", "2.2" }
 
 local KUBE_VERSION = "^v?%d+%.%d+%.%d+$"
 local DNS_NAME = "^[a-z0-9][-a-z0-9]*$"
@@ -80,7 +83,7 @@ local function node_pools(check, path, v, cluster)
   for i, p in ipairs(v) do
     local ppath = idx(path, i)
     check:map(ppath, p, { required = true })
-    check:known_fields(ppath, p, { "name", "replicas", "instanceType", "kubeletVersion" })
+    check:known_fields(ppath, p, { "name", "replicas", "instanceType", "kubeletVersion", "version" })
     local n = name(check, f(ppath, "name"), p.name, { required = true })
     if seen[n] then check:error(f(ppath, "name"), "node pool %q is listed twice", n) end
     seen[n] = true
@@ -89,6 +92,9 @@ local function node_pools(check, path, v, cluster)
       replicas = check:int(f(ppath, "replicas"), p.replicas, { default = 4, min = 0 }),
       instanceType = check:string(f(ppath, "instanceType"), p.instanceType, { default = "m5.2xlarge" }),
       kubeletVersion = kube_version(check, f(ppath, "kubeletVersion"), p.kubeletVersion),
+      -- the MachineDeployment's version when newer than its machines': a rollout an earlier
+      -- `dkp update nodepool` started and that stalled (its failed machine deleted since)
+      version = kube_version(check, f(ppath, "version"), p.version),
     }
   end
   return out
@@ -217,6 +223,8 @@ function F.normalize(check, cluster, spec, path, server_version)
     end
   end
   out.provider = check:oneof(f(path, "provider"), spec.provider, PROVIDERS, { default = "aws" })
+  -- the core addons' set (default: the DKP release's); "2.1" on a 2.2 fleet: `dkp upgrade addons` not run yet
+  out.addons = check:oneof(f(path, "addons"), spec.addons, ADDON_SETS)
   out.region = check:string(f(path, "region"), spec.region, { default = "us-west-2" })
   if role == "management" then
     for _, k in ipairs { "management", "workspace" } do
@@ -229,6 +237,9 @@ function F.normalize(check, cluster, spec, path, server_version)
     out.customApps = custom_apps(check, f(path, "customApps"), spec.customApps, out.workspaces)
     out.metallb = check:bool(f(path, "metallb"), spec.metallb, { default = false })
     out.velero = check:bool(f(path, "velero"), spec.velero, { default = true })
+    out.dkpCLI = check:string(f(path, "dkpCLI"), spec.dkpCLI, { version = true, pattern = "^v?%d+%.%d+%.%d+$",
+                                                              example = "a dkp CLI release such as \"v2.2.0\"" })
+    if out.dkpCLI and out.dkpCLI:sub(1, 1) ~= "v" then out.dkpCLI = "v" .. out.dkpCLI end
   else
     for _, k in ipairs(MANAGEMENT_ONLY) do
       if spec[k] ~= nil then check:error(f(path, k), "only a management cluster has %s", k) end
@@ -238,7 +249,7 @@ function F.normalize(check, cluster, spec, path, server_version)
     out.namespace = name(check, f(path, "namespace"), spec.namespace)   -- default: the workspace's namespace
   end
   if role == "attached" then
-    for _, k in ipairs { "controlPlane", "nodePools" } do
+    for _, k in ipairs { "controlPlane", "nodePools", "addons" } do
       if spec[k] ~= nil then check:error(f(path, k), "an attached cluster is not managed by DKP: it has no %s", k) end
     end
   else

@@ -36,12 +36,7 @@ return function(W, env)
     return { type = ctype, status = status, reason = reason, message = message, lastTransitionTime = util.k8s_time(W.now()) }
   end
 
-  local function ensure_ns(c, ns)
-    if not c:get { kind = "Namespace", name = ns } then
-      c:create({ apiVersion = "v1", kind = "Namespace", metadata = { name = ns, labels = { ["kubernetes.io/metadata.name"] = ns } },
-                 status = { phase = "Active" } }, { quiet = true })
-    end
-  end
+  local ensure_ns = env.fixture.ensure_namespace   -- fixture.lua's: one way to make a namespace
   K.ensure_ns = ensure_ns
 
   -- Objects -------------------------------------------------------------------------------------------
@@ -149,10 +144,13 @@ return function(W, env)
   -- MetalLB as DKP 2.1 installs it: a platform app (AppDeployment and HelmRelease metallb in
   -- kommander), its Helm storage Secrets (Flux stores them in the HelmRelease's namespace), and what
   -- it runs in metallb-system.
+  -- On a release without MetalLB among its platform apps (2.2), MetalLB runs on its own: only its
+  -- workloads (what detaching it before the upgrade leaves).
   function K.load_metallb(s, namespaces)
     local c = W.cluster(s.cluster)
     namespaces["metallb-system"] = true
-    for rev = 1, 2 do
+    local attached = R.platform[s.version].metallb ~= nil
+    for rev = 1, attached and 2 or 0 do
       c:create({ apiVersion = "v1", kind = "Secret", type = "helm.sh/release.v1",
                  metadata = { name = "sh.helm.release.v1.metallb.v" .. rev, namespace = "kommander",
                               labels = { name = "metallb", owner = "helm", status = rev == 2 and "deployed" or "superseded",
@@ -178,7 +176,7 @@ return function(W, env)
       c:create(o, { quiet = true })
       refs[#refs + 1] = { apiVersion = o.apiVersion, kind = o.kind, namespace = o.metadata.namespace, name = o.metadata.name }
     end
-    uninstall[s.cluster .. "/kommander/metallb"] = refs
+    if attached then uninstall[s.cluster .. "/kommander/metallb"] = refs end
   end
 
   -- Workload side of a managed or attached cluster: the platform apps of its workspace.

@@ -121,6 +121,21 @@ R.DEFAULT_RECONCILE = { 40, 100 }
 -- AMI ids per Kubernetes version (the machine image `dkp update` points the new template at).
 R.AMI = { ["v1.20.13"] = "ami-0a7c1b1d6e0f2a311", ["v1.21.6"] = "ami-0c3b3d8d7e6c5b211", ["v1.22.8"] = "ami-07e2d6b5f9f8a8c22" }
 
+-- The components `dkp version` lists per DKP minor release (nil version: the CLI's release itself,
+-- as for kommander and konvoy); the Konvoy adoption model prints the same lines for its CLI.
+local CLI_COMPONENTS = {
+  ["2.1"] = { { "diagnose", "v0.5.1" }, { "imagebuilder", "v1.5.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.13.1" } },
+  ["2.2"] = { { "diagnose", "v0.5.2" }, { "imagebuilder", "v1.11.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.16.0" } },
+}
+
+-- { { component, version }, ... } of dkp CLI release `release` ("v2.2.0").
+function R.cli_components(release)
+  local bundled = CLI_COMPONENTS[release:match("^v?(%d+%.%d+)")] or CLI_COMPONENTS["2.2"]
+  local out = {}
+  for _, c in ipairs(bundled) do out[#out + 1] = { c[1], c[2] or release } end
+  return out
+end
+
 -- "2.1.1", "v2.1.1" -> "2.1.1"
 function R.plain(v) return (tostring(v):gsub("^v", "")) end
 

@@ -297,11 +297,15 @@ return function(W, check, sections)
     local wanted = {}
     for _, ns in ipairs(SYSTEM_NAMESPACES) do wanted[ns] = true end
     for ns in pairs(extra or {}) do wanted[ns] = true end
-    for _, ns in ipairs(util.sorted_keys(wanted)) do
-      if not c:get { kind = "Namespace", name = ns } then
-        c:create({ apiVersion = "v1", kind = "Namespace", metadata = { name = ns, labels = { ["kubernetes.io/metadata.name"] = ns } },
-                   spec = { finalizers = W.json.array { "kubernetes" } }, status = { phase = "Active" } }, { quiet = true })
-      end
+    for _, ns in ipairs(util.sorted_keys(wanted)) do F.ensure_namespace(c, ns) end
+  end
+
+  -- Namespace `ns` exists in the cluster of handle `c` (created Active, as the API server makes one;
+  -- for models that create objects in namespaces of their own).
+  function F.ensure_namespace(c, ns)
+    if not c:get { kind = "Namespace", name = ns } then
+      c:create({ apiVersion = "v1", kind = "Namespace", metadata = { name = ns, labels = { ["kubernetes.io/metadata.name"] = ns } },
+                 spec = { finalizers = W.json.array { "kubernetes" } }, status = { phase = "Active" } }, { quiet = true })
     end
   end
 

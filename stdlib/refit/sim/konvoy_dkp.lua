@@ -49,12 +49,8 @@ local ADDON_SETS = {
     src = "bootstrap/clusterresourceset.go:297", name = "nvidia-feature-discovery", label = "konvoy.d2iq.io/gpu" },
 }
 
--- The components `dkp version` lists per DKP minor release (nil: the release itself, as for
--- kommander and konvoy).
-local COMPONENTS = {
-  ["2.1"] = { { "diagnose", "v0.5.1" }, { "imagebuilder", "v1.5.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.13.1" } },
-  ["2.2"] = { { "diagnose", "v0.5.2" }, { "imagebuilder", "v1.11.0" }, { "kommander" }, { "konvoy" }, { "mindthegap", "v0.16.0" } },
-}
+-- The components `dkp version` lists per DKP release (the DKP model's release data).
+local releases = require "refit.sim.dkp_releases"
 
 return function(W, env, K)
   local tools = env.tools
@@ -124,12 +120,7 @@ return function(W, env, K)
     }
   end
 
-  local function ensure_ns(c, ns)
-    if not c:get { kind = "Namespace", name = ns } then
-      c:create({ apiVersion = "v1", kind = "Namespace", metadata = { name = ns, labels = { ["kubernetes.io/metadata.name"] = ns } },
-                 status = { phase = "Active" } }, { quiet = true })
-    end
-  end
+  local ensure_ns = env.fixture.ensure_namespace
 
   -- Like clusterctl, the CLI installs cert-manager only where none runs: a Konvoy 1.8 cluster
   -- already has it (its cert-manager addon, namespace cert-manager), and that one is used as it is.
@@ -389,13 +380,10 @@ return function(W, env, K)
   -- at start, after the DKP 2.2 model's commands: when that model answers `dkp version` itself,
   -- its command stays and this one is not added (returns false).
   function D.register_version(release)
-    local minor = release:match("^v?(%d+%.%d+)") or "2.1"
-    local bundled = COMPONENTS[minor] or COMPONENTS["2.1"]
+    local bundled = releases.cli_components(release)
     local ok, err = pcall(tools.command, "dkp", "version", function()
       local lines = {}
-      for _, comp in ipairs(bundled) do
-        lines[#lines + 1] = comp[1] .. ": " .. (comp[2] or release)
-      end
+      for _, comp in ipairs(bundled) do lines[#lines + 1] = comp[1] .. ": " .. comp[2] end
       return tools.ok(table.concat(lines, "\n") .. "\n", 150)
     end)
     if not ok and not tostring(err):find("registered twice", 1, true) then error(err, 0) end
