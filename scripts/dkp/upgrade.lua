@@ -214,34 +214,16 @@ end
 -- Custom catalog applications
 ---------------------------------------------------------------------------------------------------
 
--- "1.22.0-0" -> { 1, 22, 0 }
-local function triple(v)
-  local a, b, c = tostring(v):match("^v?(%d+)%.(%d+)%.?(%d*)")
-  if not a then return nil end
-  return { tonumber(a), tonumber(b), tonumber(c) or 0 }
-end
-
-local function cmp(a, b)
-  for i = 1, 3 do
-    if a[i] ~= b[i] then return a[i] < b[i] and -1 or 1 end
-  end
-  return 0
-end
-
--- Whether Kubernetes `version` satisfies a Helm kubeVersion constraint such as ">=1.19.0-0 <1.22.0-0".
+-- Whether Kubernetes `version` satisfies a Helm kubeVersion constraint such as ">=1.19.0-0 <1.22.0-0"
+-- (false, too, for a constraint refit cannot read). Helm's ~X (same minor) and ^X (same major) become
+-- the ranges refit.semver reads.
 local function satisfies(version, constraint)
-  local v = triple(version)
-  for term in constraint:gmatch("[^%s,]+") do
-    local op, ver = term:match("^([<>=!~^]*)(.+)$")
-    local t = triple(ver)
-    if not t then return nil, "cannot read " .. term end
-    local c = cmp(v, t)
-    local okay = (op == ">=" and c >= 0) or (op == ">" and c > 0) or (op == "<=" and c <= 0) or (op == "<" and c < 0)
-                 or ((op == "" or op == "=") and c == 0) or (op == "!=" and c ~= 0)
-    if op == "~" or op == "^" then okay = v[1] == t[1] and (op == "^" or v[2] == t[2]) and c >= 0 end
-    if not okay then return false end
-  end
-  return true
+  local range = constraint:gsub("([~^])%s*v?(%d+)%.(%d+)([%w.+-]*)", function(op, major, minor, rest)
+    local upper = op == "~" and (major .. "." .. (tonumber(minor) + 1) .. ".0-0") or ((tonumber(major) + 1) .. ".0.0-0")
+    return ">=" .. major .. "." .. minor .. rest .. " <" .. upper
+  end)
+  local ok, fits = pcall(semver.satisfies, version, range)
+  return ok and fits
 end
 
 -- The custom applications deployed (AppDeployments of Apps that are not DKP catalog or platform apps)

@@ -20,6 +20,7 @@
 local refit = require "refit"
 local json = require "refit.json"
 local paths = require "refit.paths"
+local semver = require "refit.semver"
 local resource = require "refit.resource"
 
 local KUDO_API = "kudo.dev/v1beta1"
@@ -260,18 +261,17 @@ local function addon_object(ctx, a)
   return ctx.cluster:get { apiVersion = ADDON_API, kind = a.kind, namespace = a.namespace, name = a.name }
 end
 
--- "stable-1.19-3.2.0" -> { 1, 19, 3, 2, 0 } (stable-<kubernetes>-<release of the repository>)
+-- "stable-1.19-3.2.0" -> { "1.19", "3.2.0" } (stable-<kubernetes>-<release of the repository>)
 local function config_version(v)
-  local a, b, x, y, z = tostring(v or ""):match("^stable%-(%d+)%.(%d+)%-(%d+)%.(%d+)%.(%d+)$")
-  if not a then return nil end
-  return { tonumber(a), tonumber(b), tonumber(x), tonumber(y), tonumber(z) }
+  local kubernetes, release = tostring(v or ""):match("^stable%-(%d+%.%d+)%-(%d+%.%d+%.%d+)$")
+  return kubernetes and { kubernetes, release }
 end
 
+-- Orders two config versions: by Kubernetes minor, then by the repository's release.
 local function version_order(found, want)
-  for i = 1, 5 do
-    if found[i] ~= want[i] then return found[i] < want[i] and -1 or 1 end
-  end
-  return 0
+  local c = semver.compare(found[1], want[1])
+  if c ~= 0 then return c end
+  return semver.compare(found[2], want[2])
 end
 
 -- The cluster.yaml entries that enable `names` of each repository at the document's configVersion.
