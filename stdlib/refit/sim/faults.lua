@@ -74,10 +74,12 @@ return function(W, scenario, default_cluster, extra_types)
     local function str(k, o) fault[k] = check:string(checker.field(path, k), f[k], o) end
     if ftype == "node-never-ready" then
       str("nodegroup") str("node")
+      fault.node_pattern = fault.node and glob(fault.node)
       fault.labels = check:string_map(checker.field(path, "labels"), f.labels)
       fault.times = check:int(checker.field(path, "count"), f.count, { min = 1, default = fault.times or 1 })
     elseif ftype == "pod-crashloop" then
       str("image", { required = true })
+      fault.image_pattern = glob(fault.image)
     elseif ftype == "nodegroup-update-fails" then
       str("nodegroup") str("errorCode") str("message")
       fault.batch = check:int(checker.field(path, "batch"), f.batch, { min = 1, default = 1 })
@@ -140,7 +142,7 @@ return function(W, scenario, default_cluster, extra_types)
       if f.type == "node-never-ready" and applies(f, cluster) and available(f) and node then
         local ok = true
         if f.nodegroup and node.labels["eks.amazonaws.com/nodegroup"] ~= f.nodegroup then ok = false end
-        if f.node and not node.name:match(glob(f.node)) then ok = false end
+        if f.node_pattern and not node.name:match(f.node_pattern) then ok = false end
         if f.labels and not util.map_matches(f.labels, node.labels) then ok = false end
         if ok then
           fire(f, "node " .. node.name .. " never becomes Ready")
@@ -166,7 +168,7 @@ return function(W, scenario, default_cluster, extra_types)
     for _, f in ipairs(F.list) do
       if f.type == "pod-crashloop" and applies(f, cluster) then
         for _, image in ipairs(images or {}) do
-          if image:match(glob(f.image)) then return true end
+          if image:match(f.image_pattern) then return true end
         end
       end
     end

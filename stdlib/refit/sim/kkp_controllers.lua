@@ -116,17 +116,18 @@ return function(W, S, fx, faults)
 
   -- The seed-controller-manager at `version` starts reconciling every (unpaused) user cluster.
   local function start_cluster_reconciles(seed_cluster, version)
-    local pending = {}
+    local pending, paused_behind = {}, 0
     for _, obj in ipairs(W.cluster(seed_cluster):list { apiVersion = API, kind = "Cluster" }) do
-      if not obj.spec.pause then pending[#pending + 1] = obj.metadata.name end
+      if not obj.spec.pause then
+        pending[#pending + 1] = obj.metadata.name
+      else
+        -- a paused cluster is not reconciled, but one left not up to date still counts against the limit
+        local c = obj.status and obj.status.conditions and obj.status.conditions.SeedResourcesUpToDate
+        if c and c.status ~= "True" then paused_behind = paused_behind + 1 end
+      end
     end
     table.sort(pending)
-    queues[seed_cluster] = { version = version, pending = pending, head = 1, inflight = {}, n = 0 }
-    -- a paused cluster is not reconciled, but one left not up to date still counts against the limit
-    for _, obj in ipairs(W.cluster(seed_cluster):list { apiVersion = API, kind = "Cluster" }) do
-      local c = obj.status and obj.status.conditions and obj.status.conditions.SeedResourcesUpToDate
-      if c and c.status ~= "True" and obj.spec.pause then queues[seed_cluster].n = queues[seed_cluster].n + 1 end
-    end
+    queues[seed_cluster] = { version = version, pending = pending, head = 1, inflight = {}, n = paused_behind }
     pump(seed_cluster)
   end
 

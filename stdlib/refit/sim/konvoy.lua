@@ -35,16 +35,10 @@ return {
     local adopt = require("refit.sim.konvoy_adopted")(W, env, dkp, controllers)
     local cli                   -- the dkp CLI release on the operator's PATH, and the cluster stating it
 
-    local function norm_dir(dir)
-      dir = dir:gsub("/+", "/"):gsub("/$", "")
-      while dir:sub(1, 2) == "./" do dir = dir:sub(3) end
-      return dir == "" and "." or dir
-    end
-
     return {
       load = function(c, spec, path, namespaces)
         local rec = fixture.read(c.name, spec, path, env.check)
-        local dir = norm_dir(rec.stateDir)
+        local dir = dkp.norm_path(rec.stateDir)
         if K.state_dirs[dir] then
           env.check:error(path .. ".stateDir", "clusters %q and %q both use state directory %q: each Konvoy cluster has its own",
                           K.state_dirs[dir], c.name, rec.stateDir)

@@ -205,12 +205,7 @@ return function(W, env)
     local c = W.cluster(name)
     local old = c:get { kind = "DaemonSet", namespace = "kube-system", name = "calico-node" }
     if not old then return end
-    for _, ns in ipairs { "tigera-operator", "calico-system" } do
-      if not c:get { kind = "Namespace", name = ns } then
-        c:create({ apiVersion = "v1", kind = "Namespace", metadata = { name = ns, labels = { ["kubernetes.io/metadata.name"] = ns } },
-                   status = { phase = "Active" } }, { quiet = true })
-      end
-    end
+    for _, ns in ipairs { "tigera-operator", "calico-system" } do env.fixture.ensure_namespace(c, ns) end
     c:create({
       apiVersion = "apps/v1", kind = "Deployment",
       metadata = { name = "tigera-operator", namespace = "tigera-operator", labels = { ["k8s-app"] = "tigera-operator" } },

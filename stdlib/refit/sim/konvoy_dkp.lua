@@ -64,11 +64,13 @@ return function(W, env, K)
 
   local function fail(ms, fmt, ...) return tools.error("dkp", ms, fmt, ...) end
 
+  -- "./state//" -> "state": the form state directories and kubeconfig paths are compared in
   local function norm(path)
     path = path:gsub("/+", "/"):gsub("/$", "")
     while path:sub(1, 2) == "./" do path = path:sub(3) end
     return path == "" and "." or path
   end
+  D.norm_path = norm
 
   -- The world cluster a kubeconfig names, or nil and the error dkp prints.
   function D.cluster_of(flags, call)

@@ -569,8 +569,10 @@ return function(W, env)
       local a = i and i.status and i.status.aggregatedStatus
       return a ~= nil and not TERMINAL[a.status]
     end, 30000, 500)
-    local r = plan_wait({ flags = { namespace = ns, instance = flags.instance,
-                                    ["wait-time"] = (flags["wait-time"] or "300") .. "s" } }, call)
+    -- KUDO's --wait-time is seconds; a duration ("600s") is taken as it is
+    local wait_time = flags["wait-time"] or "300"
+    if wait_time:match("^%d+$") then wait_time = wait_time .. "s" end
+    local r = plan_wait({ flags = { namespace = ns, instance = flags.instance, ["wait-time"] = wait_time } }, call)
     if r.code == 0 then r.stdout = out end
     r.duration = r.duration + (W.now() - start)
     return r

@@ -124,11 +124,11 @@ return function(W)
     return { code = 0, stdout = stdout or "", stderr = "", duration = duration or 100 }
   end
 
+  -- A command's own refusal, "Error: ..." on stderr (no usage hint: the command line was right).
+  -- `program` names the tool for the reader of the call site.
   function T.error(program, duration, fmt, ...)
-    local r = fail(program, fmt, ...)
-    r.stderr = "Error: " .. string.format(fmt, ...) .. "\n"
-    r.duration = duration or 100
-    return r
+    local _ = program
+    return { code = 1, stdout = "", stderr = "Error: " .. string.format(fmt, ...) .. "\n", duration = duration or 100 }
   end
 
   return T
