@@ -159,7 +159,6 @@ bool quiet(lua_State* L, int options_index) {
   return q;
 }
 
-// Pushes the write's result: the object, or true when quiet.
 // The visitor of a write: pushes the stored object for the caller, or nothing for a quiet write
 // (which returns true); `ref`, when given, receives the stored object's identity.
 cluster::Cluster::StoredVisitor push_stored(lua_State* L, bool quiet_write, bool& pushed,

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <stdexcept>
+#include <vector>
 
 namespace refit::run::local_file {
 
@@ -18,15 +19,29 @@ namespace {
   throw std::runtime_error(fmt::format("cannot write {}: {} failed: {}", path, doing, std::strerror(err)));
 }
 
+// Creates the missing directories above `path`, each 0700 (create_directories alone honours only
+// the umask): a backup directory is the user's alone.
 void make_parents(const std::string& path) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (parent.empty()) return;
+  std::vector<std::filesystem::path> missing;
   std::error_code ec;
-  if (std::filesystem::is_directory(parent, ec)) return;
-  std::filesystem::create_directories(parent, ec);
-  if (ec) throw std::runtime_error(fmt::format("cannot write {}: creating {} failed: {}", path, parent.string(), ec.message()));
-  // create_directories honours the umask only; a backup directory is the user's alone
-  std::filesystem::permissions(parent, std::filesystem::perms::owner_all, ec);
+  for (auto dir = parent; !dir.empty() && !std::filesystem::is_directory(dir, ec); dir = dir.parent_path()) {
+    missing.push_back(dir);
+    if (dir == dir.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (!std::filesystem::create_directory(*it, ec) && ec) {
+      throw std::runtime_error(fmt::format("cannot write {}: creating {} failed: {}", path, it->string(), ec.message()));
+    }
+    std::filesystem::permissions(*it, std::filesystem::perms::owner_all, ec);
+  }
+}
+
+// Closes and removes the temporary file, then reports the call that failed.
+[[noreturn]] void abandon(int fd, const std::string& tmp, const std::string& path, const char* doing, int err) {
+  ::close(fd);
+  ::unlink(tmp.c_str());
+  fail(path, doing, err);
 }
 
 }  // namespace
@@ -41,19 +56,12 @@ void write_private(const std::string& path, const std::string& content) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(path, "write", err);
+      abandon(fd, tmp, path, "write", errno);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fchmod(fd, 0600) != 0 || ::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(path, "fsync", err);
-  }
+  if (::fchmod(fd, 0600) != 0) abandon(fd, tmp, path, "chmod", errno);
+  if (::fsync(fd) != 0) abandon(fd, tmp, path, "fsync", errno);
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;

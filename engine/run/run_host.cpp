@@ -37,6 +37,10 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 // level: 1 for a cluster handle's write (the playbook line that called it), 0 for a command (ctx
 // adds the position itself).
 [[noreturn]] void refuse_in(const char* phase, const std::string& what, int level) {
+  if (std::string_view(phase) == "irreversible") {
+    throw lua::Error(fmt::format("an irreversible step's recovery text function must only read the world ({}): "
+                                 "build the text from what it reads", what), level);
+  }
   throw lua::Error(fmt::format("{} must not change the world ({}): a failed check or precondition promises that "
                                "nothing changed; move the change to the step's run",
                                std::string_view(phase) == "check" ? "a preflight check" : "a step's " + std::string(phase),

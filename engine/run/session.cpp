@@ -113,7 +113,6 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   result.outcome = runner.run();
   result.outcome.message = bus.redacted(result.outcome.message);
   if (options.capture_world) result.world_after = runtime.dump();
-  result.lua_memory_peak = vm.memory_peak();
   return result;
 }
 

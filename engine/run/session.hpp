@@ -29,7 +29,6 @@ struct SessionResult {
   RunOutcome outcome;
   nlohmann::json world_before;
   nlohmann::json world_after;
-  std::size_t lua_memory_peak = 0;
 };
 
 // A problem before the run starts (playbook, parameters, fixture): exit code 1.

@@ -202,7 +202,7 @@ t.case("an irreversible function writes the recovery text from the world as the 
   t.eq(recovery("error"), "the step is irreversible, but its recovery text could not be built: no such field")
   t.eq(recovery("empty"), "the step is irreversible (its recovery text function returned no text)")
   local text, r = recovery("writes")
-  t.match(text, "^the step is irreversible, but its recovery text could not be built: .*must not change the world")
+  t.match(text, "^the step is irreversible, but its recovery text could not be built: .*recovery text function must only read the world")
   local names = {}
   for _, cm in ipairs(r:objects("test", "ConfigMap")) do names[#names + 1] = cm.metadata.name end
   t.ok(table.concat(names, ","):find("moved", 1, true), "the delete was refused: " .. table.concat(names, ","))
