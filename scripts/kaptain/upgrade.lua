@@ -291,7 +291,7 @@ end
 
 local function group(list, pick)
   local by_repo, order = {}, {}
-  for _, a in ipairs(ADDONS) do
+  for _, a in ipairs(list) do
     if pick(a) then
       if not by_repo[a.repo] then
         by_repo[a.repo] = { version = a.version, names = {} }

@@ -37,11 +37,11 @@ refused "a skipped EKS minor" "Run refit apply eks/upgrade once per hop: --set t
   eks/upgrade examples/clusters/eks-1.20.yaml --set to=1.22
 refused "a DKP upgrade the matrix does not list" "from 2.1.0, DKP upgrades to 2.2.0" \
   dkp/upgrade tests/scripts/fixtures/dkp-2.1.0-fleet.yaml --set to=2.1.1
-refused "a Konvoy cluster that is not at 1.8.3" "1.8.3" \
+refused "a Konvoy cluster that is not at 1.8.3" "Upgrade the cluster to Konvoy 1.8.3 first" \
   dkp/major-upgrade tests/scripts/fixtures/konvoy-1.8.2.yaml "${MAJOR_PARAMS[@]}"
 refused "an upgrade without the data-loss acknowledgement" "accept_pipeline_data_loss=true" \
   kaptain/upgrade examples/clusters/kaptain-on-konvoy.yaml
-refused "a KKP 2.22 upgrade with Docker user clusters" "docker" \
+refused "a KKP 2.22 upgrade with Docker user clusters" "these user clusters use Docker: batchz4m7w" \
   kkp/upgrade tests/scripts/fixtures/kkp-2.21-docker.yaml
 
 finish

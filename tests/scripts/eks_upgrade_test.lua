@@ -190,7 +190,9 @@ t.case("the large fixture plans successfully", function()
   local r = plan { sim = LARGE }
   t.eq(r.status, "succeeded", r.output)
   local to = r:find("state_set", { key = "to" }).value
-  for _, node in ipairs(r:objects(next(r.world.clusters), "Node")) do
+  local nodes = r:objects(next(r.world.clusters), "Node")
+  t.ok(#nodes >= 2000, "the large fixture's nodes: " .. #nodes)
+  for _, node in ipairs(nodes) do
     t.match(node.status.nodeInfo.kubeletVersion, "^v" .. to:gsub("%.", "%%.") .. "%.", node.metadata.name)
   end
 end)

@@ -146,11 +146,14 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
   t.eq(parallel_limit(r), 10)
   -- the record says done and keeps the backup directory; the saved limit is gone with the reset
   t.eq(record(r), done_record("v2.21.12", TARGET, "kkp-backup-v2.21.12-to-v2.22.9"))
-  for _, o in ipairs(r:objects("kkp-master", "Deployment")) do
-    if o.metadata.name == "kubermatic-operator" then
-      t.eq(o.spec.template.spec.containers[1].image, "quay.io/kubermatic/kubermatic-ee:v2.22.9")
+  local function deployment(cluster, name)
+    for _, d in ipairs(r:objects(cluster, "Deployment")) do
+      if d.metadata.name == name then return d end
     end
+    error("no Deployment " .. name .. " in " .. cluster)
   end
+  t.eq(deployment("kkp-master", "kubermatic-operator").spec.template.spec.containers[1].image,
+       "quay.io/kubermatic/kubermatic-ee:v2.22.9")
   local seeds = r:objects("kkp-master", "Seed")
   t.eq(#seeds, 2)
   for _, seed in ipairs(seeds) do
@@ -166,11 +169,8 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
       t.eq(cond.status, "True", c.metadata.name)
       t.eq(cond.kubermaticVersion, TARGET, c.metadata.name)
     end
-    for _, d in ipairs(r:objects(name, "Deployment")) do
-      if d.metadata.name == "seed-controller-manager" then
-        t.eq(d.spec.template.spec.containers[1].image, "quay.io/kubermatic/kubermatic-ee:v2.22.9", name)
-      end
-    end
+    t.eq(deployment(name, "seed-controller-manager").spec.template.spec.containers[1].image,
+         "quay.io/kubermatic/kubermatic-ee:v2.22.9", name)
   end
   t.eq(clusters, 50)
   t.eq(r.world.cloud.kkp.releases["kkp-master"]["kubermatic-operator"], { version = "2.22.9", status = "deployed",
