@@ -886,12 +886,12 @@ local function calico_system_step()
     summary = "wait until Calico runs from calico-system on every node (the Tigera operator took it over)",
     done = kubernetes_upgrade_started,
     verify = function(ctx)
+      local nodes = #target(ctx):list { kind = "Node" }   -- the step replaces no node
       ctx:wait("DaemonSet calico-system/calico-node up to date on every node", function()
         local ds = target(ctx):get(CALICO_SYSTEM)
         if not ds then return false, "no DaemonSet calico-system/calico-node yet" end
         local ok, why = k8s.rollout_complete(ds)
         if not ok then return false, why end
-        local nodes = #target(ctx):list { kind = "Node" }
         local up = (ds.status or {}).updatedNumberScheduled or 0
         return up == nodes, string.format("%d of %d nodes up to date", up, nodes)
       end, { timeout = ctx.params.steady_state_timeout, interval = "30s" })
@@ -921,9 +921,12 @@ local function dex_step()
       target(ctx):patch(DEX, { spec = { chartReference = { values = patched } } })
     end,
     verify = function(ctx)
-      local ok, doc = pcall(yaml.decode, dex_values(ctx))
-      ctx:require(ok and type(doc) == "table" and type(doc.env) == "table", "the Dex addon's values do not parse with env: %s",
-                  tostring(doc))
+      local doc, err = yaml.decode(dex_values(ctx))
+      ctx:require(doc ~= nil, "the Dex addon's values are not YAML after the patch (%s): fix spec.chartReference.values " ..
+                  "of Addon %s/%s by hand, then run again", tostring(err), DEX.namespace, DEX.name)
+      ctx:require(type(doc) == "table" and type(doc.env) == "table", "the Dex addon's values have no top-level env " ..
+                  "list after the patch: add the guide's env block to spec.chartReference.values of Addon %s/%s, then " ..
+                  "run again", DEX.namespace, DEX.name)
     end,
     rollback = function(ctx)
       if ctx.state.dex_values then target(ctx):patch(DEX, { spec = { chartReference = { values = ctx.state.dex_values } } }) end

@@ -41,9 +41,16 @@ end
 
 -- releases.yaml decoded once: the steps read it hundreds of times on a large fleet (every poll
 -- of a workspace's releases, every managed cluster's items); nothing changes the table
+-- A data file beside this playbook, decoded; a broken one is named, not read as empty.
+local function data_doc(name)
+  local doc, err = yaml.decode(data(name))
+  if not doc then error("scripts/dkp/data/" .. name .. ": " .. err, 0) end
+  return doc
+end
+
 local releases_doc
 local function release(ctx)
-  releases_doc = releases_doc or yaml.decode(data("releases.yaml"))
+  releases_doc = releases_doc or data_doc("releases.yaml")
   local doc = releases_doc
   local r = doc.releases[ctx.params.to]
   if not r then
@@ -56,12 +63,15 @@ local function release(ctx)
   return r
 end
 
+-- The supported upgrade paths, read once (preflight and several steps ask for them)
+local paths_graph
 local function graph()
-  return paths.load(data("paths.yaml"), "scripts/dkp/data/paths.yaml")
+  paths_graph = paths_graph or paths.load(data("paths.yaml"), "scripts/dkp/data/paths.yaml")
+  return paths_graph
 end
 
 local function removed_apis()
-  return (yaml.decode(data("removed-apis-1.22.yaml")) or {}).removed or {}
+  return data_doc("removed-apis-1.22.yaml").removed or {}
 end
 
 ---------------------------------------------------------------------------------------------------

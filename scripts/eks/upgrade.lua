@@ -145,7 +145,8 @@ local function removed_apis(minor)
   -- resource() reads relative to the chunk that calls it, hence the closure rather than pcall(resource, ...)
   local ok, text = pcall(function() return resource("data/removed-apis/" .. minor .. ".yaml") end)
   if not ok then return {} end
-  local doc = yaml.decode(text) or {}
+  local doc, err = yaml.decode(text)
+  if not doc then error("scripts/eks/data/removed-apis/" .. minor .. ".yaml: " .. err, 0) end
   return doc.removed or {}
 end
 

@@ -151,9 +151,11 @@ end
 local function minor(v) return semver.parse(v).minor end
 
 -- The supported upgrades, from scripts/kkp/data/paths.yaml (the KKP Upgrade Versioning Policy).
+local paths_graph
 local function upgrade_paths()
-  -- resource() reads relative to the chunk that calls it
-  return paths.load(resource("data/paths.yaml"), "scripts/kkp/data/paths.yaml")
+  -- resource() reads relative to the chunk that calls it; read once, several checks ask
+  paths_graph = paths_graph or paths.load(resource("data/paths.yaml"), "scripts/kkp/data/paths.yaml")
+  return paths_graph
 end
 
 -- Whether this run's hop is one KKP supports; when it is not, version-route says why, and the
@@ -866,10 +868,11 @@ local function wait_clusters_step()
       local to = target(ctx)
       local started = ctx:now()
       local total = 0
+      local reached = seeds(ctx)   -- connected once: the seeds do not change while we wait
       ctx:wait("every user cluster SeedResourcesUpToDate at " .. to, function()
         local lag = {}
         total = 0
-        for _, s in ipairs(seeds(ctx)) do
+        for _, s in ipairs(reached) do
           for _, c in ipairs(user_clusters(s.cluster)) do
             total = total + 1
             if not cluster_up_to_date(c, to) then lag[#lag + 1] = cluster_label(c) .. " on seed " .. s.name end
