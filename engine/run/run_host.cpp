@@ -144,10 +144,11 @@ void RunHost::sleep(std::int64_t ms) {
 }
 
 exec::Result RunHost::exec(const exec::Request& request) {
-  const std::string command = exec::display_command(request.argv);
-  if (request.mutates && read_only_phase_ != nullptr) refuse_in(read_only_phase_, "runs " + command, 0);
+  // The display form is for refusals, warnings and timeouts only: a wait's polls never need it.
+  auto command = [&request] { return exec::display_command(request.argv); };
+  if (request.mutates && read_only_phase_ != nullptr) refuse_in(read_only_phase_, "runs " + command(), 0);
   const std::int64_t start = timeline_.now();
-  if (deadline_ && start >= *deadline_) throw_deadline("before " + command);
+  if (deadline_ && start >= *deadline_) throw_deadline("before " + command());
 
   exec::Result result = executor_.run(request);
 
@@ -164,7 +165,7 @@ exec::Result RunHost::exec(const exec::Request& request) {
   if (result.changed && !request.mutates) {
     bus_.emit_here("log", {{"level", "warn"},
                            {"message", fmt::format("{} changed the simulated world but is not marked mutates = true: "
-                                                   "mark it, so that a plan against real clusters never runs it", command)}});
+                                                   "mark it, so that a plan against real clusters never runs it", command())}});
   }
   // Read-only polls inside a wait are counted on the wait, not listed one by one.
   if (wait_depth_ > 0 && !request.mutates && !changed) {
@@ -176,9 +177,9 @@ exec::Result RunHost::exec(const exec::Request& request) {
     bus_.emit_here("command", std::move(f));
   }
   timeline_.advance_to(finish);
-  if (step_timed_out) throw_deadline("running " + command);
+  if (step_timed_out) throw_deadline("running " + command());
   if (command_timed_out) {
-    throw lua::Error(fmt::format("timed out after {} running {}", duration_text(*request.timeout_ms), command), 0);
+    throw lua::Error(fmt::format("timed out after {} running {}", duration_text(*request.timeout_ms), command()), 0);
   }
   return result;
 }

@@ -33,10 +33,10 @@ end
 -- Calls a host primitive. Errors without a position (a timeout, a failed command, a failure a
 -- stdlib helper reported) are raised at the nearest playbook line, not inside the stdlib; errors
 -- that carry a position keep it.
+-- Every host primitive returns at most one value: no table per call (a wait's polls make many).
 local function call_host(host, fn, ...)
-  local results = table.pack(pcall(fn, ...))
-  if results[1] then return table.unpack(results, 2, results.n) end
-  local err = results[2]
+  local ok, err = pcall(fn, ...)
+  if ok then return err end
   if type(err) == "string" and not err:match("^[^%s:]+:%d+: ") then error(host.where() .. err, 0) end
   error(err, 0)
 end

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -407,7 +408,7 @@ struct ObjectStore::Impl {
   // Stores `updated` over the object at `it`, keeping server-managed metadata. A write that changes
   // nothing returns the stored object untouched: the API server neither bumps resourceVersion nor
   // sends a watch event for it, and controllers reacting to their own no-op writes would loop.
-  const Json& update(KindObjects& objects, Objects::iterator it, Json updated, bool status_only = false) {
+  const Json& update(KindObjects& objects, Objects::iterator it, Json updated) {
     Json& stored = it->second.object;
     const Json& stored_metadata = metadata_of(stored);
     Json& metadata = updated["metadata"];
@@ -435,7 +436,7 @@ struct ObjectStore::Impl {
     Json old = std::exchange(stored, std::move(updated));
     if (old_node != new_node) index(objects, it);
     track_crd(objects, &old, &stored);
-    notify(ChangeType::Modified, stored, &old, status_only);
+    notify(ChangeType::Modified, stored, &old);
     return stored;
   }
 
@@ -587,25 +588,21 @@ const Json& ObjectStore::json_patch(const ObjectRef& ref, const Json& operations
 const Json& ObjectStore::patch_status(const ObjectRef& ref, const Json& status_merge_patch) {
   Location at = impl_->locate(ref);
   auto [objects, it] = impl_->find_existing(at);
-  if (!impl_->observer_wants_old) {
-    // Nobody needs the object as it was: patch a copy of .status only and move it in. The spec,
-    // labels, node index and CRD scope cannot change through the status.
-    Json& stored = it->second.object;
-    const Json* current = member(stored, "status");
-    Json status = current != nullptr ? *current : Json(nullptr);
-    status.merge_patch(status_merge_patch);
-    if (current != nullptr ? status == *current : status.is_null()) return stored;
-    if (status.is_null()) stored.erase("status");
-    else stored["status"] = std::move(status);
-    stored["metadata"]["resourceVersion"] = impl_->next_resource_version();
-    impl_->notify(ChangeType::Modified, stored, nullptr, true);
-    return stored;
-  }
-  Json updated = it->second.object;
-  Json& status = updated["status"];
+  // Patch a copy of .status only and move it in: the spec, labels, node index and CRD scope cannot
+  // change through the status, so none of update()'s bookkeeping applies. The whole object is
+  // copied only for an observer that wants it as it was.
+  Json& stored = it->second.object;
+  const Json* current = member(stored, "status");
+  Json status = current != nullptr ? *current : Json(nullptr);
   status.merge_patch(status_merge_patch);
-  if (status.is_null()) updated.erase("status");
-  return impl_->update(*objects, it, std::move(updated), true);
+  if (current != nullptr ? status == *current : status.is_null()) return stored;
+  std::optional<Json> old;
+  if (impl_->observer_wants_old) old = stored;
+  if (status.is_null()) stored.erase("status");
+  else stored["status"] = std::move(status);
+  stored["metadata"]["resourceVersion"] = impl_->next_resource_version();
+  impl_->notify(ChangeType::Modified, stored, old ? &*old : nullptr, true);
+  return stored;
 }
 
 const Json& ObjectStore::replace(Json obj) {
