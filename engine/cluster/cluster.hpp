@@ -1,8 +1,9 @@
 // The Cluster interface: what playbooks can read and change in one Kubernetes cluster. It has two
-// implementations: the simulated cluster (sim/) and, later, the Kubernetes API backend (kube/).
+// implementations: the simulated cluster (sim/) and the Kubernetes API backend (kube/).
 #pragma once
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "cluster/sim/object_store.hpp"
@@ -22,6 +23,29 @@ struct ServerVersion {
 // Parses "v1.21.14-eks-18ef993" (or "1.21") into a ServerVersion; throws on anything else.
 ServerVersion parse_server_version(const std::string& git_version);
 
+// What an API server refused, with the HTTP status and the Status reason ("NotFound", "Conflict",
+// "TooManyRequests", ...). The message says what and why, in words a user can act on; it never holds
+// a credential. Both backends throw it (the simulated one maps its store errors to the same codes), so
+// playbooks and the engine see one kind of failure.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string reason, const std::string& message)
+      : std::runtime_error(message), status(status), reason(std::move(reason)) {}
+  int status;          // 404, 409, 422, 429, 403, 500, ...; 0 when no response came (connection)
+  std::string reason;  // metav1.StatusReason, e.g. "NotFound"; may be empty
+};
+
+// How a delete treats the object's dependents: "" (the server's default), "Foreground", "Background"
+// or "Orphan".
+struct DeleteOptions {
+  std::string propagation;
+};
+
+// Server-side apply: the field manager is always "refit"; `force` takes fields other managers own.
+struct ApplyOptions {
+  bool force = false;
+};
+
 class Cluster {
  public:
   virtual ~Cluster() = default;
@@ -34,12 +58,21 @@ class Cluster {
   // caller that needs a field or two reads them there, instead of every write copying the object.
   using StoredVisitor = std::function<void(const Json&)>;
   virtual void create(Json object, const StoredVisitor& stored) = 0;
-  virtual void apply(Json object, const StoredVisitor& stored) = 0;
+  // Server-side apply (the simulated world merges: maps recursively, named lists item by item).
+  virtual void apply(Json object, const ApplyOptions& options, const StoredVisitor& stored) = 0;
+  // A full update; a metadata.resourceVersion in `object` must be current (409 Conflict otherwise).
+  virtual void replace(Json object, const StoredVisitor& stored) = 0;
   virtual void merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) = 0;
   virtual void json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) = 0;
+  // A strategic-merge patch: as a merge patch, except that lists of named items (containers, volumes,
+  // env, ports) merge item by item by name.
+  virtual void strategic_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) = 0;
   virtual void patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) = 0;
   // Returns false when the object does not exist.
-  virtual bool remove(const ObjectRef& ref) = 0;
+  virtual bool remove(const ObjectRef& ref, const DeleteOptions& options) = 0;
+  // Evicts a pod through the eviction subresource. Throws ApiError: 429 when a PodDisruptionBudget
+  // forbids it now (the message names the budget when the server does), 404 when the pod is gone.
+  virtual void evict(const ObjectRef& pod) = 0;
 };
 
 }  // namespace refit::cluster

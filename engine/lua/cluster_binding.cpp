@@ -184,10 +184,13 @@ nlohmann::json object_arg(lua_State* L, int index, const char* method) {
   }
 }
 
-template <bool Apply>
-int l_create_or_apply(lua_State* L) {
+// c:create(obj [, opts]), c:apply(obj [, { force, quiet }]), c:replace(obj [, opts]).
+enum class Write { Create, Apply, Replace };
+
+template <Write W>
+int l_write(lua_State* L) {
   Handle& h = check_handle(L);
-  const char* method = Apply ? "apply" : "create";
+  const char* method = W == Write::Apply ? "apply" : W == Write::Replace ? "replace" : "create";
   nlohmann::json obj = object_arg(L, 2, method);
   cluster::ObjectRef ref = ref_of_object(obj);
   allow(h, method, ref);
@@ -195,8 +198,15 @@ int l_create_or_apply(lua_State* L) {
   cluster::ObjectRef stored_ref;
   auto visit = push_stored(L, quiet(L, 3), pushed, &stored_ref);
   try {
-    if (Apply) h.cluster->apply(std::move(obj), visit);
-    else h.cluster->create(std::move(obj), visit);
+    if constexpr (W == Write::Apply) {
+      cluster::ApplyOptions options;
+      options.force = bool_field(L, 3, "force");
+      h.cluster->apply(std::move(obj), options, visit);
+    } else if constexpr (W == Write::Replace) {
+      h.cluster->replace(std::move(obj), visit);
+    } else {
+      h.cluster->create(std::move(obj), visit);
+    }
   } catch (const std::exception& e) {
     if (pushed) lua_pop(L, 1);
     rethrow_as_lua(e, method);
@@ -216,14 +226,15 @@ int l_patch(lua_State* L) {
     type = string_field(L, 4, "type");
     if (type.empty()) type = "merge";
   }
-  if (type != "merge" && type != "json") {
-    throw Error(fmt::format("patch: type must be \"merge\" or \"json\", got \"{}\"", type));
+  if (type != "merge" && type != "json" && type != "strategic") {
+    throw Error(fmt::format("patch: type must be \"merge\", \"json\" or \"strategic\", got \"{}\"", type));
   }
   bool pushed = false;
   auto visit = push_stored(L, quiet(L, 4), pushed);
   try {
     if (type == "merge") h.cluster->merge_patch(ref, patch, visit);
-    else h.cluster->json_patch(ref, patch, visit);
+    else if (type == "json") h.cluster->json_patch(ref, patch, visit);
+    else h.cluster->strategic_patch(ref, patch, visit);
   } catch (const std::exception& e) {
     if (pushed) lua_pop(L, 1);
     rethrow_as_lua(e, "patch");
@@ -250,14 +261,22 @@ int l_patch_status(lua_State* L) {
   return finish_write(L, pushed);
 }
 
+// c:delete(ref [, { propagation = "Foreground" | "Background" | "Orphan" }]) -> true | nil, "... not found"
 int l_delete(lua_State* L) {
   Handle& h = check_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
+  cluster::DeleteOptions options;
+  if (lua_istable(L, 3)) options.propagation = string_field(L, 3, "propagation");
+  if (!options.propagation.empty() && options.propagation != "Foreground" && options.propagation != "Background" &&
+      options.propagation != "Orphan") {
+    throw Error(fmt::format("delete: propagation must be \"Foreground\", \"Background\" or \"Orphan\", got \"{}\"",
+                            options.propagation));
+  }
   allow(h, "delete", ref);
   bool removed = false;
   try {
-    removed = h.cluster->remove(ref);
+    removed = h.cluster->remove(ref, options);
   } catch (const std::exception& e) {
     rethrow_as_lua(e, "delete");
   }
@@ -267,6 +286,30 @@ int l_delete(lua_State* L) {
     return 2;
   }
   notify(h, "delete", ref);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// c:evict(pod_ref) -> true | nil, message, status. A refusal is an answer, not an error: 429 when a
+// PodDisruptionBudget forbids it now (drains retry), 404 when the pod is already gone.
+int l_evict(lua_State* L) {
+  Handle& h = check_handle(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  cluster::ObjectRef ref = read_object_ref(L, 2);
+  if (ref.kind != "Pod") throw Error(fmt::format("evict: only pods can be evicted, got a {}", ref.kind));
+  allow(h, "evict", ref);
+  try {
+    h.cluster->evict(ref);
+  } catch (const cluster::ApiError& e) {
+    if (e.status != 429 && e.status != 404) rethrow_as_lua(e, "evict");
+    lua_pushnil(L);
+    lua_pushstring(L, e.what());
+    lua_pushinteger(L, e.status);
+    return 3;
+  } catch (const std::exception& e) {
+    rethrow_as_lua(e, "evict");
+  }
+  notify(h, "evict", ref);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -282,8 +325,10 @@ void push_metatable(lua_State* L) {
     const luaL_Reg methods[] = {
         {"name", guarded<l_name>},         {"version", guarded<l_version>},
         {"get", guarded<l_get>},           {"list", guarded<l_list>},
-        {"create", guarded<l_create_or_apply<false>>},
-        {"apply", guarded<l_create_or_apply<true>>},
+        {"create", guarded<l_write<Write::Create>>},
+        {"apply", guarded<l_write<Write::Apply>>},
+        {"replace", guarded<l_write<Write::Replace>>},
+        {"evict", guarded<l_evict>},
         {"patch", guarded<l_patch>},       {"patch_status", guarded<l_patch_status>},
         {"delete", guarded<l_delete>},     {"set_version", guarded<l_set_version>},
         {nullptr, nullptr}};

@@ -25,4 +25,13 @@ inline std::optional<std::int64_t> integer_field(lua_State* L, int index, const 
   return out;
 }
 
+// t[key] is truthy, when the value at `index` is a table at all. [-0, +0, -]
+inline bool bool_field(lua_State* L, int index, const char* key) {
+  if (!lua_istable(L, index)) return false;
+  lua_getfield(L, index, key);
+  bool out = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return out;
+}
+
 }  // namespace refit::lua

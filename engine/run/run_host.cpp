@@ -92,6 +92,7 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
   bus_.emit_here("wait_started", {{"what", what}, {"timeout", timeout_ms}});
 
   ++wait_depth_;
+  timeline_.wait_began();
   std::int64_t saved_polls = polls_;
   polls_ = 0;
   std::string reason;
@@ -100,6 +101,7 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
     if (polls_ > 0) f["polls"] = polls_;
     if (!ok && !reason.empty()) f["reason"] = reason;
     --wait_depth_;
+    timeline_.wait_ended();
     polls_ = saved_polls;
     bus_.emit_here("wait_finished", std::move(f));
   };

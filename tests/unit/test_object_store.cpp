@@ -715,7 +715,8 @@ TEST_CASE("observer sees every change with its type and the old object", "[store
   CHECK(seen[1].old_rv == "1");
   CHECK(seen[2].type == ChangeType::Modified);
   CHECK(seen[3].type == ChangeType::Deleted);
-  CHECK(seen[3].rv == "3");  // the last state of the object
+  CHECK(seen[3].rv == "4");  // the last state of the object, at a new resourceVersion, as watches see it
+  CHECK(f.store.resource_version() == 4);
   CHECK(seen[3].old_rv.empty());
   CHECK(refit::sim::to_string(ChangeType::Added) == "ADDED");
   CHECK(refit::sim::to_string(ChangeType::Modified) == "MODIFIED");

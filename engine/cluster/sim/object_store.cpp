@@ -620,6 +620,8 @@ void ObjectStore::remove(const ObjectRef& ref) {
   impl_->unindex_labels(*objects, it);
   auto node = objects->objects.extract(it);
   --impl_->size;
+  // A deletion is a change too: watchers see the object's last state at a new resourceVersion.
+  node.mapped().object["metadata"]["resourceVersion"] = impl_->next_resource_version();
   impl_->track_crd(*objects, &node.mapped().object, nullptr);
   impl_->notify(ChangeType::Deleted, node.mapped().object, nullptr);
 }
@@ -640,5 +642,7 @@ Json ObjectStore::dump() const {
 }
 
 std::size_t ObjectStore::size() const { return impl_->size; }
+
+std::uint64_t ObjectStore::resource_version() const { return impl_->last_resource_version; }
 
 }  // namespace refit::sim

@@ -122,6 +122,10 @@ class ObjectStore {
 
   std::size_t size() const;
 
+  // The resourceVersion of the latest write (every write, deletions included, takes the next number),
+  // or 0 before the first: a list's resourceVersion, from which a watch starts.
+  std::uint64_t resource_version() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -1,5 +1,8 @@
-// A simulated cluster: an ObjectStore plus the API server's version.
+// A simulated cluster: an ObjectStore plus the API server's version. Store errors leave it as
+// cluster::ApiError with the status code the API server would send (404, 409, 422), so playbooks,
+// the engine and `refit sim serve` see the same failures as against a real cluster.
 #pragma once
+#include <functional>
 #include <string>
 
 #include "cluster/cluster.hpp"
@@ -17,11 +20,19 @@ class SimCluster final : public cluster::Cluster {
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
   void create(Json object, const StoredVisitor& stored) override;
-  void apply(Json object, const StoredVisitor& stored) override;
+  void apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) override;
+  void replace(Json object, const StoredVisitor& stored) override;
   void merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
   void json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) override;
+  void strategic_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
   void patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
-  bool remove(const ObjectRef& ref) override;
+  bool remove(const ObjectRef& ref, const cluster::DeleteOptions& options) override;
+  void evict(const ObjectRef& pod) override;
+
+  // The eviction subresource's rules (PodDisruptionBudgets) live in the kube model (Lua): the
+  // runtime installs them here. Without one, an eviction deletes the pod.
+  using Evictor = std::function<void(SimCluster&, const ObjectRef&)>;
+  void set_evictor(Evictor evictor) { evictor_ = std::move(evictor); }
 
   ObjectStore& store() { return store_; }
   const ObjectStore& store() const { return store_; }
@@ -30,6 +41,10 @@ class SimCluster final : public cluster::Cluster {
   std::string name_;
   cluster::ServerVersion version_;
   ObjectStore store_;
+  Evictor evictor_;
 };
+
+// The API server's answer to a store error: NotFound 404, AlreadyExists 409, Conflict 409, Invalid 422.
+cluster::ApiError api_error_of(const StoreError& e);
 
 }  // namespace refit::sim

@@ -106,8 +106,20 @@ struct SimPrimitives {
       throw lua::Error(e.what());
     }
     r.watch_cluster(*cluster);
+    cluster->set_evictor([&r](SimCluster& c, const ObjectRef& pod) { r.evict(c, pod); });
     lua::push_cluster_handle(L, cluster, nullptr, cluster);
     return 1;
+  }
+
+  // W.evictor(fn): fn(cluster, namespace, name) -> true | false, budget name | nil (not found);
+  // the rules of the eviction subresource, which the kube model keeps.
+  static int evictor(lua_State* L) {
+    SimRuntime& r = rt(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    if (r.evictor_ref_ != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, r.evictor_ref_);
+    r.evictor_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
   }
 
   static int cluster(lua_State* L) {
@@ -289,6 +301,7 @@ SimRuntime::SimRuntime(lua::Vm& vm, World& world) : vm_(vm), world_(world) {
                           {"scenario_error", lua::guarded<SimPrimitives::scenario_error>},
                           {"run_until", lua::guarded<SimPrimitives::run_until>},
                           {"log", lua::guarded<SimPrimitives::log>},
+                          {"evictor", lua::guarded<SimPrimitives::evictor>},
                           {nullptr, nullptr}};
   lua_newtable(L);
   for (const luaL_Reg* f = fns; f->name != nullptr; ++f) {
@@ -310,7 +323,10 @@ SimRuntime::SimRuntime(lua::Vm& vm, World& world) : vm_(vm), world_(world) {
 SimRuntime::~SimRuntime() {
   // Scheduled callbacks capture `this`; the clock must not outlive us with them.
   for (const auto& [timer, entry] : timers_) world_.clock().cancel(entry.second);
-  for (auto& c : world_.clusters()) c->store().set_observer(nullptr);
+  for (auto& c : world_.clusters()) {
+    c->store().set_observer(nullptr);
+    c->set_evictor(nullptr);
+  }
 }
 
 namespace {
@@ -344,6 +360,7 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
   for (const auto& [key, sub] : subscribed_)
     if (key.first == name) wants_old = wants_old || sub.old;
   cluster.store().set_observer([this, name](const Change& change) {
+    if (tap_) tap_(name, change);
     const std::string& kind = change.object.value("kind", std::string());
     auto sub = subscribed_.find({name, kind});
     if (sub == subscribed_.end() || (change.status_only && !sub->second.status)) return;
@@ -387,6 +404,32 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
       lua_pop(S, 4);
     }, "change " + kind);
   }, wants_old);
+}
+
+void SimRuntime::evict(SimCluster& cluster, const ObjectRef& pod) {
+  std::string where = pod.ns + "/" + pod.name;
+  if (evictor_ref_ == LUA_NOREF) {
+    if (cluster.store().get(pod) == nullptr) throw cluster::ApiError(404, "NotFound", "Pod " + where + " not found");
+    cluster.store().remove(pod);
+    return;
+  }
+  lua_State* L = vm_.state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, evictor_ref_);
+  lua_pushstring(L, cluster.name().c_str());
+  lua_pushstring(L, pod.ns.c_str());
+  lua_pushstring(L, pod.name.c_str());
+  if (auto err = vm_.pcall(3, 2)) throw cluster::ApiError(500, "InternalError", "the eviction model failed: " + err->message);
+  bool nil = lua_isnil(L, -2);
+  bool ok = lua_toboolean(L, -2);
+  std::string budget = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+  lua_pop(L, 2);
+  if (nil) throw cluster::ApiError(404, "NotFound", "Pod " + where + " not found");
+  if (!ok) {
+    // The API server's words, with the budget named (it says it in the Status details).
+    throw cluster::ApiError(429, "TooManyRequests",
+                            fmt::format("Cannot evict pod {} as it would violate the pod's disruption budget {}", where,
+                                        budget.empty() ? "" : pod.ns + "/" + budget));
+  }
 }
 
 void SimRuntime::record_model_error(const std::string& what, const lua::CallError& error) {

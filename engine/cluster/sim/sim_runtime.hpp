@@ -39,6 +39,15 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   nlohmann::json dump();
 
   World& world() { return world_; }
+
+  // Every change of every cluster, after the store is consistent again and before the models'
+  // watchers run: what `refit sim serve` streams to watches. One tap; setting another replaces it.
+  using ChangeTap = std::function<void(const std::string& cluster, const Change& change)>;
+  void set_change_tap(ChangeTap tap) { tap_ = std::move(tap); }
+
+  // The eviction subresource: the kube model's budget rules (W.evictor). Throws cluster::ApiError
+  // (404 gone, 429 a budget forbids it).
+  void evict(SimCluster& cluster, const ObjectRef& pod);
   void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
 
  private:
@@ -50,7 +59,9 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   World& world_;
   int w_ref_ = LUA_NOREF;        // the W table
   int tools_ref_ = LUA_NOREF;    // name -> model function
-  int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
+  int subs_ref_ = LUA_NOREF;
+  int evictor_ref_ = LUA_NOREF;  // W.evictor's function
+  ChangeTap tap_;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
   // What the watchers of (cluster, kind) need: the object as it was before the change (some
   // watcher asked for `old`), and status-only changes (some watcher did not say `status = false`).
   struct Subscription {

@@ -90,6 +90,8 @@ return function(fixture, fixture_dir, scenario)
 
   local faults = require("refit.sim.faults")(W, scenario, default, fault_types)
   local kube = require("refit.sim.kube")(W, { faults = faults })
+  -- the eviction subresource (cluster:evict, and `refit sim serve`'s pods/eviction) keeps the budgets
+  W.evictor(function(cluster, ns, name) return kube.evict(cluster, ns .. "/" .. name) end)
   local eks = require("refit.sim.eks")(W, kube, faults)
   local updates = require("refit.sim.eks_updates")(W, eks, kube, faults)
   local tools = require("refit.sim.tools")(W)
