@@ -34,5 +34,6 @@ void add_check(CLI::App& app, GlobalOptions& global, Command& command);
 void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std::string& mode);
 void add_test(CLI::App& app, GlobalOptions& global, Command& command);
 void add_paths(CLI::App& app, GlobalOptions& global, Command& command);
+void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec
 
 }  // namespace refit::cli
