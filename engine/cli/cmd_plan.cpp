@@ -1,6 +1,8 @@
-// refit plan / refit apply PLAYBOOK --sim FIXTURE: run a playbook in a simulated world.
+// refit plan / refit apply PLAYBOOK: run a playbook in a simulated world (--sim FIXTURE), or apply
+// it to real clusters (--context CTX or --inventory FILE).
 #include <iostream>
 #include <memory>
+#include <unistd.h>
 
 #include "cli/common.hpp"
 #include "report/console_sink.hpp"
@@ -13,7 +15,27 @@ namespace {
 struct PlanOptions {
   run::SessionOptions session;
   std::string output = "text";
+  bool yes = false;
 };
+
+// Before changing real clusters, as terraform apply does: the operator types "yes" at a terminal,
+// or says --yes. Off a terminal nobody could answer, so the run stops instead of guessing.
+std::function<bool(const std::vector<std::string>&)> confirmation(const PlanOptions& opts) {
+  if (opts.yes) return {};
+  const std::string playbook = opts.session.playbook;
+  return [playbook](const std::vector<std::string>& targets) {
+    if (isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) {
+      throw run::SetupError("refit apply changes real clusters and asks first, but this is not a terminal: "
+                            "pass --yes to apply without asking");
+    }
+    std::cerr << "refit will apply " << playbook << " to:\n";
+    for (const auto& t : targets) std::cerr << "  " << t << "\n";
+    std::cerr << "Only 'yes' will be accepted to approve.\nApply? ";
+    std::string answer;
+    std::getline(std::cin, answer);
+    return answer == "yes";
+  };
+}
 
 }  // namespace
 
@@ -22,11 +44,16 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
   opts->session.mode = mode;
   std::string help = mode == "plan"
       ? "simulate a playbook: every step, change, command and wait, with estimated durations"
-      : "run a playbook (against a simulated world; real clusters come in a later release)";
+      : "run a playbook: against real clusters (--context, --inventory) or a simulated world (--sim)";
   auto* sub = app.add_subcommand(mode, help);
   sub->add_option("PLAYBOOK", opts->session.playbook, "bundled name (eks/upgrade) or path")->required();
-  // Not required by the parser: without it the session explains that real clusters come later.
+  // Not required by the parser: the session explains which world options go together.
   sub->add_option("--sim", opts->session.fixture, "world fixture (YAML) to run against");
+  sub->add_option("--context", opts->session.context, "kubeconfig context of the real cluster to run against");
+  sub->add_option("--inventory", opts->session.inventory,
+                  "YAML file mapping the playbook's cluster names to kubeconfig contexts");
+  sub->add_option("--kubeconfig", opts->session.kubeconfig, "kubeconfig file (else KUBECONFIG, else ~/.kube/config)");
+  if (mode == "apply") sub->add_flag("-y,--yes", opts->yes, "apply to real clusters without asking for confirmation");
   sub->add_option("--set", opts->session.sets, "parameter value name=value (repeatable; wins over -f)");
   sub->add_option("-f,--values", opts->session.values_file, "YAML file of parameter values");
   sub->add_option("--scenario", opts->session.scenario, "fault scenario (YAML) to inject into the world");
@@ -36,6 +63,8 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
   sub->callback([&global, &command, opts] {
     command.run = [&global, opts] {
       opts->session.vm = vm_options(global);
+      opts->session.verbose = global.verbose;
+      if (opts->session.mode == "apply") opts->session.confirm = confirmation(*opts);
       std::unique_ptr<run::EventSink> sink;
       if (opts->output == "json") sink = std::make_unique<report::JsonLinesSink>(std::cout);
       else sink = std::make_unique<report::ConsoleSink>(std::cout, report::ConsoleOptions{use_color(global), global.verbose});

@@ -203,6 +203,14 @@ void RunHost::write_file(const std::string& path, const std::string& content) {
   bus_.emit_here("file_written", {{"path", path}, {"bytes", content.size()}, {"written", writes_files_}});
 }
 
+cluster::Cluster* RunHost::connect(const std::string& kubeconfig_text, const std::string& name) {
+  try {
+    return connector_(kubeconfig_text, name);
+  } catch (const std::exception& e) {
+    throw lua::Error(e.what(), 0);
+  }
+}
+
 void RunHost::state_set(const std::string& key, const nlohmann::json& value) {
   bus_.emit_here("state_set", {{"key", key}, {"value", value}});
 }

@@ -2,6 +2,7 @@
 // the step's deadline, which every wait and command respects.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -38,6 +39,12 @@ class RunHost final : public lua::MutationObserver {
   // Whether ctx:write_file writes (refit apply) or only records what it would write (refit plan).
   void set_writes_files(bool writes) { writes_files_ = writes; }
 
+  // ctx:connect on real clusters: the cluster a kubeconfig's text reaches (`name`: its cluster
+  // entry). Without a connector, ctx:connect finds the world's cluster of that name (simulation).
+  using Connector = std::function<cluster::Cluster*(const std::string& kubeconfig_text, const std::string& name)>;
+  void set_connector(Connector connector) { connector_ = std::move(connector); }
+  cluster::Cluster* connect(const std::string& kubeconfig_text, const std::string& name);
+
   EventBus& bus() { return bus_; }
   Timeline& timeline() { return timeline_; }
 
@@ -64,6 +71,7 @@ class RunHost final : public lua::MutationObserver {
   std::int64_t mutations_ = 0;
   const char* read_only_phase_ = nullptr;
   bool writes_files_ = false;
+  Connector connector_;
   int wait_depth_ = 0;
   std::int64_t polls_ = 0;   // read-only commands run inside the current wait
 };

@@ -104,6 +104,16 @@ int l_where(lua_State* L) {
   return 1;
 }
 
+// host.connect(kubeconfig_text, cluster_name) -> handle (real worlds only)
+int l_connect(lua_State* L) {
+  luaL_checkstring(L, 1);
+  luaL_checkstring(L, 2);
+  RunHost& h = host(L);
+  cluster::Cluster* c = h.connect(lua_tostring(L, 1), lua_tostring(L, 2));
+  lua::push_cluster_handle(L, c, &h);
+  return 1;
+}
+
 int l_now(lua_State* L) {
   lua_pushinteger(L, host(L).timeline().now());
   return 1;
@@ -122,6 +132,11 @@ void RunHost::push_host_table(lua_State* L) {
     lua_pushlightuserdata(L, this);
     lua_pushcclosure(L, f->func, 1);
     lua_setfield(L, -2, f->name);
+  }
+  if (connector_) {
+    lua_pushlightuserdata(L, this);
+    lua_pushcclosure(L, lua::guarded<l_connect>, 1);
+    lua_setfield(L, -2, "connect");
   }
 }
 

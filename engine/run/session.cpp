@@ -8,6 +8,7 @@
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
+#include "run/real_world.hpp"
 #include "run/run_host.hpp"
 
 namespace refit::run {
@@ -19,8 +20,11 @@ void prepare_vm(lua::Vm& vm) {
 
 namespace {
 
+using NamedClusters = std::vector<std::pair<std::string, cluster::Cluster*>>;
+
 // Pushes ctx = require("refit.context").new(host, params, clusters, default) and returns a ref.
-int make_context(lua::Vm& vm, RunHost& host, int params_ref, sim::World& world) {
+int make_context(lua::Vm& vm, RunHost& host, int params_ref, const NamedClusters& clusters,
+                 const std::string& default_name) {
   lua_State* L = vm.state();
   lua_getglobal(L, "require");
   lua_pushliteral(L, "refit.context");
@@ -30,55 +34,90 @@ int make_context(lua::Vm& vm, RunHost& host, int params_ref, sim::World& world) 
   host.push_host_table(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, params_ref);
   lua_newtable(L);
-  for (const auto& c : world.clusters()) {
-    lua::push_cluster_handle(L, c.get(), &host);
-    lua_setfield(L, -2, c->name().c_str());
+  for (const auto& [name, c] : clusters) {
+    lua::push_cluster_handle(L, c, &host);
+    lua_setfield(L, -2, name.c_str());
   }
-  lua_pushstring(L, world.default_cluster()->name().c_str());
+  lua_pushstring(L, default_name.c_str());
   if (auto err = vm.pcall(4, 1)) throw SetupError(err->message);
   return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-}  // namespace
+// The playbook, its parameters, and what reports may show of them.
+struct LoadedRun {
+  playbook::Loaded playbook;
+  int params_ref = LUA_NOREF;
+  nlohmann::json params, params_text, secrets;
+};
 
-SessionResult run_session(const SessionOptions& options, const std::vector<EventSink*>& sinks) {
-  lua::Vm vm(options.vm);
-  prepare_vm(vm);
+LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
+  LoadedRun run;
   lua_State* L = vm.state();
+  try {
+    run.playbook = playbook::load(vm, playbook::find(options.playbook));
+    playbook::push_resolved_params(vm, run.playbook, playbook::read_raw_params(options.values_file, options.sets));
+    run.params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    // What reports may show of the parameters: secrets never.
+    run.params = playbook::param_view(vm, run.playbook, run.params_ref, "redacted");
+    run.params_text = playbook::param_view(vm, run.playbook, run.params_ref, "display");
+    run.secrets = playbook::param_view(vm, run.playbook, run.params_ref, "secrets");
+  } catch (const playbook::LoadError& e) {
+    throw SetupError(e.what());
+  }
+  if (!run.params.is_object()) run.params = nlohmann::json::object();
+  if (!run.params_text.is_object()) run.params_text = nlohmann::json::object();
+  return run;
+}
+
+// What the run stands on, whichever world it is.
+struct WorldParts {
+  NamedClusters clusters;
+  std::string default_name;
+  Timeline* timeline = nullptr;
+  exec::Executor* executor = nullptr;
+  RunHost::Connector connector;   // real worlds only
+  EventFields started;            // the world's fields of run_started
+};
+
+RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
+                  const std::vector<EventSink*>& sinks, std::function<void(EventBus&)> before_run = {}) {
+  Timeline& timeline = *world.timeline;
+  const std::int64_t origin = timeline.now();
+  EventBus bus([&timeline, origin] { return timeline.now() - origin; });
+  for (EventSink* sink : sinks) bus.add_sink(sink);
+  if (loaded.secrets.is_array())
+    for (const auto& secret : loaded.secrets) bus.add_secret(secret.get<std::string>());
+  if (before_run) before_run(bus);
+  RunHost host(vm, bus, timeline, *world.executor);
+  host.set_writes_files(options.mode == "apply");
+  if (world.connector) host.set_connector(world.connector);
+  int ctx_ref = make_context(vm, host, loaded.params_ref, world.clusters, world.default_name);
+
+  EventFields started = {{"playbook", loaded.playbook.name}, {"file", loaded.playbook.file}, {"mode", options.mode}};
+  for (auto& [key, value] : world.started.items()) started[key] = value;
+  started["seed"] = options.seed;
+  started["params"] = loaded.params;
+  started["params_text"] = loaded.params_text;
+  bus.emit("run_started", std::move(started));
+
+  Runner runner(vm, host, loaded.playbook.ref, ctx_ref, loaded.playbook.file);
+  RunOutcome outcome = runner.run();
+  outcome.message = bus.redacted(outcome.message);
+  return outcome;
+}
+
+void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
   // Playbooks that use math.random get the same sequence for the same --seed.
+  lua_State* L = vm.state();
   lua_getglobal(L, "math");
   lua_getfield(L, -1, "randomseed");
-  lua_pushinteger(L, static_cast<lua_Integer>(options.seed));
+  lua_pushinteger(L, static_cast<lua_Integer>(seed));
   lua_call(L, 1, 0);
   lua_pop(L, 1);
+}
 
-  // 1. The playbook and its parameters, before any world exists.
-  playbook::Loaded loaded;
-  int params_ref = LUA_NOREF;
-  try {
-    loaded = playbook::load(vm, playbook::find(options.playbook));
-    playbook::push_resolved_params(vm, loaded, playbook::read_raw_params(options.values_file, options.sets));
-    params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  } catch (const playbook::LoadError& e) {
-    throw SetupError(e.what());
-  }
-  // What reports may show of the parameters: secrets never.
-  nlohmann::json params, params_text, secrets;
-  try {
-    params = playbook::param_view(vm, loaded, params_ref, "redacted");
-    params_text = playbook::param_view(vm, loaded, params_ref, "display");
-    secrets = playbook::param_view(vm, loaded, params_ref, "secrets");
-  } catch (const playbook::LoadError& e) {
-    throw SetupError(e.what());
-  }
-  if (!params.is_object()) params = nlohmann::json::object();
-  if (!params_text.is_object()) params_text = nlohmann::json::object();
-
-  // 2. The world.
-  if (options.fixture.empty()) {
-    throw SetupError("a simulated world is needed: --sim FIXTURE (examples/clusters/ has some); "
-                     "real clusters come in a later release");
-  }
+SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
+                      const std::vector<EventSink*>& sinks) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
@@ -86,34 +125,99 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   } catch (const sim::FixtureError& e) {
     throw SetupError(e.what());
   }
-
   SessionResult result;
   if (options.capture_world) result.world_before = runtime.dump();
 
-  // 3. The run. Time is reported relative to its start.
-  const std::int64_t origin = runtime.now();
-  EventBus bus([&runtime, origin] { return runtime.now() - origin; });
-  for (EventSink* sink : sinks) bus.add_sink(sink);
-  if (secrets.is_array())
-    for (const auto& secret : secrets) bus.add_secret(secret.get<std::string>());
-  runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
-  RunHost host(vm, bus, runtime, runtime);
-  host.set_writes_files(options.mode == "apply");
-  int ctx_ref = make_context(vm, host, params_ref, world);
-
-  EventFields started = {{"playbook", loaded.name}, {"file", loaded.file}, {"mode", options.mode},
-                         {"world", "sim"}, {"fixture", options.fixture}};
-  if (options.scenario) started["scenario"] = *options.scenario;
-  started["seed"] = options.seed;
-  started["params"] = params;
-  started["params_text"] = params_text;
-  bus.emit("run_started", std::move(started));
-
-  Runner runner(vm, host, loaded.ref, ctx_ref, loaded.file);
-  result.outcome = runner.run();
-  result.outcome.message = bus.redacted(result.outcome.message);
+  WorldParts parts;
+  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), c.get());
+  parts.default_name = world.default_cluster()->name();
+  parts.timeline = &runtime;
+  parts.executor = &runtime;
+  parts.started = {{"world", "sim"}, {"fixture", options.fixture}};
+  if (options.scenario) parts.started["scenario"] = *options.scenario;
+  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime](EventBus& bus) {
+    runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
+  });
+  runtime.set_log(nullptr);
   if (options.capture_world) result.world_after = runtime.dump();
   return result;
+}
+
+SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
+                       const std::vector<EventSink*>& sinks) {
+  if (options.mode != "apply") {
+    throw SetupError("refit plan runs in a simulated world: give --sim FIXTURE "
+                     "(a plan from a snapshot of live clusters is `refit plan --context` with a snapshot, coming soon)");
+  }
+  if (options.scenario) throw SetupError("--scenario injects faults into a simulated world; it needs --sim");
+  RealWorldOptions real;
+  try {
+    real.targets = options.inventory ? read_inventory(*options.inventory) : single_target(options.context);
+  } catch (const InventoryError& e) {
+    throw SetupError(e.what());
+  }
+  real.kubeconfig = options.kubeconfig;
+  real.allow_mutating_commands = true;
+  real.verbose = options.verbose;
+  // Warnings found while connecting are kept until the run's events begin.
+  std::vector<std::string> early_warnings;
+  EventBus* bus_ptr = nullptr;
+  real.warn = [&](const std::string& message) {
+    if (bus_ptr != nullptr) bus_ptr->emit_here("log", {{"level", "warn"}, {"message", message}});
+    else early_warnings.push_back(message);
+  };
+  real.output_line = [&](const std::string& line) {
+    if (bus_ptr != nullptr) bus_ptr->emit_here("log", {{"level", "debug"}, {"message", line}});
+  };
+  std::unique_ptr<RealWorld> world;
+  try {
+    world = std::make_unique<RealWorld>(std::move(real));
+  } catch (const std::exception& e) {
+    throw SetupError(e.what());
+  }
+  if (options.confirm && !options.confirm(world->describe())) {
+    throw SetupError("not applied: nothing was changed");
+  }
+
+  WorldParts parts;
+  parts.clusters = world->clusters();
+  parts.default_name = world->default_name();
+  parts.timeline = &world->timeline();
+  parts.executor = &world->executor();
+  parts.connector = [&world](const std::string& text, const std::string& name) { return world->connect(text, name); };
+  parts.started = {{"world", "real"}, {"targets", world->describe()}};
+  SessionResult result;
+  result.outcome = run_in(vm, loaded, options, parts, sinks, [&](EventBus& bus) {
+    bus_ptr = &bus;
+    for (const auto& w : early_warnings) bus.emit("log", {{"level", "warn"}, {"message", w}});
+  });
+  bus_ptr = nullptr;
+  return result;
+}
+
+}  // namespace
+
+SessionResult run_session(const SessionOptions& options, const std::vector<EventSink*>& sinks) {
+  lua::Vm vm(options.vm);
+  prepare_vm(vm);
+  seed_randomness(vm, options.seed);
+  // 1. The playbook and its parameters, before any world exists.
+  LoadedRun loaded = load_run(vm, options);
+  // 2. The world, and 3. the run.
+  if (!options.fixture.empty()) {
+    if (!options.context.empty() || options.inventory) {
+      throw SetupError("--sim runs in a simulated world; --context and --inventory name real clusters: give one or the other");
+    }
+    return run_sim(vm, loaded, options, sinks);
+  }
+  if (options.context.empty() && !options.inventory) {
+    throw SetupError("which world? --sim FIXTURE rehearses in a simulated one (examples/clusters/ has some); "
+                     "--context CTX (or --inventory FILE) applies to real clusters");
+  }
+  if (!options.context.empty() && options.inventory) {
+    throw SetupError("--context names one cluster and --inventory several: give one or the other");
+  }
+  return run_real(vm, loaded, options, sinks);
 }
 
 }  // namespace refit::run

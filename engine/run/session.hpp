@@ -2,6 +2,7 @@
 // world, run, and report. `refit plan`, `refit apply` and `refit test`'s t.plan all go through here.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,12 +18,20 @@ struct SessionOptions {
   std::string playbook;                    // bundled name or path
   std::string mode = "plan";               // plan | apply
   std::string fixture;                     // --sim FIXTURE
+  // Real clusters (apply without --sim): --context / --inventory, and --kubeconfig.
+  std::string context;
+  std::optional<std::string> inventory;
+  std::string kubeconfig;
   std::optional<std::string> scenario;     // --scenario FILE
   std::uint64_t seed = 1;
   std::vector<std::string> sets;           // --set k=v
   std::optional<std::string> values_file;  // -f values.yaml
   lua::VmOptions vm;
   bool capture_world = false;              // keep dumps of the world before and after (tests)
+  bool verbose = false;                    // stream real commands' output
+  // Called with the targets ("name: context (server)") before a real run changes anything; false
+  // stops the run (nothing changed). Unset: no question is asked.
+  std::function<bool(const std::vector<std::string>& targets)> confirm;
 };
 
 struct SessionResult {
