@@ -107,7 +107,8 @@ void ConsoleSink::detail(const run::Event& e) {
   const std::string& n = e.name;
   if (n == "mutation") {
     static const std::map<std::string, std::string> sign = {
-        {"create", "+"}, {"apply", "="}, {"patch", "~"}, {"patch_status", "~"}, {"delete", "-"}};
+        {"create", "+"}, {"apply", "="}, {"replace", "="}, {"patch", "~"},
+        {"patch_status", "~"}, {"delete", "-"}, {"evict", "-"}};
     std::string verb = str(f, "verb");
     std::string cluster = str(f, "cluster");
     details_.push_back(paint(fmt::format("{} {} {}  ({})", sign.count(verb) ? sign.at(verb) : "?", verb,
