@@ -131,7 +131,8 @@ class Checker {
     }
     DurationRange r{duration(field(path, "min"), v["min"]), duration(field(path, "max"), v["max"])};
     if (r.max_ms < r.min_ms) {
-      fail(field(path, "max"), "must be at least min (" + duration_text(r.min_ms) + "), got " + duration_text(r.max_ms));
+      fail(field(path, "max"),
+           "must be at least min (" + duration_text(r.min_ms) + "), got " + duration_text(r.max_ms));
     }
     return r;
   }
@@ -152,7 +153,8 @@ ApiFaultsConfig::Errors parse_errors(const Checker& check, const Json& v) {
     const Json& list = check.list(p, v["statuses"]);
     for (std::size_t i = 0; i < list.size(); ++i) {
       const Json& s = list[i];
-      bool ok = s.is_number_integer() && std::count(kInjectableStatuses.begin(), kInjectableStatuses.end(), s.get<int>());
+      bool ok = s.is_number_integer() &&
+                std::count(kInjectableStatuses.begin(), kInjectableStatuses.end(), s.get<int>()) > 0;
       if (!ok) {
         check.fail(Checker::index(p, i), "must be one of 429, 500, 503, 504 (the errors a client retries), got " +
                                              Checker::describe(s));
@@ -282,7 +284,8 @@ Decision ApiFaults::decide(const RequestInfo& request) {
     d.latency_ms = in_range(*config_.latency, random_value(seed_, kRequestStream, n, 0));
   }
   if (const auto& e = config_.errors) {
-    std::string resource = request.subresource.empty() ? request.resource : request.resource + "/" + request.subresource;
+    std::string resource = request.resource;
+    if (!request.subresource.empty()) resource += "/" + request.subresource;
     bool applies = listed(e->verbs, request.verb) && listed(e->resources, resource);
     if (applies && unit_interval(random_value(seed_, kRequestStream, n, 1)) < e->rate) {
       d.status = e->statuses[random_value(seed_, kRequestStream, n, 2) % e->statuses.size()];

@@ -142,7 +142,8 @@ CertifiedKey issue_leaf(const CertifiedKey& ca, const std::string& common_name,
   PkeyPtr ca_key = parse_private_key(ca.key_pem, "the CA key");
   if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
     ERR_clear_error();
-    throw TlsError(fmt::format("the CA key does not belong to the CA certificate (CN {})", common_name_of(ca_cert.get())));
+    throw TlsError(
+        fmt::format("the CA key does not belong to the CA certificate (CN {})", common_name_of(ca_cert.get())));
   }
   PkeyPtr key = generate_p256_key();
   X509Ptr cert = new_certificate(key.get(), common_name, organizations, options);

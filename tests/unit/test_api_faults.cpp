@@ -108,7 +108,8 @@ TEST_CASE("api faults: the error rate over many requests, per status, for a fixe
 }
 
 TEST_CASE("api faults: the same seed makes the same decisions; another seed others", "[api_faults]") {
-  const std::string yaml = "errors: { rate: 0.3 }\nlatency: { min: 0, max: 100 }\nwatches: { rate: 0.5, after: { min: 1s, max: 9s } }";
+  const std::string yaml =
+      "errors: { rate: 0.3 }\nlatency: { min: 0, max: 100 }\nwatches: { rate: 0.5, after: { min: 1s, max: 9s } }";
   ApiFaults a = faults(yaml, 5), b = faults(yaml, 5), c = faults(yaml, 6);
   ApiFaults named = faults("seed: 5\n" + yaml, 999);  // api.seed wins over the world's seed
   int differ = 0;
@@ -244,13 +245,15 @@ TEST_CASE("api faults: mistakes name the field and say what is expected", "[api_
   CHECK(error_of("errors: { rate: 0.1, verb: [get] }") ==
         "s.yaml: api.errors.verb: unknown field (known fields: rate, resources, retry_after, statuses, verbs)");
   CHECK(error_of("errors: { rate: 0.1, statuses: [429, 404] }") ==
-        "s.yaml: api.errors.statuses[2]: must be one of 429, 500, 503, 504 (the errors a client retries), got number 404");
+        "s.yaml: api.errors.statuses[2]: must be one of 429, 500, 503, 504 (the errors a client retries), "
+        "got number 404");
   CHECK(error_of("errors: { rate: 0.1, statuses: [] }") ==
         "s.yaml: api.errors.statuses: must not be empty (leave it out for every one)");
-  CHECK(error_of("errors: { rate: 0.1, verbs: get }") == "s.yaml: api.errors.verbs: must be a list, got string \"get\"");
+  CHECK(error_of("errors: { rate: 0.1, verbs: get }") ==
+        "s.yaml: api.errors.verbs: must be a list, got string \"get\"");
   CHECK(error_of("errors: { rate: 0.1, verbs: [get, post] }") ==
-        "s.yaml: api.errors.verbs[2]: must be one of create, delete, deletecollection, get, list, patch, update, watch, "
-        "got string \"post\"");
+        "s.yaml: api.errors.verbs[2]: must be one of create, delete, deletecollection, get, list, patch, update, "
+        "watch, got string \"post\"");
   CHECK(error_of("errors: { rate: 0.1, resources: [Pod.v1] }") ==
         "s.yaml: api.errors.resources[1]: must be a resource as URLs name it, such as \"pods\" or \"pods/eviction\", "
         "got string \"Pod.v1\"");
@@ -266,7 +269,8 @@ TEST_CASE("api faults: mistakes name the field and say what is expected", "[api_
   CHECK(error_of("latency: { min: 5ms }") == "s.yaml: api.latency.max: is required (a duration)");
   CHECK(error_of("latency: { min: 5ms, max: 5sec }") ==
         "s.yaml: api.latency.max: must be a duration such as \"250ms\", \"90s\" or \"1h30m\", got string \"5sec\"");
-  CHECK(error_of("latency: { min: 50ms, max: 5ms }") == "s.yaml: api.latency.max: must be at least min (50ms), got 5ms");
+  CHECK(error_of("latency: { min: 50ms, max: 5ms }") ==
+        "s.yaml: api.latency.max: must be at least min (50ms), got 5ms");
   CHECK(error_of("latency: { min: 1ms, max: 2ms, avg: 1ms }") ==
         "s.yaml: api.latency.avg: unknown field (known fields: max, min)");
   CHECK(error_of("watches: { rate: 1 }") == "s.yaml: api.watches.after: is required (a duration, or { min, max })");

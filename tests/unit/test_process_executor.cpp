@@ -20,7 +20,8 @@ namespace {
 
 std::vector<std::string> sh(const std::string& script) { return {"/bin/sh", "-c", script}; }
 
-Result run_sh(const std::string& script, ProcessExecutorOptions options = {}, std::optional<std::int64_t> timeout = {}) {
+Result run_sh(const std::string& script, ProcessExecutorOptions options = {},
+              std::optional<std::int64_t> timeout = {}) {
   ProcessExecutor executor(true, std::move(options));
   Request request;
   request.argv = sh(script);
@@ -105,10 +106,12 @@ TEST_CASE("process: the working directory, and one that does not exist", "[exec]
   options.working_directory = (dir.path / "missing").string();
   CHECK_THROWS_AS(run_sh("pwd", options), SpawnError);
   CHECK_THROWS_WITH(run_sh("pwd", options),
-                    "the working directory " + options.working_directory + " cannot be used: No such file or directory");
+                    "the working directory " + options.working_directory +
+                        " cannot be used: No such file or directory");
   write_file(dir.path / "file", "", fs::perms::owner_read);
   options.working_directory = (dir.path / "file").string();
-  CHECK_THROWS_WITH(run_sh("pwd", options), "the working directory " + options.working_directory + " is not a directory");
+  CHECK_THROWS_WITH(run_sh("pwd", options),
+                    "the working directory " + options.working_directory + " is not a directory");
 }
 
 TEST_CASE("process: stdin is /dev/null; no descriptor of ours leaks; it leads its own process group", "[exec]") {
@@ -117,7 +120,8 @@ TEST_CASE("process: stdin is /dev/null; no descriptor of ours leaks; it leads it
 
   int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC
   REQUIRE(leaked >= 3);
-  Result fds = run_sh("for fd in 0 1 2 " + std::to_string(leaked) + "; do [ -e /proc/$$/fd/$fd ] && echo open || echo closed; done");
+  Result fds = run_sh("for fd in 0 1 2 " + std::to_string(leaked) +
+                      "; do [ -e /proc/$$/fd/$fd ] && echo open || echo closed; done");
   ::close(leaked);
   CHECK(fds.out == "open\nopen\nopen\nclosed\n");
 

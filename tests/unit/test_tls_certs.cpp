@@ -91,7 +91,8 @@ CurlResult curl_get(int port, const std::string& ca_pem, const CertifiedKey* cli
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
   if (tls == Tls::V12) {
-    curl_easy_setopt(curl, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2) | CURL_SSLVERSION_MAX_TLSv1_2);
+    long version = static_cast<long>(CURL_SSLVERSION_TLSv1_2) | CURL_SSLVERSION_MAX_TLSv1_2;
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION, version);
   }
   curl_blob ca{const_cast<char*>(ca_pem.data()), ca_pem.size(), CURL_BLOB_COPY};
   curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &ca);
@@ -171,7 +172,8 @@ TEST_CASE("a server certificate is for 127.0.0.1 and localhost, for serverAuth o
   CHECK(X509_get_extended_key_usage(cert.get()) == XKU_SSL_SERVER);
   CHECK_NOTHROW(verify_certificate(served().server.cert_pem, served().ca.cert_pem, Purpose::Server));
   CHECK_THROWS_WITH(verify_certificate(served().server.cert_pem, served().ca.cert_pem, Purpose::Client),
-                    "certificate CN refit-sim-apiserver does not verify against the CA: unsuitable certificate purpose");
+                    "certificate CN refit-sim-apiserver does not verify against the CA: "
+                    "unsuitable certificate purpose");
 }
 
 TEST_CASE("server certificate hosts: IPv4, IPv6 and DNS names; a malformed host is refused", "[tls]") {
@@ -200,7 +202,8 @@ TEST_CASE("a client certificate names the user (CN) and groups (O), for clientAu
 TEST_CASE("a certificate from another CA, or an expired one, does not verify", "[tls]") {
   CertifiedKey other_ca = generate_ca("other-ca");
   CHECK_THROWS_WITH(verify_certificate(served().client.cert_pem, other_ca.cert_pem),
-                    "certificate CN refit-admin does not verify against the CA: unable to get local issuer certificate");
+                    "certificate CN refit-admin does not verify against the CA: "
+                    "unable to get local issuer certificate");
   CertificateOptions expired;
   expired.not_before_offset_s = -2 * 86400;
   expired.lifetime_s = 86400;
