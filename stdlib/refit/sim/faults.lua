@@ -47,7 +47,7 @@ return function(W, scenario, default_cluster, extra_types)
   local F = { list = {} }
 
   check:map("", scenario)
-  check:known_fields("", scenario, { "name", "description", "faults", "objects", "seed" })
+  check:known_fields("", scenario, { "name", "description", "faults", "objects", "seed", "api" })
   check:string("name", scenario.name)
   check:string("description", scenario.description)
 
