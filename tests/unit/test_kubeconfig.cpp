@@ -80,7 +80,7 @@ TEST_CASE("KUBECONFIG files merge as kubectl merges them", "[kubeconfig]") {
   CHECK(dev.default_namespace == "dev");
 }
 
-TEST_CASE("--kubeconfig alone is read; KUBECONFIG and ~/.kube/config are not", "[kubeconfig]") {
+TEST_CASE("A file given with --kubeconfig is read alone; KUBECONFIG and ~/.kube/config are not", "[kubeconfig]") {
   TempDir home;
   home.write(".kube/config", "current-context: from-home\n");
   std::string second = kFixtures + "merge-second.yaml";

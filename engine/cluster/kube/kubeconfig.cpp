@@ -1,5 +1,6 @@
-// kubeconfig loading (kubectl's file precedence and merge rules), type-checking of every entry as
-// kubectl's decoder does, and resolution of one context to an Endpoint with its Credentials.
+// Which kubeconfig files kubectl would read, and the resolution of one context of their merged
+// entries to an Endpoint with its Credentials: the checks kubectl makes on the entries it uses, and
+// the ones refit adds (no silent fallback to localhost, no auth method that cannot work).
 #include "cluster/kube/kubeconfig.hpp"
 
 #include <pwd.h>
@@ -13,13 +14,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 #include <sstream>
 
 #include "cluster/kube/base64.hpp"
 #include "cluster/kube/exec_credential.hpp"
-#include "data/yaml.hpp"
+#include "cluster/kube/kubeconfig_entries.hpp"
 
 namespace refit::kube {
 
@@ -30,234 +30,6 @@ namespace {
 
 constexpr const char* kSimExtension = "refit.dev/sim";
 constexpr const char* kExecExtension = "client.authentication.k8s.io/exec";
-
-struct ClusterEntry {
-  std::string origin;
-  std::string server;
-  std::string ca_file;
-  std::string ca_data;  // base64, decoded when the cluster is used
-  bool insecure = false;
-  std::string tls_server_name;
-  std::string proxy_url;
-  bool disable_compression = false;
-  std::map<std::string, Json> extensions;
-};
-
-struct ExecEntry {
-  std::string api_version;
-  std::string command;
-  std::vector<std::string> args;
-  std::vector<std::pair<std::string, std::string>> env;
-  std::string install_hint;
-  bool provide_cluster_info = false;
-  std::string interactive_mode;
-};
-
-struct UserEntry {
-  std::string origin;
-  std::string token;  // secret
-  std::string token_file;
-  std::string cert_data;  // base64
-  std::string cert_file;
-  std::string key_data;  // base64, secret
-  std::string key_file;
-  bool basic_auth = false;   // username or password set
-  bool impersonates = false;  // as, as-uid, as-groups or as-user-extra set
-  std::optional<std::string> auth_provider;
-  std::optional<ExecEntry> exec;
-};
-
-struct ContextEntry {
-  std::string origin;
-  std::string cluster;
-  std::string user;
-  std::string namespace_name;
-};
-
-const char* json_type_name(const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "a number";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::array: return "a list";
-    case Json::value_t::object: return "a mapping";
-    default: return "something else";
-  }
-}
-
-// Reads the fields of one mapping of a kubeconfig, with kubectl's typing: a field given the wrong
-// type is an error (kubectl refuses `token: 12345` too) that names the file, the entry and the field,
-// never the value.
-class Fields {
- public:
-  Fields(const Json& node, std::string where, std::string prefix = "")
-      : node_(node), where_(std::move(where)), prefix_(std::move(prefix)) {
-    if (!node_.is_null() && !node_.is_object()) {
-      throw KubeconfigError(fmt::format("{}: {} must be a mapping, not {}", where_,
-                                        prefix_.empty() ? "the entry" : prefix_.substr(0, prefix_.size() - 1),
-                                        json_type_name(node_)));
-    }
-  }
-
-  const Json* find(const char* key) const {
-    if (!node_.is_object()) return nullptr;
-    auto it = node_.find(key);
-    return it == node_.end() || it->is_null() ? nullptr : &*it;
-  }
-
-  std::string string(const char* key) const {
-    const Json* v = find(key);
-    if (!v) return "";
-    if (!v->is_string()) {
-      throw KubeconfigError(fmt::format("{}: {}{} must be a string, but YAML reads it as {}; quote it", where_, prefix_,
-                                        key, json_type_name(*v)));
-    }
-    return v->get<std::string>();
-  }
-
-  bool boolean(const char* key) const {
-    const Json* v = find(key);
-    if (!v) return false;
-    if (!v->is_boolean()) {
-      throw KubeconfigError(fmt::format("{}: {}{} must be true or false", where_, prefix_, key));
-    }
-    return v->get<bool>();
-  }
-
-  const Json& list(const char* key) const {
-    static const Json empty = Json::array();
-    const Json* v = find(key);
-    if (!v) return empty;
-    if (!v->is_array()) {
-      throw KubeconfigError(fmt::format("{}: {}{} must be a list, not {}", where_, prefix_, key, json_type_name(*v)));
-    }
-    return *v;
-  }
-
-  std::vector<std::string> strings(const char* key) const {
-    std::vector<std::string> out;
-    const Json& items = list(key);
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].is_string()) {
-        throw KubeconfigError(fmt::format("{}: {}{}[{}] must be a string, but YAML reads it as {}; quote it", where_,
-                                          prefix_, key, i, json_type_name(items[i])));
-      }
-      out.push_back(items[i].get<std::string>());
-    }
-    return out;
-  }
-
-  const std::string& where() const { return where_; }
-  const std::string& prefix() const { return prefix_; }
-
- private:
-  const Json& node_;
-  std::string where_;
-  std::string prefix_;
-};
-
-// One file (or inline text) of the kubeconfig being read: where its relative paths start.
-class FileReader {
- public:
-  FileReader(std::string label, std::string base_dir) : label_(std::move(label)), base_dir_(std::move(base_dir)) {}
-
-  std::string resolve(const std::string& path) const {
-    if (path.empty() || base_dir_.empty() || fs::path(path).is_absolute()) return path;
-    return (fs::path(base_dir_) / path).lexically_normal().string();
-  }
-
-  const std::string& label() const { return label_; }
-
-  // Each named item of a top-level list (clusters, users, contexts): its name and its body (the
-  // mapping under `body_key`). A name defined twice in one file is an error, as in kubectl.
-  template <typename Visit>
-  void each_named(const Fields& root, const char* list_key, const char* body_key, const char* kind, Visit visit) const {
-    const Json& items = root.list(list_key);
-    std::set<std::string> seen;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      std::string item_where = fmt::format("{}: {}[{}]", label_, list_key, i);
-      Fields item(items[i], item_where);
-      std::string name = item.string("name");
-      if (!item.find("name")) throw KubeconfigError(fmt::format("{} has no name", item_where));
-      if (!seen.insert(name).second) {
-        throw KubeconfigError(fmt::format("{}: {} \"{}\" is defined twice; remove one", label_, kind, name));
-      }
-      std::string where = fmt::format("{}: {} \"{}\"", label_, kind, name);
-      static const Json absent;
-      Fields body(item.find(body_key) ? *item.find(body_key) : absent, where, std::string(body_key) + ".");
-      visit(name, body);
-    }
-  }
-
- private:
-  std::string label_;
-  std::string base_dir_;
-};
-
-ClusterEntry read_cluster(const FileReader& file, const Fields& f) {
-  ClusterEntry c;
-  c.origin = file.label();
-  c.server = f.string("server");
-  c.ca_file = file.resolve(f.string("certificate-authority"));
-  c.ca_data = f.string("certificate-authority-data");
-  c.insecure = f.boolean("insecure-skip-tls-verify");
-  c.tls_server_name = f.string("tls-server-name");
-  c.proxy_url = f.string("proxy-url");
-  c.disable_compression = f.boolean("disable-compression");
-  const Json& extensions = f.list("extensions");
-  for (std::size_t i = 0; i < extensions.size(); ++i) {
-    Fields ext(extensions[i], f.where(), fmt::format("{}extensions[{}].", f.prefix(), i));
-    std::string name = ext.string("name");
-    const Json* body = ext.find("extension");
-    c.extensions.emplace(name, body ? *body : Json());
-  }
-  return c;
-}
-
-ExecEntry read_exec(const FileReader& file, const Fields& f) {
-  ExecEntry e;
-  e.api_version = f.string("apiVersion");
-  e.command = f.string("command");
-  // A command with a '/' is a path relative to the kubeconfig; a bare name is looked up on PATH.
-  if (e.command.find('/') != std::string::npos) e.command = file.resolve(e.command);
-  e.args = f.strings("args");
-  const Json& env = f.list("env");
-  for (std::size_t i = 0; i < env.size(); ++i) {
-    Fields var(env[i], f.where(), fmt::format("{}env[{}].", f.prefix(), i));
-    std::string name = var.string("name");
-    if (name.empty()) throw KubeconfigError(fmt::format("{}: {}env[{}] has no name", f.where(), f.prefix(), i));
-    e.env.emplace_back(name, var.string("value"));
-  }
-  e.install_hint = f.string("installHint");
-  e.provide_cluster_info = f.boolean("provideClusterInfo");
-  e.interactive_mode = f.string("interactiveMode");
-  return e;
-}
-
-UserEntry read_user(const FileReader& file, const Fields& f) {
-  UserEntry u;
-  u.origin = file.label();
-  u.token = f.string("token");
-  u.token_file = file.resolve(f.string("tokenFile"));
-  u.cert_data = f.string("client-certificate-data");
-  u.cert_file = file.resolve(f.string("client-certificate"));
-  u.key_data = f.string("client-key-data");
-  u.key_file = file.resolve(f.string("client-key"));
-  u.basic_auth = !f.string("username").empty() || !f.string("password").empty();
-  u.impersonates = !f.string("as").empty() || !f.string("as-uid").empty() || !f.list("as-groups").empty() ||
-                   f.find("as-user-extra") != nullptr;
-  if (const Json* provider = f.find("auth-provider")) {
-    Fields p(*provider, f.where(), f.prefix() + "auth-provider.");
-    u.auth_provider = p.string("name");
-  }
-  if (const Json* exec = f.find("exec")) u.exec = read_exec(file, Fields(*exec, f.where(), f.prefix() + "exec."));
-  return u;
-}
-
-ContextEntry read_context(const FileReader& file, const Fields& f) {
-  return ContextEntry{file.label(), f.string("cluster"), f.string("user"), f.string("namespace")};
-}
 
 std::string join(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, ", ")); }
 
@@ -271,43 +43,8 @@ std::string names_of(const Map& map) {
 }  // namespace
 
 struct Kubeconfig::Data {
-  std::vector<std::string> files;
+  KubeconfigEntries entries;
   std::string nothing_found;  // where refit looked, when no file was read
-  std::string current_context;
-  std::map<std::string, ClusterEntry> clusters;
-  std::map<std::string, UserEntry> users;
-  std::map<std::string, ContextEntry> contexts;
-
-  // Adds one file's entries: names already defined by an earlier file keep their first definition.
-  void merge(const std::string& text, const FileReader& file) {
-    Json root;
-    try {
-      root = data::parse_yaml(text);
-    } catch (const data::YamlError& e) {
-      if (e.line > 0) throw KubeconfigError(fmt::format("{}:{}:{}: invalid YAML: {}", file.label(), e.line, e.column, e.what()));
-      throw KubeconfigError(fmt::format("{}: invalid YAML: {}", file.label(), e.what()));
-    }
-    if (!root.is_null() && !root.is_object()) {
-      throw KubeconfigError(fmt::format("{}: not a kubeconfig: the document is {}, not a mapping", file.label(),
-                                        json_type_name(root)));
-    }
-    Fields top(root, file.label());
-    std::string kind = top.string("kind");
-    if (!kind.empty() && kind != "Config") {
-      throw KubeconfigError(fmt::format("{}: not a kubeconfig: its kind is {}, not Config", file.label(), kind));
-    }
-    if (current_context.empty()) current_context = top.string("current-context");
-    file.each_named(top, "clusters", "cluster", "cluster", [&](const std::string& name, const Fields& f) {
-      clusters.emplace(name, read_cluster(file, f));
-    });
-    file.each_named(top, "users", "user", "user", [&](const std::string& name, const Fields& f) {
-      users.emplace(name, read_user(file, f));
-    });
-    file.each_named(top, "contexts", "context", "context", [&](const std::string& name, const Fields& f) {
-      contexts.emplace(name, read_context(file, f));
-    });
-    files.push_back(file.label());
-  }
 };
 
 namespace {
@@ -358,6 +95,19 @@ std::string decode_field(const std::string& value, const char* field, const char
                          : "";
   throw KubeconfigError(
       fmt::format("{}: {} is not valid base64: {} at offset {}{}", where, field, problem.what, problem.offset, hint));
+}
+
+// Decodes a *-data field that must hold PEM: a certificate, or for client-key-data a private key.
+std::string decode_pem_field(const std::string& value, const char* field, const char* file_field,
+                             const std::string& where) {
+  std::string pem = decode_field(value, field, file_field, where);
+  bool is_key = std::string(field) == "client-key-data";
+  if (is_key ? !looks_like_pem_private_key(pem) : !looks_like_pem_certificate(pem)) {
+    throw KubeconfigError(fmt::format("{}: {} holds no PEM {} ({} once decoded)", where, field,
+                                      is_key ? "private key" : "certificate",
+                                      is_key ? "-----BEGIN ... PRIVATE KEY-----" : "-----BEGIN CERTIFICATE-----"));
+  }
+  return pem;
 }
 
 std::string read_ca_file(const std::string& path, const std::string& where) {
@@ -462,6 +212,87 @@ ExecPluginConfig check_exec(const ExecEntry& exec, const std::string& where) {
   return config;
 }
 
+// The server, trust and proxy settings of a cluster entry, checked.
+void resolve_cluster(const ClusterEntry& cluster, const std::string& cluster_where, Endpoint& endpoint) {
+  endpoint.server = normalized_server(cluster.server, cluster_where);
+  if (!cluster.ca_data.empty()) {
+    endpoint.ca_pem =
+        decode_pem_field(cluster.ca_data, "certificate-authority-data", "certificate-authority", cluster_where);
+  } else if (!cluster.ca_file.empty()) {
+    endpoint.ca_pem = read_ca_file(cluster.ca_file, cluster_where);
+    if (!looks_like_pem_certificate(endpoint.ca_pem)) {
+      throw KubeconfigError(fmt::format("{}: certificate-authority {} holds no PEM certificate", cluster_where,
+                                        cluster.ca_file));
+    }
+  }
+  endpoint.insecure_skip_tls_verify = cluster.insecure;
+  if (cluster.insecure && !endpoint.ca_pem.empty()) {
+    throw KubeconfigError(fmt::format("{}: insecure-skip-tls-verify is set together with a certificate-authority; "
+                                      "remove one (kubectl refuses this too)",
+                                      cluster_where));
+  }
+  endpoint.tls_server_name = cluster.tls_server_name;
+  if (!cluster.proxy_url.empty() && !has_scheme(cluster.proxy_url, {"http", "https", "socks5"})) {
+    throw KubeconfigError(fmt::format("{}: proxy-url must start with http://, https:// or socks5://", cluster_where));
+  }
+  endpoint.proxy_url = cluster.proxy_url;
+  endpoint.sim_speed = sim_speed(cluster, cluster_where);
+}
+
+// The credentials of a user entry, checked: kubectl's own checks, and a refusal for what refit
+// cannot honour (a silently dropped auth-provider or impersonation would act as someone else).
+CredentialSpec user_credentials(const UserEntry& user, const std::string& user_where) {
+  if (user.auth_provider) {
+    throw KubeconfigError(fmt::format("{} uses auth-provider \"{}\", which kubectl removed in v1.26 and refit does not "
+                                      "support; use {} instead",
+                                      user_where, *user.auth_provider, auth_provider_advice(*user.auth_provider)));
+  }
+  if (user.impersonates) {
+    throw KubeconfigError(fmt::format("{} impersonates another identity (as, as-uid, as-groups or as-user-extra), "
+                                      "which refit does not support; use a user that authenticates as the identity "
+                                      "to act as",
+                                      user_where));
+  }
+  if (!user.cert_data.empty() && !user.cert_file.empty()) {
+    throw KubeconfigError(
+        fmt::format("{} sets both client-certificate-data and client-certificate; keep one", user_where));
+  }
+  if (!user.key_data.empty() && !user.key_file.empty()) {
+    throw KubeconfigError(fmt::format("{} sets both client-key-data and client-key; keep one", user_where));
+  }
+  bool has_cert = !user.cert_data.empty() || !user.cert_file.empty();
+  bool has_key = !user.key_data.empty() || !user.key_file.empty();
+  if (has_cert && !has_key) {
+    throw KubeconfigError(
+        fmt::format("{} has a client certificate without its key (client-key or client-key-data)", user_where));
+  }
+  if (has_key && !has_cert) {
+    throw KubeconfigError(fmt::format(
+        "{} has a client key without its certificate (client-certificate or client-certificate-data)", user_where));
+  }
+  bool other_auth = !user.token.empty() || !user.token_file.empty() || has_cert || user.exec;
+  if (user.basic_auth && !other_auth) {
+    throw KubeconfigError(fmt::format("{} authenticates with username and password (basic authentication), which "
+                                      "Kubernetes removed in v1.19 and refit does not support; use a token, a client "
+                                      "certificate or an exec credential plugin",
+                                      user_where));
+  }
+  CredentialSpec spec;
+  spec.origin = user.origin;
+  spec.token = user.token;
+  spec.token_file = user.token_file;
+  spec.cert_file = user.cert_file;
+  spec.key_file = user.key_file;
+  if (!user.cert_data.empty()) {
+    spec.cert_pem = decode_pem_field(user.cert_data, "client-certificate-data", "client-certificate", user_where);
+  }
+  if (!user.key_data.empty()) {
+    spec.key_pem = decode_pem_field(user.key_data, "client-key-data", "client-key", user_where);
+  }
+  if (user.exec) spec.exec = check_exec(*user.exec, user_where);
+  return spec;
+}
+
 }  // namespace
 
 KubeconfigEnvironment KubeconfigEnvironment::from_process() {
@@ -479,7 +310,7 @@ Kubeconfig Kubeconfig::load(const std::string& explicit_path, const KubeconfigEn
   auto data = std::make_shared<Data>();
   auto read = [&](const std::string& path, bool missing_ok) {
     auto text = read_kubeconfig_file(path, missing_ok);
-    if (text) data->merge(*text, FileReader(path, directory_of(path)));
+    if (text) data->entries.merge(*text, path, directory_of(path));
   };
   if (!explicit_path.empty()) {
     read(explicit_path, false);
@@ -498,23 +329,23 @@ Kubeconfig Kubeconfig::load(const std::string& explicit_path, const KubeconfigEn
 
 Kubeconfig Kubeconfig::parse(const std::string& text, const std::string& origin, const std::string& base_dir) {
   auto data = std::make_shared<Data>();
-  data->merge(text, FileReader(origin, base_dir));
+  data->entries.merge(text, origin, base_dir);
   return Kubeconfig(data);
 }
 
-const std::vector<std::string>& Kubeconfig::files() const { return data_->files; }
+const std::vector<std::string>& Kubeconfig::files() const { return data_->entries.files; }
 
-const std::string& Kubeconfig::current_context() const { return data_->current_context; }
+const std::string& Kubeconfig::current_context() const { return data_->entries.current_context; }
 
 std::vector<KubeconfigContext> Kubeconfig::contexts() const {
   std::vector<KubeconfigContext> out;
-  for (const auto& [name, c] : data_->contexts) out.push_back({name, c.cluster, c.user, c.namespace_name, c.origin});
+  for (const auto& [name, c] : data_->entries.contexts) out.push_back({name, c.cluster, c.user, c.namespace_name, c.origin});
   return out;
 }
 
 Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOptions& options) const {
-  const Data& d = *data_;
-  if (d.files.empty()) throw KubeconfigError(d.nothing_found);
+  const KubeconfigEntries& d = data_->entries;
+  if (d.files.empty()) throw KubeconfigError(data_->nothing_found);
   std::string files = join(d.files);
   std::string name = context.empty() ? d.current_context : context;
   if (name.empty()) {
@@ -542,34 +373,7 @@ Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOption
   endpoint.origin = ctx.origin;
   endpoint.cluster = ctx.cluster;
   if (!ctx.namespace_name.empty()) endpoint.default_namespace = ctx.namespace_name;
-  endpoint.server = normalized_server(cluster.server, cluster_where);
-  if (!cluster.ca_data.empty()) {
-    endpoint.ca_pem =
-        decode_field(cluster.ca_data, "certificate-authority-data", "certificate-authority", cluster_where);
-    if (!looks_like_pem_certificate(endpoint.ca_pem)) {
-      throw KubeconfigError(fmt::format("{}: certificate-authority-data holds no PEM certificate "
-                                        "(-----BEGIN CERTIFICATE----- once decoded)",
-                                        cluster_where));
-    }
-  } else if (!cluster.ca_file.empty()) {
-    endpoint.ca_pem = read_ca_file(cluster.ca_file, cluster_where);
-    if (!looks_like_pem_certificate(endpoint.ca_pem)) {
-      throw KubeconfigError(fmt::format("{}: certificate-authority {} holds no PEM certificate", cluster_where,
-                                        cluster.ca_file));
-    }
-  }
-  endpoint.insecure_skip_tls_verify = cluster.insecure;
-  if (cluster.insecure && !endpoint.ca_pem.empty()) {
-    throw KubeconfigError(fmt::format("{}: insecure-skip-tls-verify is set together with a certificate-authority; "
-                                      "remove one (kubectl refuses this too)",
-                                      cluster_where));
-  }
-  endpoint.tls_server_name = cluster.tls_server_name;
-  if (!cluster.proxy_url.empty() && !has_scheme(cluster.proxy_url, {"http", "https", "socks5"})) {
-    throw KubeconfigError(fmt::format("{}: proxy-url must start with http://, https:// or socks5://", cluster_where));
-  }
-  endpoint.proxy_url = cluster.proxy_url;
-  endpoint.sim_speed = sim_speed(cluster, cluster_where);
+  resolve_cluster(cluster, cluster_where, endpoint);
 
   CredentialSpec spec;
   spec.context = name;
@@ -580,68 +384,10 @@ Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOption
                                         ctx.origin, ctx.user, files, names_of(d.users)));
     }
     const UserEntry& user = user_it->second;
-    std::string user_where = fmt::format("{}: user \"{}\" in {}", prefix, ctx.user, user.origin);
-    if (user.auth_provider) {
-      throw KubeconfigError(fmt::format("{} uses auth-provider \"{}\", which kubectl removed in v1.26 and refit does not "
-                                        "support; use {} instead",
-                                        user_where, *user.auth_provider, auth_provider_advice(*user.auth_provider)));
-    }
-    if (user.impersonates) {
-      throw KubeconfigError(fmt::format("{} impersonates another identity (as, as-uid, as-groups or as-user-extra), "
-                                        "which refit does not support; use a user that authenticates as the identity "
-                                        "to act as",
-                                        user_where));
-    }
-    if (!user.cert_data.empty() && !user.cert_file.empty()) {
-      throw KubeconfigError(
-          fmt::format("{} sets both client-certificate-data and client-certificate; keep one", user_where));
-    }
-    if (!user.key_data.empty() && !user.key_file.empty()) {
-      throw KubeconfigError(fmt::format("{} sets both client-key-data and client-key; keep one", user_where));
-    }
-    bool has_cert = !user.cert_data.empty() || !user.cert_file.empty();
-    bool has_key = !user.key_data.empty() || !user.key_file.empty();
-    if (has_cert && !has_key) {
-      throw KubeconfigError(
-          fmt::format("{} has a client certificate without its key (client-key or client-key-data)", user_where));
-    }
-    if (has_key && !has_cert) {
-      throw KubeconfigError(fmt::format(
-          "{} has a client key without its certificate (client-certificate or client-certificate-data)", user_where));
-    }
-    bool other_auth = !user.token.empty() || !user.token_file.empty() || has_cert || user.exec;
-    if (user.basic_auth && !other_auth) {
-      throw KubeconfigError(fmt::format("{} authenticates with username and password (basic authentication), which "
-                                        "Kubernetes removed in v1.19 and refit does not support; use a token, a client "
-                                        "certificate or an exec credential plugin",
-                                        user_where));
-    }
+    spec = user_credentials(user, fmt::format("{}: user \"{}\" in {}", prefix, ctx.user, user.origin));
+    spec.context = name;
     spec.user = ctx.user;
-    spec.origin = user.origin;
-    spec.token = user.token;
-    spec.token_file = user.token_file;
-    spec.cert_file = user.cert_file;
-    spec.key_file = user.key_file;
-    if (!user.cert_data.empty()) {
-      spec.cert_pem = decode_field(user.cert_data, "client-certificate-data", "client-certificate", user_where);
-      if (!looks_like_pem_certificate(spec.cert_pem)) {
-        throw KubeconfigError(fmt::format("{}: client-certificate-data holds no PEM certificate "
-                                          "(-----BEGIN CERTIFICATE----- once decoded)",
-                                          user_where));
-      }
-    }
-    if (!user.key_data.empty()) {
-      spec.key_pem = decode_field(user.key_data, "client-key-data", "client-key", user_where);
-      if (!looks_like_pem_private_key(spec.key_pem)) {
-        throw KubeconfigError(fmt::format("{}: client-key-data holds no PEM private key "
-                                          "(-----BEGIN ... PRIVATE KEY----- once decoded)",
-                                          user_where));
-      }
-    }
-    if (user.exec) {
-      spec.exec = check_exec(*user.exec, user_where);
-      if (user.exec->provide_cluster_info) spec.exec->cluster_info = exec_cluster_info(endpoint, cluster);
-    }
+    if (spec.exec && user.exec->provide_cluster_info) spec.exec->cluster_info = exec_cluster_info(endpoint, cluster);
   }
   endpoint.credentials = make_credentials(std::move(spec), options);
   return endpoint;
