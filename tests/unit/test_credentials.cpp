@@ -3,10 +3,14 @@
 // named without the plugin's output), and redaction: no secret in any message or description.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cluster/kube/base64.hpp"
 #include "cluster/kube/exec_credential.hpp"
 #include "cluster/kube/kubeconfig.hpp"
 #include "kube_test_files.hpp"
@@ -26,18 +30,29 @@ namespace {
 // that indentation) beside the command; PLUGIN_RUNS and PLUGIN_REQUEST point into `dir`.
 std::string plugin_kubeconfig(const TempDir& dir, const std::string& api_version, const std::string& mode,
                               const std::string& exec_fields = "", const std::string& cluster_fields = "") {
-  return "current-context: ctx\n"
-         "clusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n" + cluster_fields +
-         "users:\n- name: u\n  user:\n    exec:\n"
-         "      apiVersion: " + api_version + "\n"
-         "      command: " + fixture_plugin() + "\n"
-         "      args: [" + mode + "]\n"
-         "      interactiveMode: Never\n"
-         "      env:\n"
-         "      - {name: PLUGIN_RUNS, value: " + dir.path("runs") + "}\n"
-         "      - {name: PLUGIN_REQUEST, value: " + dir.path("request.json") + "}\n"
-         "      - {name: PLUGIN_TOKEN, value: SECRETPLUGINTOKEN}\n" + exec_fields +
-         "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n";
+  return fmt::format(R"(current-context: ctx
+clusters:
+- name: c
+  cluster:
+    server: https://10.0.0.1:6443
+{}users:
+- name: u
+  user:
+    exec:
+      apiVersion: {}
+      command: {}
+      args: [{}]
+      interactiveMode: Never
+      env:
+      - {{name: PLUGIN_RUNS, value: {}}}
+      - {{name: PLUGIN_REQUEST, value: {}}}
+      - {{name: PLUGIN_TOKEN, value: SECRETPLUGINTOKEN}}
+{}contexts:
+- name: ctx
+  context: {{cluster: c, user: u}}
+)",
+                     cluster_fields, api_version, fixture_plugin(), mode, dir.path("runs"), dir.path("request.json"),
+                     exec_fields);
 }
 
 Endpoint plugin_endpoint(const TempDir& dir, const std::string& api_version, const std::string& mode,
@@ -53,6 +68,15 @@ void set_mtime(const std::string& path, std::time_t seconds) {
   timespec times[2] = {{seconds, 0}, {seconds, 0}};
   REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
 }
+
+// Sets a variable of this process's environment for the length of a test.
+struct ScopedVariable {
+  std::string name;
+  ScopedVariable(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedVariable() { ::unsetenv(name.c_str()); }
+};
 
 // A clock the test moves.
 struct TestClock {
@@ -123,7 +147,8 @@ TEST_CASE("A tokenFile is re-read when it changes, as projected tokens rotate", 
 TEST_CASE("Client certificates come inline or from files, which are re-read when they change", "[credentials]") {
   TempDir dir;
   std::string cert = dir.write("client.crt", "-----BEGIN CERTIFICATE-----\nb25l\n-----END CERTIFICATE-----\n");
-  std::string key = dir.write("client.key", "-----BEGIN RSA PRIVATE KEY-----\nSECRETKEYONE\n-----END RSA PRIVATE KEY-----\n");
+  std::string key =
+      dir.write("client.key", "-----BEGIN RSA PRIVATE KEY-----\nSECRETKEYONE\n-----END RSA PRIVATE KEY-----\n");
   CredentialSpec spec = user_spec();
   spec.cert_file = cert;
   spec.key_file = key;
@@ -147,7 +172,9 @@ TEST_CASE("Client certificates come inline or from files, which are re-read when
 
 TEST_CASE("An exec plugin (v1) runs once, is cached, and runs again after invalidate()", "[credentials][exec]") {
   TempDir dir;
-  Endpoint endpoint = plugin_endpoint(dir, kV1, "token", "      - {name: HOME, value: /plugin-home}\n");
+  // The kubeconfig's env wins over refit's own environment.
+  ScopedVariable ours("PLUGIN_TOKEN", "from-refit-environment");
+  Endpoint endpoint = plugin_endpoint(dir, kV1, "token");
   CHECK(plugin_runs(dir.path("runs")) == 0);  // not run until a credential is asked for
   CHECK(endpoint.credentials->bearer_token() == "SECRETPLUGINTOKEN-1");
   CHECK(endpoint.credentials->bearer_token() == "SECRETPLUGINTOKEN-1");
@@ -165,6 +192,24 @@ TEST_CASE("An exec plugin (v1) runs once, is cached, and runs again after invali
   CHECK(endpoint.credentials->describe() == "exec plugin " + fixture_plugin() + " (client.authentication.k8s.io/v1)");
 }
 
+TEST_CASE("An exec plugin inherits refit's environment and reads an empty stdin", "[credentials][exec]") {
+  TempDir dir;
+  ScopedVariable inherited("REFIT_TEST_INHERITED", "yes");
+  // Our stdin has something to read: the plugin must not get it (nor wait on a terminal).
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  REQUIRE(::write(pipe_fds[1], "parent-stdin", 12) == 12);
+  ::close(pipe_fds[1]);
+  int saved_stdin = ::dup(0);
+  ::dup2(pipe_fds[0], 0);
+  ::close(pipe_fds[0]);
+  Endpoint endpoint = plugin_endpoint(dir, kV1beta1, "stdin");
+  std::optional<std::string> token = endpoint.credentials->bearer_token();
+  ::dup2(saved_stdin, 0);
+  ::close(saved_stdin);
+  CHECK(token == "stdin=;inherited=yes");
+}
+
 TEST_CASE("An exec plugin (v1beta1) with provideClusterInfo is told the cluster", "[credentials][exec]") {
   TempDir dir;
   std::string ca_pem = "-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n";
@@ -173,7 +218,8 @@ TEST_CASE("An exec plugin (v1beta1) with provideClusterInfo is told the cluster"
                                "    extensions:\n    - name: client.authentication.k8s.io/exec\n"
                                "      extension: {audience: sts.amazonaws.com}\n";
   Endpoint endpoint =
-      Kubeconfig::parse(plugin_kubeconfig(dir, kV1beta1, "token", "      provideClusterInfo: true\n", cluster_fields), "kc")
+      Kubeconfig::parse(plugin_kubeconfig(dir, kV1beta1, "token", "      provideClusterInfo: true\n", cluster_fields),
+                        "kc")
           .endpoint();
   CHECK(endpoint.credentials->bearer_token() == "SECRETPLUGINTOKEN-1");
   CHECK(Json::parse(read_text(dir.path("request.json"))) ==
@@ -184,7 +230,8 @@ TEST_CASE("An exec plugin (v1beta1) with provideClusterInfo is told the cluster"
                {"cluster",
                 {{"server", "https://10.0.0.1:6443"},
                  {"tls-server-name", "api.internal"},
-                 {"certificate-authority-data", "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClkyRT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+                 {"certificate-authority-data",
+                  "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClkyRT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
                  {"proxy-url", "http://proxy:3128"},
                  {"config", {{"audience", "sts.amazonaws.com"}}}}}}}});
 }
@@ -195,8 +242,8 @@ TEST_CASE("A plugin's credential is cached until shortly before the expiry it st
   CredentialOptions options;
   options.now = clock.function();
   options.expiry_margin = std::chrono::seconds(10);
-  Endpoint endpoint =
-      plugin_endpoint(dir, kV1, "token", "      - {name: PLUGIN_EXPIRY, value: '2030-01-01T10:00:00+00:00'}\n", options);
+  Endpoint endpoint = plugin_endpoint(dir, kV1, "token",
+                                      "      - {name: PLUGIN_EXPIRY, value: '2030-01-01T10:00:00+00:00'}\n", options);
 
   CHECK(endpoint.credentials->bearer_token() == "SECRETPLUGINTOKEN-1");
   clock.now = at("2030-01-01T09:59:49Z");
@@ -242,22 +289,25 @@ TEST_CASE("Plugin failures name the context and the command, and never the plugi
     return message;
   };
 
-  CHECK(failure(kV1, "exit") ==
-        who + " exited with status 3; its stderr ends with:\n"
-              "  contacting the identity provider\n"
-              "  refreshing [redacted]\n"
-              "  error: the refresh token has expired; run the login command again");
+  CHECK(failure(kV1, "exit") == who +
+                                    " exited with status 3; its stderr ends with:\n"
+                                    "  contacting the identity provider\n"
+                                    "  refreshing [redacted]\n"
+                                    "  error: the refresh token has expired; run the login command again");
   CHECK(failure(kV1, "not-json") ==
         who + " gave no usable credential: it printed something other than JSON on stdout (invalid at byte 2)");
   CHECK(failure(kV1, "wrong-version") ==
-        who + " gave no usable credential: it answered with apiVersion client.authentication.k8s.io/v1beta1, but the "
-              "kubeconfig asks for client.authentication.k8s.io/v1");
+        who +
+            " gave no usable credential: it answered with apiVersion client.authentication.k8s.io/v1beta1, but the "
+            "kubeconfig asks for client.authentication.k8s.io/v1");
   CHECK(failure(kV1beta1, "no-credential") ==
-        who + " gave no usable credential: its status has neither a token nor a client certificate (status.token, or "
-              "status.clientCertificateData and status.clientKeyData)");
+        who +
+            " gave no usable credential: its status has neither a token nor a client certificate (status.token, or "
+            "status.clientCertificateData and status.clientKeyData)");
   CHECK(failure(kV1, "bad-expiry") ==
-        who + " gave no usable credential: its status.expirationTimestamp is not an RFC 3339 time "
-              "(2024-05-01T10:00:00Z)");
+        who +
+            " gave no usable credential: its status.expirationTimestamp is not an RFC 3339 time "
+            "(2024-05-01T10:00:00Z)");
   CHECK(failure(kV1, "killed") == who + " was killed by signal 9 (Killed)");
 
   // A plugin that hangs (with a child holding its output open) is stopped at the timeout.
@@ -268,12 +318,13 @@ TEST_CASE("Plugin failures name the context and the command, and never the plugi
 
 TEST_CASE("A plugin that is not installed is named, with its installHint", "[credentials][exec]") {
   auto endpoint_for = [](const std::string& exec_fields) {
-    return Kubeconfig::parse("current-context: ctx\n"
-                             "clusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
-                             "users:\n- name: u\n  user:\n    exec:\n"
-                             "      apiVersion: client.authentication.k8s.io/v1beta1\n" + exec_fields +
-                             "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n",
-                             "kc", "/nonexistent/dir")
+    return Kubeconfig::parse(
+               "current-context: ctx\n"
+               "clusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
+               "users:\n- name: u\n  user:\n    exec:\n"
+               "      apiVersion: client.authentication.k8s.io/v1beta1\n" +
+                   exec_fields + "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n",
+               "kc", "/nonexistent/dir")
         .endpoint();
   };
   Endpoint hinted = endpoint_for(
@@ -294,14 +345,14 @@ TEST_CASE("A plugin that is not installed is named, with its installHint", "[cre
 TEST_CASE("No secret reaches a message or a description", "[credentials][redaction]") {
   // Distinctive values in every secret field; every way of failing around them.
   const std::string token = "SECRETTOKENVALUE0123", key_body = "SECRETKEYBODY4567", password = "SECRETPASSWORD89";
-  std::string key_data = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tClNFQ1JFVEtFWUJPRFk0NTY3Ci0tLS0tRU5EIFBSSVZBVEUgS0VZLS0tLS0K";
-  REQUIRE(key_data.size() % 4 == 0);
+  std::string key_data = encode_base64("-----BEGIN PRIVATE KEY-----\n" + key_body + "\n-----END PRIVATE KEY-----\n");
   std::vector<std::string> messages;
   auto collect = [&](const std::string& user_fields, const std::string& context = "") {
-    std::string text = "current-context: ctx\n"
-                       "clusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
-                       "users:\n- name: u\n  user:\n" + user_fields +
-                       "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n";
+    std::string text =
+        "current-context: ctx\n"
+        "clusters:\n- name: c\n  cluster: {server: 'https://h'}\n"
+        "users:\n- name: u\n  user:\n" +
+        user_fields + "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n";
     try {
       Endpoint e = Kubeconfig::parse(text, "kc").endpoint(context);
       messages.push_back(describe(e));
@@ -319,7 +370,8 @@ TEST_CASE("No secret reaches a message or a description", "[credentials][redacti
   collect("    token: " + token + "\n");
   collect("    token: " + token + "\n", "missing-context");
   collect("    token: " + token + "\n    as: admin\n");
-  collect("    token: " + token + "\n    client-certificate: /nonexistent/c.crt\n    client-key-data: " + key_data + "\n");
+  collect("    token: " + token + "\n    client-certificate: /nonexistent/c.crt\n    client-key-data: " + key_data +
+          "\n");
   collect("    client-certificate-data: QUJD\n    client-key-data: " + key_data + "\n");
   collect("    client-certificate-data: " + key_data + "\n    client-key-data: " + key_data + "\n");
   collect("    client-certificate-data: " + key_data + "\n    client-key-data: " + key_data + "x\n");
@@ -330,5 +382,16 @@ TEST_CASE("No secret reaches a message or a description", "[credentials][redacti
   for (const auto& message : messages) {
     INFO(message);
     CHECK(message.find("SECRET") == std::string::npos);
+  }
+}
+
+TEST_CASE("Expiry timestamps are read as RFC 3339, with offsets and fractions", "[credentials][exec]") {
+  using std::chrono::milliseconds;
+  CHECK(at("2030-01-01T12:00:00.5+02:00") == at("2030-01-01T10:00:00Z") + milliseconds(500));
+  CHECK(at("2029-12-31t23:30:00-00:30") == at("2030-01-01T00:00:00z"));
+  CHECK(system_clock::to_time_t(at("2030-01-01T00:00:00Z")) == 1'893'456'000);
+  for (const char* bad : {"2030-01-01", "2030-01-01T00:00:00", "2030-13-01T00:00:00Z", "tomorrow", ""}) {
+    INFO(bad);
+    CHECK_FALSE(parse_rfc3339(bad).has_value());
   }
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "cluster/kube/base64.hpp"
 #include "cluster/kube/kubeconfig.hpp"
 #include "kube_test_files.hpp"
 
@@ -23,8 +24,8 @@ KubeconfigEnvironment with_kubeconfig(const std::string& value, const std::strin
 // A one-context kubeconfig around a cluster and a user body (YAML at the indentation of their fields).
 std::string kubeconfig(const std::string& cluster_fields, const std::string& user_fields) {
   return "apiVersion: v1\nkind: Config\ncurrent-context: ctx\n"
-         "clusters:\n- name: c\n  cluster:\n" + cluster_fields +
-         "users:\n- name: u\n  user:\n" + user_fields +
+         "clusters:\n- name: c\n  cluster:\n" +
+         cluster_fields + "users:\n- name: u\n  user:\n" + user_fields +
          "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n";
 }
 
@@ -32,19 +33,7 @@ const std::string kServer = "    server: https://10.0.0.1:6443\n";
 
 // base64 of a PEM block with the given type and body.
 std::string pem_base64(const std::string& type, const std::string& body) {
-  std::string pem = "-----BEGIN " + type + "-----\n" + body + "\n-----END " + type + "-----\n";
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < pem.size(); i += 3) {
-    std::uint32_t n = static_cast<unsigned char>(pem[i]) << 16;
-    if (i + 1 < pem.size()) n |= static_cast<unsigned char>(pem[i + 1]) << 8;
-    if (i + 2 < pem.size()) n |= static_cast<unsigned char>(pem[i + 2]);
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += i + 1 < pem.size() ? alphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < pem.size() ? alphabet[n & 63] : '=';
-  }
-  return out;
+  return encode_base64("-----BEGIN " + type + "-----\n" + body + "\n-----END " + type + "-----\n");
 }
 
 }  // namespace
@@ -157,12 +146,12 @@ TEST_CASE("An unknown or missing context is named with the files read and the co
         "no context selected: current-context is not set in " + a + ", " + b +
             "; pass --context (contexts: dev, lost-cluster, lost-user, no-cluster, staging)");
   CHECK(error_of([&] { config.endpoint("no-cluster"); }) == "context \"no-cluster\" in " + b + " names no cluster");
+  std::string both = a + ", " + b;
   CHECK(error_of([&] { config.endpoint("lost-cluster"); }) ==
-        "context \"lost-cluster\" in " + b + " names cluster \"gone\", which is not defined in " + a + ", " + b +
+        "context \"lost-cluster\" in " + b + " names cluster \"gone\", which is not defined in " + both +
             "; clusters: c");
   CHECK(error_of([&] { config.endpoint("lost-user"); }) ==
-        "context \"lost-user\" in " + b + " names user \"gone\", which is not defined in " + a + ", " + b +
-            "; users: none");
+        "context \"lost-user\" in " + b + " names user \"gone\", which is not defined in " + both + "; users: none");
 
   // A context without a user makes anonymous requests.
   Endpoint dev = config.endpoint("dev");
@@ -174,15 +163,14 @@ TEST_CASE("An unknown or missing context is named with the files read and the co
 
 TEST_CASE("A cluster entry resolves to the Endpoint's server, trust and proxy fields", "[kubeconfig]") {
   std::string ca = pem_base64("CERTIFICATE", "Y2E=");
-  auto config = Kubeconfig::parse(kubeconfig("    server: https://api.example:6443/base//\n"
-                                             "    certificate-authority-data: " + ca + "\n"
-                                             "    tls-server-name: kubernetes.default\n"
-                                             "    proxy-url: socks5://user:hunter2@proxy:1080\n"
-                                             "    extensions:\n"
-                                             "    - name: refit.dev/sim\n"
-                                             "      extension: {speed: 60}\n",
-                                             "    token: t\n"),
-                                  "inline kubeconfig");
+  std::string cluster_fields = "    server: https://api.example:6443/base//\n"
+                               "    certificate-authority-data: " + ca + "\n"
+                               "    tls-server-name: kubernetes.default\n"
+                               "    proxy-url: socks5://user:hunter2@proxy:1080\n"
+                               "    extensions:\n"
+                               "    - name: refit.dev/sim\n"
+                               "      extension: {speed: 60}\n";
+  auto config = Kubeconfig::parse(kubeconfig(cluster_fields, "    token: t\n"), "inline kubeconfig");
   Endpoint e = config.endpoint();
   CHECK(e.context == "ctx");
   CHECK(e.cluster == "c");
@@ -213,7 +201,8 @@ TEST_CASE("Cluster entries kubectl would refuse are refused with what to fix", "
   auto error_for = [](const std::string& cluster_fields) {
     return error_of([&] { Kubeconfig::parse(kubeconfig(cluster_fields, "    token: t\n"), "kc").endpoint(); });
   };
-  CHECK(error_for("    insecure-skip-tls-verify: true\n") == "context \"ctx\": cluster \"c\" in kc: the cluster has no server");
+  CHECK(error_for("    insecure-skip-tls-verify: true\n") ==
+        "context \"ctx\": cluster \"c\" in kc: the cluster has no server");
   CHECK(error_for("    server: 10.0.0.1:6443\n") ==
         "context \"ctx\": cluster \"c\" in kc: server \"10.0.0.1:6443\" does not start with https:// or http://; write "
         "https://10.0.0.1:6443");
@@ -241,8 +230,8 @@ TEST_CASE("Bad base64 names the field and the offset, never the content", "[kube
   };
   std::string cert = pem_base64("CERTIFICATE", "Y2VydA==");
 
-  std::string key_error = error_for(kServer, "    client-certificate-data: " + cert + "\n    client-key-data: " +
-                                                 secret + "!" + secret + "\n");
+  std::string key_error = error_for(
+      kServer, "    client-certificate-data: " + cert + "\n    client-key-data: " + secret + "!" + secret + "\n");
   CHECK(key_error ==
         "context \"ctx\": user \"u\" in kc: client-key-data is not valid base64: a character outside the base64 "
         "alphabet at offset 17");
@@ -265,9 +254,8 @@ TEST_CASE("Bad base64 names the field and the offset, never the content", "[kube
 
   // Line breaks inside a long value are allowed, as YAML folds them.
   std::string folded = cert.substr(0, 8) + "\n      " + cert.substr(8);
-  auto config = Kubeconfig::parse(kubeconfig(kServer + "    certificate-authority-data: |\n      " + folded + "\n",
-                                             "    token: t\n"),
-                                  "kc");
+  auto config = Kubeconfig::parse(
+      kubeconfig(kServer + "    certificate-authority-data: |\n      " + folded + "\n", "    token: t\n"), "kc");
   CHECK(config.endpoint().ca_pem == "-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n");
 }
 
@@ -283,18 +271,22 @@ TEST_CASE("Malformed kubeconfigs name the file and where in it", "[kubeconfig]")
         numeric + ": user \"u\": user.token must be a string, but YAML reads it as a number; quote it");
   CHECK(error_of([&] { Kubeconfig::parse("users:\n- name: u\n  user:\n    exec: {args: [--x, 1]}\n", "kc"); }) ==
         "kc: user \"u\": user.exec.args[1] must be a string, but YAML reads it as a number; quote it");
-  CHECK(error_of([&] { Kubeconfig::parse("clusters:\n- name: c\n  cluster: {insecure-skip-tls-verify: 'yes'}\n",
-                                         "kc"); }) == "kc: cluster \"c\": cluster.insecure-skip-tls-verify must be true or false");
-  CHECK(error_of([&] { Kubeconfig::parse("clusters: {c: {}}\n", "kc"); }) == "kc: clusters must be a list, not a mapping");
+  CHECK(error_of([&] {
+          Kubeconfig::parse("clusters:\n- name: c\n  cluster: {insecure-skip-tls-verify: 'yes'}\n", "kc");
+        }) == "kc: cluster \"c\": cluster.insecure-skip-tls-verify must be true or false");
+  CHECK(error_of([&] { Kubeconfig::parse("clusters: {c: {}}\n", "kc"); }) ==
+        "kc: clusters must be a list, not a mapping");
   CHECK(error_of([&] { Kubeconfig::parse("clusters:\n- cluster: {server: https://h}\n", "kc"); }) ==
         "kc: clusters[0] has no name");
   CHECK(error_of([&] { Kubeconfig::parse("contexts:\n- name: a\n  context: {}\n- name: a\n  context: {}\n", "kc"); }) ==
         "kc: context \"a\" is defined twice; remove one");
-  CHECK(error_of([&] { Kubeconfig::parse("- a\n- b\n", "kc"); }) == "kc: not a kubeconfig: the document is a list, not a mapping");
+  CHECK(error_of([&] { Kubeconfig::parse("- a\n- b\n", "kc"); }) ==
+        "kc: not a kubeconfig: the document is a list, not a mapping");
   CHECK(error_of([&] { Kubeconfig::parse("apiVersion: apps/v1\nkind: Deployment\n", "kc"); }) ==
         "kc: not a kubeconfig: its kind is Deployment, not Config");
-  CHECK(error_of([&] { Kubeconfig::parse("users:\n- name: u\n  user:\n    exec:\n      env: [{value: x}]\n", "kc"); }) ==
-        "kc: user \"u\": user.exec.env[0] has no name");
+  CHECK(error_of([&] {
+          Kubeconfig::parse("users:\n- name: u\n  user:\n    exec:\n      env: [{value: x}]\n", "kc");
+        }) == "kc: user \"u\": user.exec.env[0] has no name");
 
   // An empty file is an empty kubeconfig, as for kubectl.
   CHECK(Kubeconfig::parse("", "empty").contexts().empty());
@@ -306,18 +298,22 @@ TEST_CASE("User entries refit cannot honour are refused with what to use instead
   };
   const std::string where = "context \"ctx\": user \"u\" in /home/me/.kube/config";
   CHECK(error_for("    auth-provider:\n      name: gcp\n      config: {access-token: SECRETACCESSTOKEN}\n") ==
-        where + " uses auth-provider \"gcp\", which kubectl removed in v1.26 and refit does not support; use the exec "
-                "credential plugin gke-gcloud-auth-plugin (gcloud container clusters get-credentials writes it into the "
-                "kubeconfig) instead");
+        where +
+            " uses auth-provider \"gcp\", which kubectl removed in v1.26 and refit does not support; use the exec "
+            "credential plugin gke-gcloud-auth-plugin (gcloud container clusters get-credentials writes it into the "
+            "kubeconfig) instead");
   CHECK(error_for("    auth-provider:\n      name: oidc\n") ==
-        where + " uses auth-provider \"oidc\", which kubectl removed in v1.26 and refit does not support; use an exec "
-                "credential plugin such as kubelogin (kubectl oidc-login) instead");
+        where +
+            " uses auth-provider \"oidc\", which kubectl removed in v1.26 and refit does not support; use an exec "
+            "credential plugin such as kubelogin (kubectl oidc-login) instead");
   CHECK(error_for("    username: admin\n    password: SECRETPASSWORD\n") ==
-        where + " authenticates with username and password (basic authentication), which Kubernetes removed in v1.19 "
-                "and refit does not support; use a token, a client certificate or an exec credential plugin");
+        where +
+            " authenticates with username and password (basic authentication), which Kubernetes removed in v1.19 "
+            "and refit does not support; use a token, a client certificate or an exec credential plugin");
   CHECK(error_for("    token: t\n    as: system:admin\n") ==
-        where + " impersonates another identity (as, as-uid, as-groups or as-user-extra), which refit does not "
-                "support; use a user that authenticates as the identity to act as");
+        where +
+            " impersonates another identity (as, as-uid, as-groups or as-user-extra), which refit does not "
+            "support; use a user that authenticates as the identity to act as");
   CHECK(error_for("    client-certificate: a.crt\n    client-certificate-data: QUJD\n    client-key: a.key\n") ==
         where + " sets both client-certificate-data and client-certificate; keep one");
   CHECK(error_for("    client-certificate: a.crt\n") ==
@@ -325,16 +321,19 @@ TEST_CASE("User entries refit cannot honour are refused with what to use instead
   CHECK(error_for("    exec: {command: aws}\n") ==
         where + ": exec.apiVersion is not set (write client.authentication.k8s.io/v1)");
   CHECK(error_for("    exec: {command: aws, apiVersion: client.authentication.k8s.io/v1alpha1}\n") ==
-        where + ": exec.apiVersion client.authentication.k8s.io/v1alpha1 is not supported: use "
-                "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1 (with a plugin version that "
-                "speaks it)");
+        where +
+            ": exec.apiVersion client.authentication.k8s.io/v1alpha1 is not supported: use "
+            "client.authentication.k8s.io/v1 or client.authentication.k8s.io/v1beta1 (with a plugin version that "
+            "speaks it)");
   CHECK(error_for("    exec: {command: kubelogin, apiVersion: client.authentication.k8s.io/v1, interactiveMode: "
                   "Always}\n") ==
-        where + ": exec.interactiveMode is Always, but refit runs credential plugins without a terminal; log in with "
-                "the plugin first and set interactiveMode: IfAvailable");
+        where +
+            ": exec.interactiveMode is Always, but refit runs credential plugins without a terminal; log in with "
+            "the plugin first and set interactiveMode: IfAvailable");
 
   // Basic authentication beside another method is ignored, as API servers do.
-  auto config = Kubeconfig::parse(kubeconfig(kServer, "    token: the-token\n    username: admin\n    password: x\n"), "kc");
+  auto config =
+      Kubeconfig::parse(kubeconfig(kServer, "    token: the-token\n    username: admin\n    password: x\n"), "kc");
   CHECK(config.endpoint().credentials->bearer_token() == "the-token");
 }
 

@@ -27,8 +27,8 @@ std::optional<std::string> decode_base64(const std::string& text, Base64Problem&
   std::string out;
   out.reserve(text.size() / 4 * 3);
   std::uint32_t group = 0;
-  int in_group = 0;      // characters of the current group of four
-  int padding = 0;       // '=' seen in the current group
+  int in_group = 0;  // characters of the current group of four
+  int padding = 0;   // '=' seen in the current group
   std::size_t group_start = 0;
   bool finished = false;  // a padded group ended the data
   for (std::size_t i = 0; i < text.size(); ++i) {

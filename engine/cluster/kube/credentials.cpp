@@ -116,8 +116,9 @@ class StaticCredentials : public Credentials {
     pair.cert_pem = cert_file_ ? cert_file_->content(who_) : spec_.cert_pem;
     pair.key_pem = key_file_ ? key_file_->content(who_) : spec_.key_pem;
     if (cert_file_ && !looks_like_pem_certificate(pair.cert_pem)) {
-      throw CredentialError(fmt::format("{}: client-certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                                        who_, cert_file_->path()));
+      throw CredentialError(
+          fmt::format("{}: client-certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", who_,
+                      cert_file_->path()));
     }
     if (key_file_ && !looks_like_pem_private_key(pair.key_pem)) {
       throw CredentialError(fmt::format("{}: client-key {} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)",
@@ -136,10 +137,12 @@ class StaticCredentials : public Credentials {
 
   std::string describe() const override {
     std::vector<std::string> parts;
-    if (token_file_) parts.push_back("token from file " + token_file_->path());
-    else if (!spec_.token.empty()) parts.push_back("token");
-    if (cert_file_) parts.push_back("client certificate from file " + cert_file_->path());
-    else if (!spec_.cert_pem.empty()) parts.push_back("client certificate");
+    if (token_file_ || !spec_.token.empty()) {
+      parts.push_back(token_file_ ? "token from file " + token_file_->path() : "token");
+    }
+    if (cert_file_ || !spec_.cert_pem.empty()) {
+      parts.push_back(cert_file_ ? "client certificate from file " + cert_file_->path() : "client certificate");
+    }
     if (parts.empty()) return "no credentials";
     return fmt::format("{}", fmt::join(parts, ", "));
   }
@@ -239,26 +242,29 @@ class ExecPluginCredentials : public Credentials {
     request.argv.push_back(config_.command);
     request.argv.insert(request.argv.end(), config_.args.begin(), config_.args.end());
     request.env = config_.env;
-    request.env.emplace_back("KUBERNETES_EXEC_INFO", exec_credential_request(config_.api_version, config_.cluster_info));
+    request.env.emplace_back("KUBERNETES_EXEC_INFO",
+                             exec_credential_request(config_.api_version, config_.cluster_info));
     request.timeout = options_.plugin_timeout;
     PluginProcessResult result = run_plugin_process(request);
 
     if (result.spawn_error == ENOENT) {
       bool on_path = config_.command.find('/') == std::string::npos;
       std::string hint = trim(config_.install_hint);
-      throw CredentialError(fmt::format("{} was not found{}\n{}", who_, on_path ? " on PATH" : "",
-                                        hint.empty() ? "Install it, or correct exec.command in the kubeconfig." : hint));
+      throw CredentialError(
+          fmt::format("{} was not found{}\n{}", who_, on_path ? " on PATH" : "",
+                      hint.empty() ? "Install it, or correct exec.command in the kubeconfig." : hint));
     }
     if (result.spawn_error != 0) {
       throw CredentialError(fmt::format("{} could not be started: {}", who_, std::strerror(result.spawn_error)));
     }
     if (result.timed_out) {
       throw CredentialError(fmt::format("{} did not finish within {} and was stopped{}", who_,
-                                        describe_duration(options_.plugin_timeout), stderr_tail(result.err, result.out)));
+                                        describe_duration(options_.plugin_timeout),
+                                        stderr_tail(result.err, result.out)));
     }
     if (result.stdout_too_large) {
-      throw CredentialError(fmt::format("{} printed too much on stdout and was stopped (an ExecCredential is a few KiB)",
-                                        who_));
+      throw CredentialError(
+          fmt::format("{} printed too much on stdout and was stopped (an ExecCredential is a few KiB)", who_));
     }
     if (result.signal != 0) {
       throw CredentialError(fmt::format("{} was killed by signal {} ({}){}", who_, result.signal,
@@ -286,7 +292,8 @@ class ExecPluginCredentials : public Credentials {
 }  // namespace
 
 std::shared_ptr<Credentials> make_credentials(CredentialSpec spec, CredentialOptions options) {
-  bool has_static = !spec.token.empty() || !spec.token_file.empty() || !spec.cert_pem.empty() || !spec.cert_file.empty();
+  bool has_static =
+      !spec.token.empty() || !spec.token_file.empty() || !spec.cert_pem.empty() || !spec.cert_file.empty();
   if (spec.exec && !has_static) return std::make_shared<ExecPluginCredentials>(std::move(spec), std::move(options));
   return std::make_shared<StaticCredentials>(std::move(spec));
 }

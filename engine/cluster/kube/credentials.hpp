@@ -21,7 +21,7 @@ struct ExecPluginConfig {
   std::string command;      // a name looked up on PATH, or a path (made absolute by the kubeconfig loader)
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  // added to refit's environment
-  std::string install_hint;                               // shown when the command is not found
+  std::string install_hint;                              // shown when the command is not found
   nlohmann::json cluster_info;  // spec.cluster for KUBERNETES_EXEC_INFO (provideClusterInfo), or null
 };
 
@@ -30,7 +30,7 @@ struct CredentialSpec {
   std::string context;  // the context being resolved, and where the user entry is: for messages
   std::string user;
   std::string origin;
-  std::string token;      // secret
+  std::string token;  // secret
   std::string token_file;
   std::string cert_pem;   // client-certificate-data, decoded
   std::string cert_file;  // client-certificate

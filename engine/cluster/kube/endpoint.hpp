@@ -41,10 +41,10 @@ struct CredentialError : std::runtime_error {
 
 struct Endpoint {
   std::string context;        // the kubeconfig context it came from
-  std::string origin;         // the kubeconfig file(s) that defined it, or an inline kubeconfig's label
-                              // ("Secret capi-system/demo-kubeconfig"), for messages
+  std::string origin;         // the kubeconfig file that defined the context, or an inline kubeconfig's
+                              // label ("Secret capi-system/demo-kubeconfig"): for messages
   std::string cluster;        // the kubeconfig cluster entry's name
-  std::string default_namespace = "default";  // the context's namespace, as kubectl uses it
+  std::string default_namespace = "default";  // the context's namespace (kubectl's default for objects)
   std::string server;         // "https://10.0.0.1:6443" or "http://127.0.0.1:8080/clusters/demo" (no trailing /)
   std::string ca_pem;         // certificate-authority(-data); empty: the system's trust store
   bool insecure_skip_tls_verify = false;  // only when the kubeconfig sets it (the client warns)

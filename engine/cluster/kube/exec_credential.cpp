@@ -46,10 +46,10 @@ ExecCredentialStatus parse_exec_credential(const std::string& out, const std::st
     doc = Json::parse(out);
   } catch (const Json::parse_error& e) {
     // e.what() quotes the text around the error: only the position is safe to give.
-    throw ExecCredentialFormatError(out.find_first_not_of(" \t\r\n") == std::string::npos
-                                        ? "it printed nothing on stdout"
-                                        : fmt::format("it printed something other than JSON on stdout (invalid at byte {})",
-                                                      e.byte));
+    throw ExecCredentialFormatError(
+        out.find_first_not_of(" \t\r\n") == std::string::npos
+            ? "it printed nothing on stdout"
+            : fmt::format("it printed something other than JSON on stdout (invalid at byte {})", e.byte));
   }
   if (!doc.is_object()) throw ExecCredentialFormatError("it printed JSON that is not an ExecCredential object");
   Json version = doc.value("apiVersion", Json());
@@ -68,8 +68,9 @@ ExecCredentialStatus parse_exec_credential(const std::string& out, const std::st
   result.cert_pem = optional_string(status, "clientCertificateData");
   result.key_pem = optional_string(status, "clientKeyData");
   if (result.cert_pem.empty() != result.key_pem.empty()) {
-    throw ExecCredentialFormatError(result.cert_pem.empty() ? "its status has clientKeyData without clientCertificateData"
-                                                            : "its status has clientCertificateData without clientKeyData");
+    throw ExecCredentialFormatError(result.cert_pem.empty()
+                                        ? "its status has clientKeyData without clientCertificateData"
+                                        : "its status has clientCertificateData without clientKeyData");
   }
   if (result.token.empty() && result.cert_pem.empty()) {
     throw ExecCredentialFormatError(
@@ -87,8 +88,7 @@ ExecCredentialStatus parse_exec_credential(const std::string& out, const std::st
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
-  static const std::regex form(
-      R"((\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))");
+  static const std::regex form(R"((\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))");
   std::smatch m;
   if (!std::regex_match(text, m, form)) return std::nullopt;
   std::tm tm{};
@@ -111,7 +111,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   if (m[7].matched) {
     std::string fraction = m[7].str().substr(1, 9);
     fraction.resize(9, '0');
-    point += std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(std::stoll(fraction)));
+    point +=
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(std::stoll(fraction)));
   }
   return point;
 }

@@ -14,9 +14,9 @@ inline constexpr const char* kExecApiV1 = "client.authentication.k8s.io/v1";
 inline constexpr const char* kExecApiV1beta1 = "client.authentication.k8s.io/v1beta1";
 
 struct ExecCredentialStatus {
-  std::string token;     // secret; may be empty when a certificate is given
-  std::string cert_pem;  // clientCertificateData
-  std::string key_pem;   // clientKeyData (secret)
+  std::string token;                                             // secret; may be empty when a certificate is given
+  std::string cert_pem;                                          // clientCertificateData
+  std::string key_pem;                                           // clientKeyData (secret)
   std::optional<std::chrono::system_clock::time_point> expires;  // none: valid until invalidated
 };
 

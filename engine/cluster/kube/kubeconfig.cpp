@@ -85,13 +85,16 @@ std::vector<std::string> split_kubeconfig_list(const std::string& value) {
 }
 
 // Decodes a *-data field. The message says which field is wrong and where, never its content.
-std::string decode_field(const std::string& value, const char* field, const char* file_field, const std::string& where) {
+std::string decode_field(const std::string& value, const char* field, const char* file_field,
+                         const std::string& where) {
   Base64Problem problem;
   auto decoded = decode_base64(value, problem);
   if (decoded) return *decoded;
   std::string hint = value.find("-----BEGIN") != std::string::npos
-                         ? fmt::format(" (it looks like PEM text: base64-encode it, or put it in a file and name that "
-                                       "file in {})", file_field)
+                         ? fmt::format(
+                               " (it looks like PEM text: base64-encode it, or put it in a file and name that "
+                               "file in {})",
+                               file_field)
                          : "";
   throw KubeconfigError(
       fmt::format("{}: {} is not valid base64: {} at offset {}{}", where, field, problem.what, problem.offset, hint));
@@ -112,7 +115,10 @@ std::string decode_pem_field(const std::string& value, const char* field, const 
 
 std::string read_ca_file(const std::string& path, const std::string& where) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw KubeconfigError(fmt::format("{}: cannot read certificate-authority {}: {}", where, path, std::strerror(errno)));
+  if (!in) {
+    throw KubeconfigError(
+        fmt::format("{}: cannot read certificate-authority {}: {}", where, path, std::strerror(errno)));
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -177,8 +183,10 @@ Json exec_cluster_info(const Endpoint& endpoint, const ClusterEntry& cluster) {
 
 // What to use instead of an auth-provider kubectl no longer has.
 std::string auth_provider_advice(const std::string& name) {
-  if (name == "gcp") return "the exec credential plugin gke-gcloud-auth-plugin (gcloud container clusters get-credentials "
-                            "writes it into the kubeconfig)";
+  if (name == "gcp") {
+    return "the exec credential plugin gke-gcloud-auth-plugin (gcloud container clusters get-credentials "
+           "writes it into the kubeconfig)";
+  }
   if (name == "azure") return "the exec credential plugin kubelogin (kubelogin convert-kubeconfig writes it)";
   if (name == "oidc") return "an exec credential plugin such as kubelogin (kubectl oidc-login)";
   return "an exec credential plugin (users[].user.exec)";
@@ -190,14 +198,16 @@ ExecPluginConfig check_exec(const ExecEntry& exec, const std::string& where) {
     throw KubeconfigError(fmt::format("{}: exec.apiVersion is not set (write {})", where, kExecApiV1));
   }
   if (exec.api_version != kExecApiV1 && exec.api_version != kExecApiV1beta1) {
-    throw KubeconfigError(fmt::format("{}: exec.apiVersion {} is not supported: use {} or {} (with a plugin version "
-                                      "that speaks it)",
-                                      where, exec.api_version, kExecApiV1, kExecApiV1beta1));
+    throw KubeconfigError(
+        fmt::format("{}: exec.apiVersion {} is not supported: use {} or {} (with a plugin version "
+                    "that speaks it)",
+                    where, exec.api_version, kExecApiV1, kExecApiV1beta1));
   }
   if (exec.interactive_mode == "Always") {
-    throw KubeconfigError(fmt::format("{}: exec.interactiveMode is Always, but refit runs credential plugins without a "
-                                      "terminal; log in with the plugin first and set interactiveMode: IfAvailable",
-                                      where));
+    throw KubeconfigError(
+        fmt::format("{}: exec.interactiveMode is Always, but refit runs credential plugins without a "
+                    "terminal; log in with the plugin first and set interactiveMode: IfAvailable",
+                    where));
   }
   if (!exec.interactive_mode.empty() && exec.interactive_mode != "Never" && exec.interactive_mode != "IfAvailable") {
     throw KubeconfigError(fmt::format("{}: exec.interactiveMode \"{}\" is not Never, IfAvailable or Always", where,
@@ -221,15 +231,16 @@ void resolve_cluster(const ClusterEntry& cluster, const std::string& cluster_whe
   } else if (!cluster.ca_file.empty()) {
     endpoint.ca_pem = read_ca_file(cluster.ca_file, cluster_where);
     if (!looks_like_pem_certificate(endpoint.ca_pem)) {
-      throw KubeconfigError(fmt::format("{}: certificate-authority {} holds no PEM certificate", cluster_where,
-                                        cluster.ca_file));
+      throw KubeconfigError(
+          fmt::format("{}: certificate-authority {} holds no PEM certificate", cluster_where, cluster.ca_file));
     }
   }
   endpoint.insecure_skip_tls_verify = cluster.insecure;
   if (cluster.insecure && !endpoint.ca_pem.empty()) {
-    throw KubeconfigError(fmt::format("{}: insecure-skip-tls-verify is set together with a certificate-authority; "
-                                      "remove one (kubectl refuses this too)",
-                                      cluster_where));
+    throw KubeconfigError(
+        fmt::format("{}: insecure-skip-tls-verify is set together with a certificate-authority; "
+                    "remove one (kubectl refuses this too)",
+                    cluster_where));
   }
   endpoint.tls_server_name = cluster.tls_server_name;
   if (!cluster.proxy_url.empty() && !has_scheme(cluster.proxy_url, {"http", "https", "socks5"})) {
@@ -243,15 +254,17 @@ void resolve_cluster(const ClusterEntry& cluster, const std::string& cluster_whe
 // cannot honour (a silently dropped auth-provider or impersonation would act as someone else).
 CredentialSpec user_credentials(const UserEntry& user, const std::string& user_where) {
   if (user.auth_provider) {
-    throw KubeconfigError(fmt::format("{} uses auth-provider \"{}\", which kubectl removed in v1.26 and refit does not "
-                                      "support; use {} instead",
-                                      user_where, *user.auth_provider, auth_provider_advice(*user.auth_provider)));
+    throw KubeconfigError(
+        fmt::format("{} uses auth-provider \"{}\", which kubectl removed in v1.26 and refit does not "
+                    "support; use {} instead",
+                    user_where, *user.auth_provider, auth_provider_advice(*user.auth_provider)));
   }
   if (user.impersonates) {
-    throw KubeconfigError(fmt::format("{} impersonates another identity (as, as-uid, as-groups or as-user-extra), "
-                                      "which refit does not support; use a user that authenticates as the identity "
-                                      "to act as",
-                                      user_where));
+    throw KubeconfigError(
+        fmt::format("{} impersonates another identity (as, as-uid, as-groups or as-user-extra), "
+                    "which refit does not support; use a user that authenticates as the identity "
+                    "to act as",
+                    user_where));
   }
   if (!user.cert_data.empty() && !user.cert_file.empty()) {
     throw KubeconfigError(
@@ -272,10 +285,11 @@ CredentialSpec user_credentials(const UserEntry& user, const std::string& user_w
   }
   bool other_auth = !user.token.empty() || !user.token_file.empty() || has_cert || user.exec;
   if (user.basic_auth && !other_auth) {
-    throw KubeconfigError(fmt::format("{} authenticates with username and password (basic authentication), which "
-                                      "Kubernetes removed in v1.19 and refit does not support; use a token, a client "
-                                      "certificate or an exec credential plugin",
-                                      user_where));
+    throw KubeconfigError(
+        fmt::format("{} authenticates with username and password (basic authentication), which "
+                    "Kubernetes removed in v1.19 and refit does not support; use a token, a client "
+                    "certificate or an exec credential plugin",
+                    user_where));
   }
   CredentialSpec spec;
   spec.origin = user.origin;
@@ -339,7 +353,8 @@ const std::string& Kubeconfig::current_context() const { return data_->entries.c
 
 std::vector<KubeconfigContext> Kubeconfig::contexts() const {
   std::vector<KubeconfigContext> out;
-  for (const auto& [name, c] : data_->entries.contexts) out.push_back({name, c.cluster, c.user, c.namespace_name, c.origin});
+  for (const auto& [name, c] : data_->entries.contexts)
+    out.push_back({name, c.cluster, c.user, c.namespace_name, c.origin});
   return out;
 }
 
@@ -349,12 +364,14 @@ Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOption
   std::string files = join(d.files);
   std::string name = context.empty() ? d.current_context : context;
   if (name.empty()) {
-    throw KubeconfigError(fmt::format("no context selected: current-context is not set in {}; pass --context (contexts: {})",
-                                      files, names_of(d.contexts)));
+    throw KubeconfigError(
+        fmt::format("no context selected: current-context is not set in {}; pass --context (contexts: {})", files,
+                    names_of(d.contexts)));
   }
   auto ctx_it = d.contexts.find(name);
   if (ctx_it == d.contexts.end()) {
-    throw KubeconfigError(fmt::format("context \"{}\" not found in {}; contexts: {}", name, files, names_of(d.contexts)));
+    throw KubeconfigError(
+        fmt::format("context \"{}\" not found in {}; contexts: {}", name, files, names_of(d.contexts)));
   }
   const ContextEntry& ctx = ctx_it->second;
   std::string prefix = fmt::format("context \"{}\"", name);
@@ -396,9 +413,13 @@ Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOption
 std::string describe(const Endpoint& endpoint) {
   std::vector<std::string> parts = {fmt::format("context {}", endpoint.context),
                                     fmt::format("cluster {}", endpoint.cluster)};
-  if (!endpoint.ca_pem.empty()) parts.push_back("CA from the kubeconfig");
-  else if (endpoint.insecure_skip_tls_verify) parts.push_back("server certificate NOT verified");
-  else if (endpoint.server.rfind("https://", 0) == 0) parts.push_back("system CAs");
+  if (!endpoint.ca_pem.empty()) {
+    parts.push_back("CA from the kubeconfig");
+  } else if (endpoint.insecure_skip_tls_verify) {
+    parts.push_back("server certificate NOT verified");
+  } else if (endpoint.server.rfind("https://", 0) == 0) {
+    parts.push_back("system CAs");
+  }
   if (!endpoint.tls_server_name.empty()) parts.push_back("TLS server name " + endpoint.tls_server_name);
   if (!endpoint.proxy_url.empty()) parts.push_back("proxy " + without_userinfo(endpoint.proxy_url));
   if (endpoint.credentials) parts.push_back(endpoint.credentials->describe());

@@ -21,11 +21,16 @@ const char* json_type_name(const Json& v) {
   switch (v.type()) {
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "a number";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::array: return "a list";
-    case Json::value_t::object: return "a mapping";
-    default: return "something else";
+    case Json::value_t::number_float:
+      return "a number";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::array:
+      return "a list";
+    case Json::value_t::object:
+      return "a mapping";
+    default:
+      return "something else";
   }
 }
 
@@ -214,8 +219,8 @@ void KubeconfigEntries::merge(const std::string& text, const std::string& label,
     throw KubeconfigError(fmt::format("{}: invalid YAML: {}", label, e.what()));
   }
   if (!root.is_null() && !root.is_object()) {
-    throw KubeconfigError(fmt::format("{}: not a kubeconfig: the document is {}, not a mapping", label,
-                                      json_type_name(root)));
+    throw KubeconfigError(
+        fmt::format("{}: not a kubeconfig: the document is {}, not a mapping", label, json_type_name(root)));
   }
   Fields top(root, label);
   std::string kind = top.string("kind");
@@ -223,15 +228,12 @@ void KubeconfigEntries::merge(const std::string& text, const std::string& label,
     throw KubeconfigError(fmt::format("{}: not a kubeconfig: its kind is {}, not Config", label, kind));
   }
   if (current_context.empty()) current_context = top.string("current-context");
-  file.each_named(top, "clusters", "cluster", "cluster", [&](const std::string& name, const Fields& f) {
-    clusters.emplace(name, read_cluster(file, f));
-  });
-  file.each_named(top, "users", "user", "user", [&](const std::string& name, const Fields& f) {
-    users.emplace(name, read_user(file, f));
-  });
-  file.each_named(top, "contexts", "context", "context", [&](const std::string& name, const Fields& f) {
-    contexts.emplace(name, read_context(file, f));
-  });
+  file.each_named(top, "clusters", "cluster", "cluster",
+                  [&](const std::string& name, const Fields& f) { clusters.emplace(name, read_cluster(file, f)); });
+  file.each_named(top, "users", "user", "user",
+                  [&](const std::string& name, const Fields& f) { users.emplace(name, read_user(file, f)); });
+  file.each_named(top, "contexts", "context", "context",
+                  [&](const std::string& name, const Fields& f) { contexts.emplace(name, read_context(file, f)); });
   files.push_back(label);
 }
 

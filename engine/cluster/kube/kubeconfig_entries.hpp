@@ -41,7 +41,7 @@ struct UserEntry {
   std::string cert_file;
   std::string key_data;  // base64, secret
   std::string key_file;
-  bool basic_auth = false;   // username or password set
+  bool basic_auth = false;    // username or password set
   bool impersonates = false;  // as, as-uid, as-groups or as-user-extra set
   std::optional<std::string> auth_provider;
   std::optional<ExecEntry> exec;

@@ -99,8 +99,11 @@ int spawn(const PluginProcessRequest& request, Pipe& out, Pipe& err, pid_t& pid)
 void kill_group(pid_t pid) { ::kill(-pid, SIGKILL); }
 
 void record_status(int status, PluginProcessResult& result) {
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+  }
 }
 
 }  // namespace
@@ -139,8 +142,11 @@ PluginProcessResult run_plugin_process(const PluginProcessRequest& request) {
         continue;
       }
       if (i == 0) {
-        if (result.out.size() + static_cast<std::size_t>(n) > request.max_stdout) result.stdout_too_large = true;
-        else result.out.append(buffer, static_cast<std::size_t>(n));
+        if (result.out.size() + static_cast<std::size_t>(n) > request.max_stdout) {
+          result.stdout_too_large = true;
+        } else {
+          result.out.append(buffer, static_cast<std::size_t>(n));
+        }
       } else {
         result.err.append(buffer, static_cast<std::size_t>(n));
         if (result.err.size() > request.max_stderr) result.err.erase(0, result.err.size() - request.max_stderr);
