@@ -66,9 +66,8 @@ class Kubeconfig {
   // the files and what to fix; for an unknown context, the contexts that exist.
   Endpoint endpoint(const std::string& context = "", const CredentialOptions& options = {}) const;
 
-  struct Data;
-
  private:
+  struct Data;
   explicit Kubeconfig(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
   std::shared_ptr<const Data> data_;
 };
