@@ -18,7 +18,8 @@ struct ClientCertificate {
 // Bearer tokens and client certificates, however the kubeconfig provides them: inline, from files
 // (re-read when they change, as projected service-account tokens rotate) or from an exec credential
 // plugin (client.authentication.k8s.io/v1 or v1beta1; run on first use, cached until the expiry it
-// states). Thread-compatible: one client uses one Credentials at a time.
+// states). Safe to share between threads (a watch and the requests beside it): a plugin runs once for
+// all of them.
 class Credentials {
  public:
   virtual ~Credentials() = default;
@@ -29,6 +30,9 @@ class Credentials {
   virtual std::optional<ClientCertificate> client_certificate() = 0;
   // The server answered 401: drop cached plugin output so the next call runs the plugin again.
   virtual void invalidate() = 0;
+  // Where the credentials come from, for verbose output and `refit contexts` ("token from file
+  // /var/run/secrets/token", "exec plugin aws-iam-authenticator"): never a secret.
+  virtual std::string describe() const { return "credentials"; }
 };
 
 struct CredentialError : std::runtime_error {
@@ -36,8 +40,11 @@ struct CredentialError : std::runtime_error {
 };
 
 struct Endpoint {
-  std::string context;        // the kubeconfig context it came from ("" for a kubeconfig given inline)
+  std::string context;        // the kubeconfig context it came from
+  std::string origin;         // the kubeconfig file that defined the context, or an inline kubeconfig's
+                              // label ("Secret capi-system/demo-kubeconfig"): for messages
   std::string cluster;        // the kubeconfig cluster entry's name
+  std::string default_namespace = "default";  // the context's namespace (kubectl's default for objects)
   std::string server;         // "https://10.0.0.1:6443" or "http://127.0.0.1:8080/clusters/demo" (no trailing /)
   std::string ca_pem;         // certificate-authority(-data); empty: the system's trust store
   bool insecure_skip_tls_verify = false;  // only when the kubeconfig sets it (the client warns)
