@@ -1,0 +1,71 @@
+#include "cluster/kube/discovery.hpp"
+
+#include "cluster/kinds.hpp"
+#include "cluster/kube/http_client.hpp"
+
+namespace refit::kube {
+
+std::string ApiResource::collection_path(std::string_view ns) const {
+  std::string path = base_path;
+  if (namespaced && !ns.empty()) {
+    path += "/namespaces/";
+    path += url_encode(ns);
+  }
+  path += '/';
+  path += plural;
+  return path;
+}
+
+std::string ApiResource::object_path(std::string_view ns, std::string_view name) const {
+  return collection_path(ns) + "/" + url_encode(name);
+}
+
+Discovery::GroupVersion& Discovery::load(std::string_view api_version, bool refresh) {
+  auto it = group_versions_.find(api_version);
+  if (it != group_versions_.end() && !refresh) return it->second;
+  std::string group(group_of(api_version));
+  std::string base = group.empty() ? "/api/" + std::string(api_version) : "/apis/" + std::string(api_version);
+  ++fetches_;
+  std::optional<nlohmann::json> doc = fetch_(base);
+  GroupVersion loaded;
+  if (doc && doc->is_object()) {
+    loaded.served = true;
+    auto resources = doc->find("resources");
+    if (resources != doc->end() && resources->is_array()) {
+      for (const nlohmann::json& r : *resources) {
+        if (!r.is_object()) continue;
+        std::string name = r.value("name", "");
+        std::string kind = r.value("kind", "");
+        // Subresources (deployments/scale, pods/eviction) share their parent's kind or name another.
+        if (name.empty() || kind.empty() || name.find('/') != std::string::npos) continue;
+        loaded.by_kind.try_emplace(kind, ApiResource{std::string(api_version), kind, name, group,
+                                                     r.value("namespaced", false), base});
+      }
+    }
+  }
+  if (it == group_versions_.end()) return group_versions_.emplace(std::string(api_version), std::move(loaded)).first->second;
+  // Merged, not replaced: callers hold pointers to the resources found before.
+  it->second.served = it->second.served || loaded.served;
+  for (auto& [kind, resource] : loaded.by_kind) it->second.by_kind.try_emplace(kind, std::move(resource));
+  return it->second;
+}
+
+const ApiResource* Discovery::find(std::string_view api_version, std::string_view kind) {
+  bool fresh = !group_versions_.contains(api_version);
+  GroupVersion* gv = &load(api_version, false);
+  auto it = gv->by_kind.find(kind);
+  if (it == gv->by_kind.end()) {
+    // A CustomResourceDefinition installed since the document was read? Asked once per kind.
+    std::string miss = std::string(api_version) + " " + std::string(kind);
+    if (!fresh && !misses_.contains(miss)) {
+      gv = &load(api_version, true);
+      it = gv->by_kind.find(kind);
+    }
+    if (it == gv->by_kind.end()) misses_.insert(std::move(miss));
+  }
+  return it == gv->by_kind.end() ? nullptr : &it->second;
+}
+
+bool Discovery::serves(std::string_view api_version) { return load(api_version, false).served; }
+
+}  // namespace refit::kube

@@ -1,0 +1,342 @@
+#include "cluster/kube/kube_cluster.hpp"
+
+#include <fmt/format.h>
+
+#include "cluster/kinds.hpp"
+
+namespace refit::kube {
+
+using cluster::ApiError;
+
+namespace {
+
+const std::string& string_member(const Json& object, const char* key) {
+  static const std::string empty;
+  if (!object.is_object()) return empty;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
+}
+
+const Json& metadata_of(const Json& object) {
+  static const Json none = Json::object();
+  if (!object.is_object()) return none;
+  auto it = object.find("metadata");
+  return it != object.end() && it->is_object() ? *it : none;
+}
+
+std::string selector_query(const std::string& labels, const std::string& fields) {
+  std::string out;
+  if (!labels.empty()) out += "&labelSelector=" + url_encode(labels);
+  if (!fields.empty()) out += "&fieldSelector=" + url_encode(fields);
+  return out;
+}
+
+[[noreturn]] void invalid(const std::string& message) { throw ApiError(422, "Invalid", message); }
+
+}  // namespace
+
+struct KubeCluster::Target {
+  const ApiResource* resource = nullptr;  // null: the server does not serve the kind (reads only)
+  std::string ns, name;
+  RequestSubject subject;
+};
+
+KubeCluster::KubeCluster(std::string name, Endpoint endpoint, KubeClusterOptions options, WatchHub* hub)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      http_(std::move(endpoint), options_.warn, options_.http),
+      transport_(http_, options_.retry, options_.clock),
+      discovery_([this](const std::string& path) -> std::optional<Json> {
+        RequestSubject subject{"discover", "", "", "", "", path};
+        HttpRequest request;
+        request.target = path;
+        Exchange exchange = call(std::move(request), SendRules{true}, subject);
+        if (exchange.response.status == 404) return std::nullopt;
+        return parse(exchange.response, subject);
+      }) {
+  if (hub != nullptr) {
+    waits_ = std::make_unique<WaitCache>(
+        http_, *hub,
+        [this](const ApiResource& resource, const std::string& ns, const std::string& labels, const std::string& fields,
+               const std::function<void(Json&)>& take) { return list_pages(resource, ns, labels, fields, take); },
+        transport_, options_.warn, options_.watch_timeout_seconds);
+  }
+}
+
+KubeCluster::~KubeCluster() = default;
+
+Exchange KubeCluster::call(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
+  Exchange exchange = transport_.send(request, rules, subject);
+  const long status = exchange.response.status;
+  // A get's or delete's 404 and a discovery document's absence are answers the caller reads.
+  if ((status >= 200 && status < 300) || status == 404) return exchange;
+  throw decode_api_error(exchange.response, subject, http_.where(), exchange.attempts);
+}
+
+Json KubeCluster::parse(const HttpResponse& response, const RequestSubject& subject) const {
+  try {
+    return Json::parse(response.body);
+  } catch (const Json::parse_error& e) {
+    // Not e.what(): it quotes the bytes it read, which may be a Secret's.
+    throw ApiError(static_cast<int>(response.status), "",
+                   fmt::format("{} {}: the answer of {} is not JSON (it breaks off at byte {} of {})", subject.verb,
+                               describe_subject(subject), http_.where(), std::min(e.byte, response.body.size()),
+                               response.body.size()));
+  }
+}
+
+const ApiResource* KubeCluster::resource_for(const std::string& api_version, const std::string& kind, bool writing) {
+  std::string api(resolve_api_version(api_version, kind));
+  if (const ApiResource* resource = discovery_.find(api, kind)) return resource;
+  if (const BuiltinKind* close = closest_builtin_kind(kind, group_of(api))) {
+    invalid(fmt::format("{} has no kind {} (did you mean {}?)", api, kind, close->kind));
+  }
+  // Reads find nothing, as in the simulated world, where a kind nobody defined has no objects; a
+  // playbook may count the objects of an optional product's kinds.
+  if (!writing) return nullptr;
+  if (!discovery_.serves(api)) {
+    throw ApiError(404, "NotFound",
+                   fmt::format("cluster \"{}\" does not serve apiVersion {} (kind {}): is the CustomResourceDefinition "
+                               "that defines it installed?", name_, api, kind));
+  }
+  throw ApiError(404, "NotFound", fmt::format("cluster \"{}\" serves apiVersion {} but no kind {} in it: check the kind's "
+                                              "spelling and version", name_, api, kind));
+}
+
+KubeCluster::Target KubeCluster::target_of(const ObjectRef& ref, const char* verb, bool writing) {
+  if (ref.kind.empty()) invalid(fmt::format("a ref needs a kind (name \"{}\")", ref.name));
+  Target target;
+  target.resource = resource_for(ref.api_version, ref.kind, writing);
+  if (ref.name.empty()) invalid(fmt::format("a ref to a {} needs a name", ref.kind));
+  target.name = ref.name;
+  if (target.resource == nullptr) return target;
+  if (target.resource->namespaced) {
+    if (ref.ns.empty()) invalid(fmt::format("{} {}: a namespace is required ({} is namespaced)", ref.kind, ref.name, ref.kind));
+    target.ns = ref.ns;
+  }
+  target.subject = RequestSubject{verb, ref.kind, target.ns, ref.name, target.resource->qualified(), ""};
+  return target;
+}
+
+// The checks (and words) of the simulated store, so that both backends refuse the same objects.
+KubeCluster::Target KubeCluster::target_of(Json& object, const char* verb) {
+  if (!object.is_object()) invalid(fmt::format("an object must be a JSON object, got {}", object.type_name()));
+  const std::string kind = string_member(object, "kind");
+  const std::string name = string_member(metadata_of(object), "name");
+  if (kind.empty()) invalid(fmt::format("object {}: kind is required", name));
+  const std::string api_version = string_member(object, "apiVersion");
+  if (api_version.empty()) invalid(fmt::format("{} {}: apiVersion is required", kind, name));
+  if (name.empty()) invalid(fmt::format("{}: metadata.name is required", kind));
+  Target target;
+  target.resource = resource_for(api_version, kind, true);
+  target.name = name;
+  Json& metadata = object["metadata"];
+  auto ns = metadata.find("namespace");
+  if (ns != metadata.end() && !ns->is_string() && !ns->is_null()) {
+    invalid(fmt::format("{} {}: metadata.namespace must be a string", kind, name));
+  }
+  if (!target.resource->namespaced) {
+    if (ns != metadata.end()) metadata.erase(ns);
+  } else {
+    if (ns == metadata.end() || !ns->is_string() || ns->get_ref<const std::string&>().empty()) {
+      invalid(fmt::format("{} {}: metadata.namespace is required ({} is namespaced)", kind, name, kind));
+    }
+    target.ns = ns->get<std::string>();
+  }
+  target.subject = RequestSubject{verb, kind, target.ns, name, target.resource->qualified(), ""};
+  return target;
+}
+
+cluster::ServerVersion KubeCluster::version() const {
+  if (version_) return *version_;
+  auto* self = const_cast<KubeCluster*>(this);
+  RequestSubject subject{"get", "", "", "", "", "/version"};
+  HttpRequest request;
+  request.target = "/version";
+  Exchange exchange = self->call(std::move(request), SendRules{true}, subject);
+  if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
+  Json doc = parse(exchange.response, subject);
+  std::string git_version = string_member(doc, "gitVersion");
+  try {
+    version_ = cluster::parse_server_version(git_version);
+  } catch (const std::invalid_argument&) {
+    throw ApiError(static_cast<int>(exchange.response.status), "",
+                   fmt::format("{}: /version gives gitVersion \"{}\", which is not a Kubernetes version", http_.where(),
+                               git_version));
+  }
+  return *version_;
+}
+
+bool KubeCluster::get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) {
+  Target target = target_of(ref, "get", false);
+  if (target.resource == nullptr) return false;
+  if (waits_ && waits_->active()) return waits_->get(*target.resource, target.ns, target.name, visit);
+  HttpRequest request;
+  request.target = target.resource->object_path(target.ns, target.name);
+  Exchange exchange = call(std::move(request), SendRules{true}, target.subject);
+  if (exchange.response.status == 404) return false;
+  Json object = parse(exchange.response, target.subject);
+  exchange.response.body = std::string();
+  visit(object);
+  return true;
+}
+
+std::string KubeCluster::list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                                    const std::string& fields, const std::function<void(Json&)>& take) {
+  RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
+  const std::string first = fmt::format("{}?limit={}{}", resource.collection_path(ns), options_.list_page_size,
+                                        selector_query(labels, fields));
+  std::string next, version;
+  do {
+    HttpRequest request;
+    request.target = next.empty() ? first : first + "&continue=" + url_encode(next);
+    Exchange exchange;
+    try {
+      exchange = call(std::move(request), SendRules{true}, subject);
+    } catch (const ApiError& e) {
+      if (e.status != 410 || next.empty()) throw;
+      throw ApiError(410, e.reason,
+                     fmt::format("list {}: the collection changed too much while refit read it page by page (the "
+                                 "server expired its continue token): run it again", describe_subject(subject)));
+    }
+    if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
+    Json page = parse(exchange.response, subject);
+    exchange.response.body = std::string();  // the page is parsed: its text is not needed while visiting
+    const Json& metadata = metadata_of(page);
+    version = string_member(metadata, "resourceVersion");
+    next = string_member(metadata, "continue");
+    auto items = page.find("items");
+    if (items == page.end() || !items->is_array()) continue;
+    // Lists leave apiVersion and kind out of their items; the playbook's objects have them.
+    for (Json& item : *items) {
+      item["apiVersion"] = resource.api_version;
+      item["kind"] = resource.kind;
+      take(item);
+    }
+  } while (!next.empty());
+  return version;
+}
+
+void KubeCluster::list(const ListQuery& query, const std::function<void(const Json&)>& visit) {
+  if (query.kind.empty()) invalid("a list needs a kind");
+  const ApiResource* resource = resource_for(query.api_version, query.kind, false);
+  if (resource == nullptr) return;
+  const std::string ns = resource->namespaced ? query.ns : "";
+  if (waits_ && waits_->active()) {
+    waits_->list(*resource, ns, query.label_selector, query.field_selector, visit);
+    return;
+  }
+  list_pages(*resource, ns, query.label_selector, query.field_selector, [&](Json& item) { visit(item); });
+}
+
+void KubeCluster::write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored) {
+  Exchange exchange = call(std::move(request), rules, target.subject);
+  if (exchange.response.status == 404) throw decode_api_error(exchange.response, target.subject, http_.where());
+  Json object = parse(exchange.response, target.subject);
+  exchange.response.body = std::string();
+  if (target.resource->kind == "CustomResourceDefinition") discovery_.forget_misses();
+  if (waits_ && waits_->active()) waits_->note_written(*target.resource, target.ns, target.name, &object);
+  stored(object);
+}
+
+void KubeCluster::create(Json object, const StoredVisitor& stored) {
+  Target target = target_of(object, "create");
+  HttpRequest request{"POST", target.resource->collection_path(target.ns), "application/json", object.dump()};
+  write(target, std::move(request), SendRules{false}, stored);
+}
+
+void KubeCluster::apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) {
+  Target target = target_of(object, "apply");
+  // An object read from the server carries its managedFields, which an apply must not send.
+  object["metadata"].erase("managedFields");
+  std::string path = target.resource->object_path(target.ns, target.name) + "?fieldManager=refit";
+  if (options.force) path += "&force=true";
+  // Apply patches are YAML; JSON is YAML.
+  HttpRequest request{"PATCH", std::move(path), "application/apply-patch+yaml", object.dump()};
+  write(target, std::move(request), SendRules{true}, stored);
+}
+
+void KubeCluster::replace(Json object, const StoredVisitor& stored) {
+  Target target = target_of(object, "replace");
+  // Without a resourceVersion a repeated update could overwrite a change made in between.
+  bool versioned = !string_member(metadata_of(object), "resourceVersion").empty();
+  HttpRequest request{"PUT", target.resource->object_path(target.ns, target.name), "application/json", object.dump()};
+  write(target, std::move(request), SendRules{versioned}, stored);
+}
+
+void KubeCluster::patch(const ObjectRef& ref, std::string_view content_type, const Json& body, bool idempotent,
+                        const StoredVisitor& stored, const char* suffix) {
+  Target target = target_of(ref, "patch", true);
+  HttpRequest request{"PATCH", target.resource->object_path(target.ns, target.name) + suffix, content_type, body.dump()};
+  write(target, std::move(request), SendRules{idempotent}, stored);
+}
+
+void KubeCluster::merge_patch(const ObjectRef& ref, const Json& patch_body, const StoredVisitor& stored) {
+  patch(ref, "application/merge-patch+json", patch_body, true, stored);
+}
+
+void KubeCluster::json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) {
+  // Operations such as "add to the end of a list" do something again each time they are sent.
+  patch(ref, "application/json-patch+json", ops, false, stored);
+}
+
+void KubeCluster::strategic_patch(const ObjectRef& ref, const Json& patch_body, const StoredVisitor& stored) {
+  patch(ref, "application/strategic-merge-patch+json", patch_body, true, stored);
+}
+
+void KubeCluster::patch_status(const ObjectRef& ref, const Json& status, const StoredVisitor& stored) {
+  patch(ref, "application/merge-patch+json", Json{{"status", status}}, true, stored, "/status");
+}
+
+bool KubeCluster::remove(const ObjectRef& ref, const cluster::DeleteOptions& options) {
+  Target target = target_of(ref, "delete", false);
+  if (target.resource == nullptr) return false;
+  HttpRequest request{"DELETE", target.resource->object_path(target.ns, target.name), "", ""};
+  if (!options.propagation.empty()) request.target += "?propagationPolicy=" + url_encode(options.propagation);
+  Exchange exchange = call(std::move(request), SendRules{true}, target.subject);
+  // A 404 after an attempt that may have gone through: that attempt deleted it.
+  bool deleted = exchange.response.status != 404 || exchange.earlier_attempt_may_have_acted;
+  if (target.resource->kind == "CustomResourceDefinition") discovery_.forget_misses();
+  if (waits_ && waits_->active() && exchange.response.status != 404) {
+    // The answer is the object when it lingers (finalizers, graceful or foreground deletion), else a Status.
+    Json answer = Json::parse(exchange.response.body, nullptr, false);
+    bool lingers = answer.is_object() && string_member(answer, "kind") == target.resource->kind;
+    waits_->note_written(*target.resource, target.ns, target.name, lingers ? &answer : nullptr);
+  }
+  return deleted;
+}
+
+void KubeCluster::evict(const ObjectRef& pod) {
+  Target target = target_of(pod, "evict", true);
+  // policy/v1 Evictions came with Kubernetes 1.22; older servers take policy/v1beta1.
+  cluster::ServerVersion server = version();
+  int minor = std::atoi(server.minor.c_str());
+  std::string api = server.major == "1" && minor < 22 ? "policy/v1beta1" : "policy/v1";
+  Json eviction = {{"apiVersion", api}, {"kind", "Eviction"},
+                   {"metadata", {{"name", target.name}, {"namespace", target.ns}}}};
+  HttpRequest request{"POST", target.resource->object_path(target.ns, target.name) + "/eviction", "application/json",
+                      eviction.dump()};
+  SendRules rules{false, false};
+  Exchange exchange = call(std::move(request), rules, target.subject);
+  // The pod is not gone yet (it terminates gracefully): the wait's watch tells when it is.
+  if (exchange.response.status == 404) throw decode_api_error(exchange.response, target.subject, http_.where());
+}
+
+void KubeCluster::wait_began() {
+  if (waits_) waits_->begin();
+}
+
+void KubeCluster::wait_ended() {
+  if (waits_) waits_->end();
+}
+
+void KubeCluster::service_waits() {
+  if (waits_ && waits_->active()) waits_->service();
+}
+
+std::optional<std::int64_t> KubeCluster::next_wait_due_ms() const {
+  if (waits_ && waits_->active()) return waits_->next_due_ms();
+  return std::nullopt;
+}
+
+}  // namespace refit::kube

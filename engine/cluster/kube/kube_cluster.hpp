@@ -1,0 +1,89 @@
+// A cluster reached through the Kubernetes API: cluster::Cluster over HTTP (http_client.hpp), with
+// retries (api_transport.hpp), discovery (discovery.hpp) and, inside waits, reads from watches
+// (wait_cache.hpp). Failures are cluster::ApiError in the simulated cluster's words where it has them,
+// so a playbook behaves the same against both (docs/real-clusters-client.md).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cluster/cluster.hpp"
+#include "cluster/kube/api_transport.hpp"
+#include "cluster/kube/discovery.hpp"
+#include "cluster/kube/endpoint.hpp"
+#include "cluster/kube/http_client.hpp"
+#include "cluster/kube/wait_cache.hpp"
+#include "cluster/kube/watch.hpp"
+
+namespace refit::kube {
+
+using cluster::Json;
+using cluster::ListQuery;
+using cluster::ObjectRef;
+
+struct KubeClusterOptions {
+  WarningSink warn;  // insecure TLS, the server's Warning headers, waits that fall back to polling
+  RetryPolicy retry;
+  RetryClock clock = RetryClock::system();
+  HttpOptions http;
+  int list_page_size = 500;
+  int watch_timeout_seconds = 300;  // the server ends a watch after this; it is then re-opened
+};
+
+class KubeCluster final : public cluster::Cluster {
+ public:
+  // `hub` drives the watches of waits (KubeWorld gives its own); without one, reads always go to the
+  // server. Nothing is sent before the first call.
+  KubeCluster(std::string name, Endpoint endpoint, KubeClusterOptions options = {}, WatchHub* hub = nullptr);
+  ~KubeCluster() override;
+
+  const std::string& name() const override { return name_; }
+  // GET /version, once.
+  cluster::ServerVersion version() const override;
+  bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
+  void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
+  void create(Json object, const StoredVisitor& stored) override;
+  void apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) override;
+  void replace(Json object, const StoredVisitor& stored) override;
+  void merge_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
+  void json_patch(const ObjectRef& ref, const Json& ops, const StoredVisitor& stored) override;
+  void strategic_patch(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
+  void patch_status(const ObjectRef& ref, const Json& patch, const StoredVisitor& stored) override;
+  bool remove(const ObjectRef& ref, const cluster::DeleteOptions& options) override;
+  void evict(const ObjectRef& pod) override;
+
+  // A wait begins or ends (they nest): between the two, get and list read from watches.
+  void wait_began();
+  void wait_ended();
+  // Re-opens and re-lists the watches of the current wait as needed; when it next needs to (RetryClock ms).
+  void service_waits();
+  std::optional<std::int64_t> next_wait_due_ms() const;
+
+  const Endpoint& endpoint() const { return http_.endpoint(); }
+  // Requests sent, retries and watches included.
+  std::uint64_t requests_sent() const { return http_.requests_sent(); }
+
+ private:
+  struct Target;
+  const ApiResource* resource_for(const std::string& api_version, const std::string& kind, bool writing);
+  Target target_of(const ObjectRef& ref, const char* verb, bool writing);
+  Target target_of(Json& object, const char* verb);
+  Exchange call(HttpRequest request, const SendRules& rules, const RequestSubject& subject);
+  Json parse(const HttpResponse& response, const RequestSubject& subject) const;
+  void write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored);
+  void patch(const ObjectRef& ref, std::string_view content_type, const Json& body, bool idempotent,
+             const StoredVisitor& stored, const char* suffix = "");
+  std::string list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                         const std::string& fields, const std::function<void(Json&)>& take);
+
+  std::string name_;
+  KubeClusterOptions options_;
+  HttpClient http_;
+  ApiTransport transport_;
+  Discovery discovery_;
+  mutable std::optional<cluster::ServerVersion> version_;
+  std::unique_ptr<WaitCache> waits_;  // only with a hub
+};
+
+}  // namespace refit::kube

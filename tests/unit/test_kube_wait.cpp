@@ -1,0 +1,275 @@
+// Waits against a real API: reads inside a wait come from one list and one watch, advance_to returns
+// as soon as a watched object changes, watches that end are re-opened from where they were, expired
+// ones are listed again, and a user who may not watch is told and polled for. Checked by counting the
+// requests a fake server receives.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+
+#include "cluster/kube/kube_world.hpp"
+#include "kube_fake_server.hpp"
+
+using refit::kube::KubeCluster;
+using refit::kube::KubeWorld;
+using refit::kube::ObjectRef;
+using refit::test::FakeApiServer;
+using refit::test::Json;
+using refit::test::status_body;
+using refit::test::test_endpoint;
+
+namespace {
+
+const ObjectRef kCoredns{"apps/v1", "Deployment", "kube-system", "coredns"};
+const std::string kDeployments = "/apis/apps/v1/namespaces/kube-system/deployments";
+
+Json deployment(const std::string& name, int ready, const std::string& version) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", "kube-system"}, {"resourceVersion", version}}},
+          {"status", {{"readyReplicas", ready}}}};
+}
+
+Json event(const std::string& type, const Json& object) { return {{"type", type}, {"object", object}}; }
+
+// Deployments in kube-system: coredns and metrics-server, listed and watched.
+struct Api {
+  enum class WatchMode { Stream, Forbidden };
+  FakeApiServer server;
+  std::mutex mutex;
+  int coredns_ready = 1;
+  std::string list_version = "100";
+  WatchMode watch_mode = WatchMode::Stream;
+  std::vector<std::string> warnings;
+  std::unique_ptr<KubeWorld> world;
+  KubeCluster* cluster = nullptr;
+
+  explicit Api(std::optional<double> sim_speed = std::nullopt) {
+    server.serve_discovery();
+    server.routes().Get(kDeployments, [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.get_param_value("watch") == "1") {
+        if (watch_mode == WatchMode::Forbidden) {
+          res.status = 403;
+          res.set_content(status_body(403, "Forbidden", "deployments.apps is forbidden: User \"jane\" cannot watch"),
+                          "application/json");
+          return;
+        }
+        FakeApiServer::stream(res, server.feed());
+        return;
+      }
+      std::lock_guard lock(mutex);
+      Json list = {{"kind", "DeploymentList"}, {"metadata", {{"resourceVersion", list_version}}}, {"items", Json::array()}};
+      std::string fields = req.get_param_value("fieldSelector");
+      Json coredns = deployment("coredns", coredns_ready, list_version);
+      coredns.erase("apiVersion");  // lists leave them out
+      coredns.erase("kind");
+      if (fields.empty() || fields == "metadata.name=coredns") list["items"].push_back(coredns);
+      if (fields.empty()) list["items"].push_back({{"metadata", {{"name", "metrics-server"}, {"namespace", "kube-system"}}}});
+      res.set_content(list.dump(), "application/json");
+    });
+    server.routes().Get(kDeployments + "/coredns", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mutex);
+      res.set_content(deployment("coredns", coredns_ready, list_version).dump(), "application/json");
+    });
+    server.routes().Patch(kDeployments + "/coredns", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(deployment("coredns", 5, "150").dump(), "application/json");
+    });
+    server.start();
+    world = std::make_unique<KubeWorld>([this](const std::string& cluster_name, const std::string& message) {
+      warnings.push_back(cluster_name + ": " + message);
+    });
+    auto endpoint = test_endpoint(server.url());
+    endpoint.sim_speed = sim_speed;
+    cluster = &world->add_cluster("prod", endpoint);
+    cluster->get(kCoredns, [](const Json&) {});  // discovery, out of the way
+    server.clear_requests();
+  }
+
+  int ready() {
+    int out = -1;
+    REQUIRE(cluster->get(kCoredns, [&](const Json& d) { out = d["status"]["readyReplicas"]; }));
+    return out;
+  }
+
+  std::string watch_request(const std::string& version, const std::string& fields = "metadata.name=coredns") const {
+    return "GET " + kDeployments + "?allowWatchBookmarks=true" + (fields.empty() ? "" : "&fieldSelector=" + fields) +
+           "&resourceVersion=" + version + "&timeoutSeconds=300&watch=1";
+  }
+  std::string list_request(const std::string& fields = "metadata.name=coredns") const {
+    return "GET " + kDeployments + (fields.empty() ? "" : "?fieldSelector=" + fields + "&limit=500");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kube wait: outside waits, every read goes to the server", "[kube][kube-wait]") {
+  Api api;
+  CHECK(api.ready() == 1);
+  CHECK(api.ready() == 1);
+  CHECK(api.server.requests() == std::vector<std::string>(2, "GET " + kDeployments + "/coredns"));
+}
+
+TEST_CASE("kube wait: a get inside a wait lists once, watches, and returns early on a change", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  CHECK(api.ready() == 1);  // from the cache
+  CHECK(api.server.requests() == std::vector<std::string>{api.list_request()});
+
+  {
+    std::lock_guard lock(api.mutex);
+    api.coredns_ready = 2;
+  }
+  api.server.feed().push(event("MODIFIED", deployment("coredns", 2, "101")));
+  const std::int64_t deadline = api.world->now() + 600'000;
+  api.world->advance_to(deadline);
+  CHECK(api.world->now() < deadline);  // it returned on the event, ten minutes early
+  CHECK(api.ready() == 2);
+  CHECK(api.server.requests() == std::vector<std::string>{api.list_request(), api.watch_request("100")});
+
+  api.world->wait_ended();
+  api.server.clear_requests();
+  CHECK(api.ready() == 2);  // straight to the server again
+  CHECK(api.server.requests() == std::vector<std::string>{"GET " + kDeployments + "/coredns"});
+}
+
+TEST_CASE("kube wait: a 60-second wait on one object costs two requests", "[kube][kube-wait]") {
+  Api api(1000.0);  // a served sim world at 1000x: sixty seconds pass in sixty milliseconds
+  CHECK(api.world->speed() == 1000.0);
+  const std::int64_t start = api.world->now();
+  const std::int64_t deadline = start + 60'000;
+  api.world->wait_began();
+  int polls = 0;
+  // RunHost's loop: the predicate, then time until the next poll (2 s) or the deadline.
+  while (true) {
+    ++polls;
+    if (api.ready() == 3) break;
+    std::int64_t now = api.world->now();
+    if (now >= deadline) break;
+    api.world->advance_to(std::min(now + 2000, deadline));
+  }
+  api.world->wait_ended();
+  CHECK(polls >= 2);
+  CHECK(api.server.requests() == std::vector<std::string>{api.list_request(), api.watch_request("100")});
+}
+
+TEST_CASE("kube wait: a watch that ends is opened again from the last resourceVersion", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  api.server.feed().push(event("MODIFIED", deployment("coredns", 2, "101")));
+  api.server.feed().end_stream();  // the server's timeout
+  api.server.feed().push(event("MODIFIED", deployment("coredns", 3, "102")));  // for the next watch
+  api.world->advance_to(api.world->now() + 600'000);
+  api.world->advance_to(api.world->now() + 600'000);
+  CHECK(api.ready() == 3);
+  CHECK(api.server.requests() ==
+        std::vector<std::string>{api.list_request(), api.watch_request("100"), api.watch_request("101")});
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: bookmarks move the resourceVersion, deletions empty the cache", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  api.server.feed().push({{"type", "BOOKMARK"}, {"object", {{"kind", "Deployment"}, {"metadata", {{"resourceVersion", "180"}}}}}});
+  api.server.feed().push(event("DELETED", deployment("coredns", 1, "181")));
+  api.world->advance_to(api.world->now() + 600'000);
+  CHECK_FALSE(api.cluster->get(kCoredns, [](const Json&) {}));
+  api.server.feed().end_stream();
+  api.server.feed().push(event("ADDED", deployment("coredns", 0, "190")));
+  api.world->advance_to(api.world->now() + 600'000);
+  CHECK(api.ready() == 0);
+  CHECK(api.server.requests().back() == api.watch_request("181"));
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a watch told 410 Gone lists again", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  {
+    std::lock_guard lock(api.mutex);
+    api.coredns_ready = 3;
+    api.list_version = "200";
+  }
+  api.server.feed().push({{"type", "ERROR"},
+                          {"object", Json::parse(status_body(410, "Expired", "too old resource version: 100 (150)"))}});
+  api.server.feed().end_stream();
+  api.world->advance_to(api.world->now() + 600'000);
+  CHECK(api.ready() == 3);
+  CHECK(api.server.count(api.list_request()) == 2);
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a user who may not watch is told, and the wait polls", "[kube][kube-wait]") {
+  Api api;
+  api.watch_mode = Api::WatchMode::Forbidden;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  for (int i = 0; i < 1000 && api.warnings.empty(); ++i) api.world->advance_to(api.world->now() + 10);
+  REQUIRE(api.warnings.size() == 1);
+  CHECK(api.warnings[0] == "prod: context \"test-context\" (" + api.server.url() +
+                               "): the context's user may list but not watch deployments.apps in namespace kube-system: "
+                               "waits on them poll the server instead (grant the watch permission to spare it)");
+  api.server.clear_requests();
+  CHECK(api.ready() == 1);
+  CHECK(api.ready() == 1);
+  CHECK(api.server.requests() == std::vector<std::string>(2, api.list_request()));
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a list read in the wait answers gets of its objects", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  std::vector<std::string> names;
+  api.cluster->list({"apps/v1", "Deployment", "kube-system", "", ""}, [&](const Json& d) {
+    CHECK(d["kind"] == "Deployment");
+    names.push_back(d["metadata"]["name"]);
+  });
+  CHECK(names == std::vector<std::string>{"coredns", "metrics-server"});
+  CHECK(api.ready() == 1);
+  CHECK_FALSE(api.cluster->get({"apps/v1", "Deployment", "kube-system", "absent"}, [](const Json&) {}));
+  CHECK(api.server.requests() == std::vector<std::string>{"GET " + kDeployments + "?limit=500"});
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a write inside a wait goes to the server and is read back at once", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  api.cluster->merge_patch(kCoredns, {{"spec", {{"replicas", 5}}}}, [](const Json&) {});
+  CHECK(api.ready() == 5);
+  CHECK(api.server.requests() == std::vector<std::string>{api.list_request(), "PATCH " + kDeployments + "/coredns"});
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: waits nest; the cache lives until the outermost ends", "[kube][kube-wait]") {
+  Api api;
+  api.world->wait_began();
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  api.world->wait_ended();
+  CHECK(api.ready() == 1);
+  CHECK(api.server.count("GET ") == 1);
+  api.world->wait_ended();
+  CHECK(api.ready() == 1);
+  CHECK(api.server.count("GET ") == 2);
+}
+
+TEST_CASE("kube wait: the world's clock runs at the served worlds' speed only when all agree", "[kube][kube-wait]") {
+  KubeWorld world;
+  auto fast = test_endpoint("http://127.0.0.1:1");
+  fast.sim_speed = 60.0;
+  world.add_cluster("a", fast);
+  CHECK(world.speed() == 60.0);
+  world.add_cluster("b", fast);
+  CHECK(world.speed() == 60.0);
+  std::int64_t before = world.now();
+  world.add_cluster("c", test_endpoint("http://127.0.0.1:1"));
+  CHECK(world.speed() == 1.0);
+  CHECK(world.now() >= before);  // the clock never runs back when the speed changes
+  CHECK_THROWS_WITH(world.add_cluster("a", fast), "cluster \"a\" is already in the run");
+  CHECK(world.find("b") != nullptr);
+  CHECK(world.find("z") == nullptr);
+}
