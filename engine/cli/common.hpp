@@ -35,5 +35,6 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
 void add_test(CLI::App& app, GlobalOptions& global, Command& command);
 void add_paths(CLI::App& app, GlobalOptions& global, Command& command);
 void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec
+void add_snapshot(CLI::App& app, GlobalOptions& global, Command& command);
 
 }  // namespace refit::cli

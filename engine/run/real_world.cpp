@@ -1,25 +1,141 @@
 #include "run/real_world.hpp"
 
+#include <cmath>
+#include <map>
 #include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "cluster/kube/kube_world.hpp"
+#include "cluster/snapshot.hpp"
+#include "cluster/kube/kubeconfig.hpp"
+#include "exec/process_executor.hpp"
 
 namespace refit::run {
 
-// Until the Kubernetes API backend is wired in, a real world cannot be built: the constructor says
-// so, which is what `refit apply` said before real clusters were planned.
-struct RealWorld::Impl {
-  std::vector<std::pair<std::string, cluster::Cluster*>> clusters;
-  std::string default_name;
+namespace {
+
+// Real commands, with time counted as the world counts it: against a `refit sim serve` world that
+// runs N times faster, a playbook's "timeout = 10m" is 10 of the served world's minutes, so the
+// process gets 10m / N of wall-clock time, and its duration is reported in the world's time.
+class WorldTimeExecutor final : public exec::Executor {
+ public:
+  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, double speed) : inner_(std::move(inner)), speed_(speed) {}
+
+  exec::Result run(const exec::Request& request) override {
+    if (speed_ == 1.0) return inner_->run(request);
+    exec::Request scaled = request;
+    if (scaled.timeout_ms) scaled.timeout_ms = std::max<std::int64_t>(1, std::llround(*scaled.timeout_ms / speed_));
+    exec::Result result = inner_->run(scaled);
+    result.duration_ms = std::llround(result.duration_ms * speed_);
+    return result;
+  }
+
+ private:
+  std::unique_ptr<exec::ProcessExecutor> inner_;
+  double speed_;
 };
 
-RealWorld::RealWorld(RealWorldOptions) {
-  throw std::runtime_error("real clusters are not available in this build yet: rehearse with --sim FIXTURE");
+}  // namespace
+
+struct RealWorld::Impl {
+  RealWorldOptions options;
+  std::unique_ptr<kube::KubeWorld> kube;
+  std::unique_ptr<exec::Executor> executor;
+  std::vector<std::pair<std::string, cluster::Cluster*>> clusters;
+  std::vector<std::string> described;
+  std::map<std::string, cluster::Cluster*> connected;  // ctx:connect, by server URL
+
+  void warn(const std::string& message) const {
+    if (options.warn) options.warn(message);
+  }
+
+  // A cluster that does not answer is worth knowing before the run begins, not at its first step.
+  static void check_reachable(kube::KubeCluster& c, const std::string& name, const kube::Endpoint& endpoint) {
+    try {
+      (void)c.version();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, endpoint.context,
+                                           endpoint.server, e.what()));
+    }
+  }
+};
+
+RealWorld::RealWorld(RealWorldOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& w = *impl_;
+  w.options = std::move(options);
+  w.kube = std::make_unique<kube::KubeWorld>(
+      [this](const std::string& cluster, const std::string& message) { impl_->warn(cluster + ": " + message); });
+
+  std::map<std::string, kube::Kubeconfig> kubeconfigs;  // by --kubeconfig / inventory path
+  auto kubeconfig_for = [&](const Target& t) -> const kube::Kubeconfig& {
+    std::string path = t.kubeconfig.value_or(w.options.kubeconfig);
+    auto it = kubeconfigs.find(path);
+    if (it == kubeconfigs.end()) it = kubeconfigs.emplace(path, kube::Kubeconfig::load(path)).first;
+    return it->second;
+  };
+  for (const Target& t : w.options.targets.clusters) {
+    kube::Endpoint endpoint = kubeconfig_for(t).endpoint(t.context);
+    std::string description = fmt::format("{}: context {} ({})", t.name, endpoint.context, endpoint.server);
+    kube::KubeCluster& c = w.kube->add_cluster(t.name, std::move(endpoint));
+    Impl::check_reachable(c, t.name, c.endpoint());
+    w.clusters.emplace_back(t.name, &c);
+    w.described.push_back(std::move(description));
+  }
+
+  exec::ProcessExecutorOptions exec_options;
+  if (w.options.verbose && w.options.output_line) {
+    auto out = w.options.output_line;
+    exec_options.on_line = [out](exec::OutputStream, std::string_view line) { out(std::string(line)); };
+  }
+  w.executor = std::make_unique<WorldTimeExecutor>(
+      std::make_unique<exec::ProcessExecutor>(w.options.allow_mutating_commands, std::move(exec_options)),
+      w.kube->speed());
 }
+
 RealWorld::~RealWorld() = default;
+
 const std::vector<std::pair<std::string, cluster::Cluster*>>& RealWorld::clusters() const { return impl_->clusters; }
-const std::string& RealWorld::default_name() const { return impl_->default_name; }
-std::vector<std::string> RealWorld::describe() const { return {}; }
-Timeline& RealWorld::timeline() { throw std::logic_error("no real world"); }
-exec::Executor& RealWorld::executor() { throw std::logic_error("no real world"); }
-cluster::Cluster* RealWorld::connect(const std::string&, const std::string&) { throw std::logic_error("no real world"); }
+const std::string& RealWorld::default_name() const { return impl_->options.targets.default_name; }
+std::vector<std::string> RealWorld::describe() const { return impl_->described; }
+Timeline& RealWorld::timeline() { return *impl_->kube; }
+exec::Executor& RealWorld::executor() { return *impl_->executor; }
+
+cluster::Cluster* RealWorld::connect(const std::string& kubeconfig_text, const std::string& name) {
+  Impl& w = *impl_;
+  kube::Endpoint endpoint = kube::Kubeconfig::parse(kubeconfig_text, "the kubeconfig of cluster " + name).endpoint();
+  auto known = w.connected.find(endpoint.server);
+  if (known != w.connected.end()) return known->second;
+  for (const auto& [target, c] : w.clusters) {
+    if (static_cast<kube::KubeCluster*>(c)->endpoint().server == endpoint.server) return c;
+  }
+  // Named after the kubeconfig's cluster entry, as in the simulated world; another cluster of that
+  // name (a different server) gets a suffix so both can be told apart in reports.
+  std::string unique = name;
+  for (int n = 2; w.kube->find(unique) != nullptr; ++n) unique = fmt::format("{}-{}", name, n);
+  kube::KubeCluster& c = w.kube->add_cluster(unique, std::move(endpoint));
+  Impl::check_reachable(c, unique, c.endpoint());
+  w.connected[c.endpoint().server] = &c;
+  return &c;
+}
+
+nlohmann::json RealWorld::snapshot(bool keep_secret_values, const std::function<void(const std::string&)>& progress) {
+  nlohmann::json clusters = nlohmann::json::object();
+  for (const auto& [name, c] : impl_->clusters) {
+    auto& kube_cluster = *static_cast<kube::KubeCluster*>(c);
+    cluster::SnapshotOptions options;
+    options.keep_secret_values = keep_secret_values;
+    const std::string& cluster_name = name;
+    if (progress) {
+      options.progress = [&progress, &cluster_name](const cluster::SnapshotKind& k, std::size_t n) {
+        if (n > 0) progress(fmt::format("{}: {} {} ({})", cluster_name, n, k.kind, k.api_version));
+      };
+    }
+    nlohmann::json entry = cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+    if (name == impl_->options.targets.default_name) entry["default"] = true;
+    clusters[name] = std::move(entry);
+  }
+  return nlohmann::json{{"description", "a snapshot of live clusters, taken by refit snapshot"}, {"clusters", std::move(clusters)}};
+}
 
 }  // namespace refit::run

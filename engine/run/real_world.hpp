@@ -43,6 +43,11 @@ class RealWorld {
   // ctx:connect: the cluster a kubeconfig's text reaches; the same handle for the same server.
   cluster::Cluster* connect(const std::string& kubeconfig_text, const std::string& name);
 
+  // A fixture document of the targets as they are now (read-only; docs/fixtures.md): every kind the
+  // servers list, minus history and derived objects (cluster/snapshot.hpp). `keep_secret_values`
+  // only for a snapshot that stays in memory.
+  nlohmann::json snapshot(bool keep_secret_values, const std::function<void(const std::string&)>& progress = {});
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

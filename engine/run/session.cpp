@@ -116,12 +116,14 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
   lua_pop(L, 1);
 }
 
+// `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
-                      const std::vector<EventSink*>& sinks) {
+                      const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
+                      EventFields started) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
-    runtime.load(options.fixture, options.scenario);
+    load(runtime);
   } catch (const sim::FixtureError& e) {
     throw SetupError(e.what());
   }
@@ -133,7 +135,7 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.default_name = world.default_cluster()->name();
   parts.timeline = &runtime;
   parts.executor = &runtime;
-  parts.started = {{"world", "sim"}, {"fixture", options.fixture}};
+  parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
   result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
@@ -145,11 +147,8 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
 
 SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                        const std::vector<EventSink*>& sinks) {
-  if (options.mode != "apply") {
-    throw SetupError("refit plan runs in a simulated world: give --sim FIXTURE "
-                     "(a plan from a snapshot of live clusters is `refit plan --context` with a snapshot, coming soon)");
-  }
-  if (options.scenario) throw SetupError("--scenario injects faults into a simulated world; it needs --sim");
+  const bool plan = options.mode != "apply";
+  if (options.scenario && !plan) throw SetupError("--scenario injects faults into a simulated world: rehearse with refit plan");
   RealWorldOptions real;
   try {
     real.targets = options.inventory ? read_inventory(*options.inventory) : single_target(options.context);
@@ -157,7 +156,8 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     throw SetupError(e.what());
   }
   real.kubeconfig = options.kubeconfig;
-  real.allow_mutating_commands = true;
+  // A plan only reads the live clusters (to snapshot them); it never runs a real command at all.
+  real.allow_mutating_commands = !plan;
   real.verbose = options.verbose;
   // Warnings found while connecting are kept until the run's events begin.
   std::vector<std::string> early_warnings;
@@ -174,6 +174,23 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     world = std::make_unique<RealWorld>(std::move(real));
   } catch (const std::exception& e) {
     throw SetupError(e.what());
+  }
+  if (plan) {
+    // Plan in a simulated world that starts as the live clusters are. The snapshot stays in memory:
+    // it may hold Secret values (kubeconfigs that ctx:connect reads), which no file may.
+    nlohmann::json fixture;
+    try {
+      fixture = world->snapshot(true);
+    } catch (const std::exception& e) {
+      throw SetupError(fmt::format("cannot snapshot the live clusters: {}", e.what()));
+    }
+    std::string display = options.inventory ? "snapshot of the clusters of " + *options.inventory
+                                            : "snapshot of context " + options.context;
+    EventFields started = {{"world", "snapshot"}, {"targets", world->describe()}};
+    world.reset();
+    return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
+      runtime.load_document(fixture, display, ".", options.scenario);
+    }, std::move(started));
   }
   if (options.confirm && !options.confirm(world->describe())) {
     throw SetupError("not applied: nothing was changed");
@@ -208,7 +225,10 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
     if (!options.context.empty() || options.inventory) {
       throw SetupError("--sim runs in a simulated world; --context and --inventory name real clusters: give one or the other");
     }
-    return run_sim(vm, loaded, options, sinks);
+    EventFields started = {{"world", "sim"}, {"fixture", options.fixture}};
+    return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
+      runtime.load(options.fixture, options.scenario);
+    }, std::move(started));
   }
   if (options.context.empty() && !options.inventory) {
     throw SetupError("which world? --sim FIXTURE rehearses in a simulated one (examples/clusters/ has some); "

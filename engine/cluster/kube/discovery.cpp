@@ -38,8 +38,12 @@ Discovery::GroupVersion& Discovery::load(std::string_view api_version, bool refr
         std::string kind = r.value("kind", "");
         // Subresources (deployments/scale, pods/eviction) share their parent's kind or name another.
         if (name.empty() || kind.empty() || name.find('/') != std::string::npos) continue;
+        bool listable = false;
+        if (auto verbs = r.find("verbs"); verbs != r.end() && verbs->is_array()) {
+          for (const auto& verb : *verbs) listable = listable || (verb.is_string() && verb.get<std::string>() == "list");
+        }
         loaded.by_kind.try_emplace(kind, ApiResource{std::string(api_version), kind, name, group,
-                                                     r.value("namespaced", false), base});
+                                                     r.value("namespaced", false), base, listable});
       }
     }
   }
@@ -67,5 +71,30 @@ const ApiResource* Discovery::find(std::string_view api_version, std::string_vie
 }
 
 bool Discovery::serves(std::string_view api_version) { return load(api_version, false).served; }
+
+std::vector<ApiResource> Discovery::listable() {
+  std::vector<std::string> versions;
+  if (auto core = fetch_("/api"); core && core->is_object()) {
+    for (const auto& v : core->value("versions", nlohmann::json::array())) {
+      if (v.is_string()) versions.push_back(v.get<std::string>());
+    }
+  }
+  if (auto groups = fetch_("/apis"); groups && groups->is_object()) {
+    for (const auto& g : groups->value("groups", nlohmann::json::array())) {
+      if (!g.is_object()) continue;
+      auto preferred = g.find("preferredVersion");
+      if (preferred != g.end() && preferred->is_object() && (*preferred)["groupVersion"].is_string()) {
+        versions.push_back((*preferred)["groupVersion"].get<std::string>());
+      }
+    }
+  }
+  std::vector<ApiResource> out;
+  for (const auto& api_version : versions) {
+    for (const auto& [kind, resource] : load(api_version, false).by_kind) {
+      if (resource.listable) out.push_back(resource);
+    }
+  }
+  return out;
+}
 
 }  // namespace refit::kube

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@ struct ApiResource {
   std::string group;        // "apps"; "" for the core group
   bool namespaced = false;
   std::string base_path;    // "/apis/apps/v1", "/api/v1"
+  bool listable = false;    // its verbs include "list"
 
   // "deployments.apps", "pods": how Kubernetes names the resource in permissions.
   std::string qualified() const { return group.empty() ? plural : plural + "." + group; }
@@ -42,6 +44,9 @@ class Discovery {
 
   // Whether the server serves `api_version` at all (fetches its document when not yet known).
   bool serves(std::string_view api_version);
+
+  // Every resource the server lists, in the preferred version of each group (a snapshot reads them).
+  std::vector<ApiResource> listable();
 
   // A CustomResourceDefinition was written: kinds found missing may be served now.
   void forget_misses() { misses_.clear(); }

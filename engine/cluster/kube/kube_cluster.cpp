@@ -65,6 +65,12 @@ KubeCluster::KubeCluster(std::string name, Endpoint endpoint, KubeClusterOptions
 
 KubeCluster::~KubeCluster() = default;
 
+std::vector<cluster::SnapshotKind> KubeCluster::listable_kinds() {
+  std::vector<cluster::SnapshotKind> kinds;
+  for (const ApiResource& r : discovery_.listable()) kinds.push_back({r.api_version, r.kind});
+  return kinds;
+}
+
 Exchange KubeCluster::call(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
   Exchange exchange = transport_.send(request, rules, subject);
   const long status = exchange.response.status;

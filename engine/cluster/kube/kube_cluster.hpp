@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cluster/cluster.hpp"
+#include "cluster/snapshot.hpp"
 #include "cluster/kube/api_transport.hpp"
 #include "cluster/kube/discovery.hpp"
 #include "cluster/kube/endpoint.hpp"
@@ -59,6 +60,9 @@ class KubeCluster final : public cluster::Cluster {
   // Re-opens and re-lists the watches of the current wait as needed; when it next needs to (RetryClock ms).
   void service_waits();
   std::optional<std::int64_t> next_wait_due_ms() const;
+
+  // Every kind the server lists (preferred versions), for snapshots.
+  std::vector<cluster::SnapshotKind> listable_kinds();
 
   const Endpoint& endpoint() const { return http_.endpoint(); }
   // Requests sent, retries and watches included.

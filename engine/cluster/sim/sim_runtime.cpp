@@ -443,10 +443,15 @@ void SimRuntime::advance_to(std::int64_t t) {
 }
 
 void SimRuntime::load(const std::string& fixture_path, const std::optional<std::string>& scenario_path) {
-  fixture_display_ = fixture_path;
-  fixture_dir_ = directory_of(fixture_path);
-  scenario_display_ = scenario_path.value_or("scenario");
   data::Json fixture = read_yaml_file(fixture_path, "fixture");
+  load_document(fixture, fixture_path, directory_of(fixture_path), scenario_path);
+}
+
+void SimRuntime::load_document(const nlohmann::json& fixture, const std::string& display, const std::string& dir,
+                               const std::optional<std::string>& scenario_path) {
+  fixture_display_ = display;
+  fixture_dir_ = dir;
+  scenario_display_ = scenario_path.value_or("scenario");
   std::optional<data::Json> scenario;
   if (scenario_path) scenario = read_yaml_file(*scenario_path, "scenario");
 
@@ -468,7 +473,7 @@ void SimRuntime::load(const std::string& fixture_path, const std::optional<std::
   if (auto err = vm_.pcall(3, 0)) throw FixtureError(err->message);
   // Whatever the fixture scheduled at time zero (controllers settling) happens before the run.
   advance_to(0);
-  if (world_.clusters().empty()) throw FixtureError(fmt::format("{}: the fixture defines no clusters", fixture_path));
+  if (world_.clusters().empty()) throw FixtureError(fmt::format("{}: the fixture defines no clusters", display));
 }
 
 exec::Result SimRuntime::run(const exec::Request& request) {

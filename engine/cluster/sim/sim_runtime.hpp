@@ -29,6 +29,11 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
 
   // Builds the world from a fixture file (and a scenario file) through stdlib/refit/sim/init.lua.
   void load(const std::string& fixture_path, const std::optional<std::string>& scenario_path);
+  // The same from a fixture document already in memory (a snapshot of live clusters, which may hold
+  // Secret values that must not be written to a file): `display` names it in errors, `dir` is where
+  // its `files` are read from.
+  void load_document(const nlohmann::json& fixture, const std::string& display, const std::string& dir,
+                     const std::optional<std::string>& scenario_path);
 
   std::int64_t now() const override { return world_.clock().now_ms(); }
   void advance_to(std::int64_t t) override;
