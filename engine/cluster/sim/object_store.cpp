@@ -214,6 +214,8 @@ struct ObjectStore::Impl {
   std::uint64_t last_resource_version = 0;
   std::uint64_t last_uid = 0;
   std::size_t size = 0;
+  bool dry_run = false;
+  Json dry_run_result;  // what the last dry-run write would have stored
 
   // --- identity ---
 
@@ -388,10 +390,15 @@ struct ObjectStore::Impl {
 
     Json& metadata = obj["metadata"];
     if (string_member(metadata, "uid").empty()) {
-      metadata["uid"] = fmt::format("00000000-0000-4000-8000-{:012x}", ++last_uid);
+      metadata["uid"] = fmt::format("00000000-0000-4000-8000-{:012x}", dry_run ? last_uid + 1 : ++last_uid);
     }
     if (string_member(metadata, "creationTimestamp").empty()) metadata["creationTimestamp"] = virtual_timestamp(now_ms());
     metadata["generation"] = 1;
+    if (dry_run) {
+      metadata.erase("resourceVersion");
+      dry_run_result = std::move(obj);
+      return dry_run_result;
+    }
     metadata["resourceVersion"] = next_resource_version();
 
     ObjectKey key{std::string(at.ns), std::string(at.name)};  // `at` views into obj, which moves next
@@ -423,6 +430,10 @@ struct ObjectStore::Impl {
     std::int64_t stored_generation = generation != nullptr && generation->is_number_integer() ? generation->get<std::int64_t>() : 1;
     metadata["generation"] = spec_of(updated) == spec_of(stored) ? stored_generation : stored_generation + 1;
     if (updated == stored) return stored;
+    if (dry_run) {
+      dry_run_result = std::move(updated);
+      return dry_run_result;
+    }
 
     metadata["resourceVersion"] = next_resource_version();
     std::string old_node = node_name_of(stored);
@@ -596,6 +607,12 @@ const Json& ObjectStore::patch_status(const ObjectRef& ref, const Json& status_m
   Json status = current != nullptr ? *current : Json(nullptr);
   status.merge_patch(status_merge_patch);
   if (current != nullptr ? status == *current : status.is_null()) return stored;
+  if (impl_->dry_run) {
+    impl_->dry_run_result = stored;
+    if (status.is_null()) impl_->dry_run_result.erase("status");
+    else impl_->dry_run_result["status"] = std::move(status);
+    return impl_->dry_run_result;
+  }
   std::optional<Json> old;
   if (impl_->observer_wants_old) old = stored;
   if (status.is_null()) stored.erase("status");
@@ -616,6 +633,7 @@ const Json& ObjectStore::replace(Json obj) {
 void ObjectStore::remove(const ObjectRef& ref) {
   Location at = impl_->locate(ref);
   auto [objects, it] = impl_->find_existing(at);
+  if (impl_->dry_run) return;
   impl_->unindex(*objects, it, node_name_of(it->second.object));
   impl_->unindex_labels(*objects, it);
   auto node = objects->objects.extract(it);
@@ -644,5 +662,12 @@ Json ObjectStore::dump() const {
 std::size_t ObjectStore::size() const { return impl_->size; }
 
 std::uint64_t ObjectStore::resource_version() const { return impl_->last_resource_version; }
+
+void ObjectStore::set_dry_run(bool on) {
+  impl_->dry_run = on;
+  if (!on) impl_->dry_run_result = Json();
+}
+
+bool ObjectStore::dry_run() const { return impl_->dry_run; }
 
 }  // namespace refit::sim

@@ -126,6 +126,13 @@ class ObjectStore {
   // or 0 before the first: a list's resourceVersion, from which a watch starts.
   std::uint64_t resource_version() const;
 
+  // Dry run (the API server's dryRun=All): while on, every write checks and computes what it would
+  // store and returns that, but stores nothing, takes no resourceVersion and calls no observer. The
+  // returned reference is valid until the next write. A dry-run create leaves resourceVersion out,
+  // as the API server does; a dry-run update keeps the stored one.
+  void set_dry_run(bool on);
+  bool dry_run() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

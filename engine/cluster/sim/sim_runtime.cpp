@@ -336,6 +336,7 @@ namespace {
 struct ChangeSnapshot {
   const Change* change;
   int ref;
+  bool with_old;  // some watcher asked for `old` (the change tap may want it when none does)
 };
 int snapshot_change(lua_State* L) {
   auto* snap = static_cast<ChangeSnapshot*>(lua_touserdata(L, 1));
@@ -344,7 +345,7 @@ int snapshot_change(lua_State* L) {
   lua_setfield(L, -2, "type");
   lua::push_json(L, snap->change->object, lua::NullMode::Drop);
   lua_setfield(L, -2, "object");
-  if (snap->change->old != nullptr) {
+  if (snap->with_old && snap->change->old != nullptr) {
     lua::push_json(L, *snap->change->old, lua::NullMode::Drop);
     lua_setfield(L, -2, "old");
   }
@@ -356,7 +357,7 @@ int snapshot_change(lua_State* L) {
 
 void SimRuntime::watch_cluster(SimCluster& cluster) {
   std::string name = cluster.name();
-  bool wants_old = false;
+  bool wants_old = tap_wants_old_;
   for (const auto& [key, sub] : subscribed_)
     if (key.first == name) wants_old = wants_old || sub.old;
   cluster.store().set_observer([this, name](const Change& change) {
@@ -367,7 +368,7 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
     // The watchers run after the operation that caused the change, at the same virtual time; the
     // change is converted to Lua now, as it is, so a later write cannot alter what they see.
     lua_State* L = vm_.state();
-    ChangeSnapshot snap{&change, LUA_NOREF};
+    ChangeSnapshot snap{&change, LUA_NOREF, sub->second.old};
     lua_pushcfunction(L, snapshot_change);
     lua_pushlightuserdata(L, &snap);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -404,6 +405,12 @@ void SimRuntime::watch_cluster(SimCluster& cluster) {
       lua_pop(S, 4);
     }, "change " + kind);
   }, wants_old);
+}
+
+void SimRuntime::set_change_tap_with_old(ChangeTap tap) {
+  tap_ = std::move(tap);
+  tap_wants_old_ = true;
+  for (auto& c : world_.clusters()) watch_cluster(*c);
 }
 
 void SimRuntime::evict(SimCluster& cluster, const ObjectRef& pod) {

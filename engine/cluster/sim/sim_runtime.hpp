@@ -49,6 +49,9 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   // watchers run: what `refit sim serve` streams to watches. One tap; setting another replaces it.
   using ChangeTap = std::function<void(const std::string& cluster, const Change& change)>;
   void set_change_tap(ChangeTap tap) { tap_ = std::move(tap); }
+  // The same, with Change::old set for every modification (a watch with a selector must know whether
+  // the object matched before the change, to send ADDED or DELETED when it starts or stops matching).
+  void set_change_tap_with_old(ChangeTap tap);
 
   // The eviction subresource: the kube model's budget rules (W.evictor). Throws cluster::ApiError
   // (404 gone, 429 a budget forbids it).
@@ -64,9 +67,10 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   World& world_;
   int w_ref_ = LUA_NOREF;        // the W table
   int tools_ref_ = LUA_NOREF;    // name -> model function
-  int subs_ref_ = LUA_NOREF;
+  int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
   int evictor_ref_ = LUA_NOREF;  // W.evictor's function
-  ChangeTap tap_;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
+  ChangeTap tap_;
+  bool tap_wants_old_ = false;
   // What the watchers of (cluster, kind) need: the object as it was before the change (some
   // watcher asked for `old`), and status-only changes (some watcher did not say `status = false`).
   struct Subscription {

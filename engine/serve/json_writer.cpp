@@ -1,0 +1,66 @@
+#include "serve/json_writer.hpp"
+
+namespace refit::serve {
+
+// nlohmann's own serializer, fed to the response string directly: dump() would build a temporary
+// string per value and copy it.
+struct JsonWriter::Impl {
+  explicit Impl(std::string& out)
+      : out(out),
+        serializer(nlohmann::detail::output_adapter<char, std::string>(out), ' ',
+                   nlohmann::detail::error_handler_t::replace) {}
+  std::string& out;
+  nlohmann::detail::serializer<Json> serializer;
+};
+
+JsonWriter::JsonWriter(std::string& out) : impl_(std::make_unique<Impl>(out)) {}
+JsonWriter::~JsonWriter() = default;
+
+void JsonWriter::raw(std::string_view text) { impl_->out.append(text); }
+
+void JsonWriter::value(const Json& value) { impl_->serializer.dump(value, false, false, 0); }
+
+void JsonWriter::string(std::string_view text) { value(Json(text)); }
+
+void JsonWriter::object(const Json& object, std::string_view api_version, bool type_meta) {
+  if (!object.is_object()) {
+    value(object);
+    return;
+  }
+  auto stored = object.find("apiVersion");
+  bool same_version = api_version.empty() ||
+                      (stored != object.end() && stored->is_string() && stored->get_ref<const std::string&>() == api_version);
+  if (type_meta && same_version) {
+    value(object);
+    return;
+  }
+  std::string& out = impl_->out;
+  out.push_back('{');
+  bool first = true;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string& key = it.key();
+    bool is_type_meta = key == "apiVersion" || key == "kind";
+    if (is_type_meta && !type_meta) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    string(key);
+    out.push_back(':');
+    if (key == "apiVersion") {
+      string(api_version);
+    } else {
+      value(*it);
+    }
+  }
+  out.push_back('}');
+}
+
+std::string object_json(const Json& object, std::string_view api_version) {
+  std::string out;
+  {
+    JsonWriter writer(out);
+    writer.object(object, api_version);
+  }
+  return out;
+}
+
+}  // namespace refit::serve

@@ -1,0 +1,104 @@
+// GET of an object and of a collection (lists with selectors and paging).
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "cluster/selectors.hpp"
+#include "serve/api_request.hpp"
+#include "serve/json_writer.hpp"
+#include "serve/list_paging.hpp"
+
+namespace refit::serve {
+namespace {
+
+std::string_view string_at(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view();
+}
+
+const Json& metadata_of(const Json& object) {
+  static const Json kNone = Json::object();
+  auto it = object.find("metadata");
+  return it != object.end() ? *it : kNone;
+}
+
+std::size_t parse_limit(const ApiRequest& request) {
+  std::string text = request.query("limit");
+  if (text.empty()) return 0;
+  std::int64_t limit = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+  if (ec != std::errc() || end != text.data() + text.size() || limit < 0) {
+    throw bad_request(fmt::format("limit: invalid value \"{}\": a non-negative integer", text));
+  }
+  return static_cast<std::size_t>(limit);
+}
+
+// Items come first and metadata last: the continue token and the count of what is left are known
+// only once the items are written, and writing them into the response directly saves a copy of a
+// list that may hold 10,000 Nodes.
+std::string list_body(const ApiRequest& request, std::size_t limit, const std::optional<ContinueToken>& token) {
+  const ResourceInfo& resource = request.resource;
+  sim::ListQuery query{resource.api_version, resource.kind, resource.namespaced ? request.path.ns : std::string(),
+                       request.query("labelSelector"), request.query("fieldSelector")};
+  std::uint64_t resource_version = token ? token->resource_version : request.cluster.store().resource_version();
+
+  std::string out;
+  JsonWriter writer(out);
+  writer.raw("{\"kind\":");
+  writer.string(resource.kind + "List");
+  writer.raw(",\"apiVersion\":");
+  writer.string(resource.api_version);
+  writer.raw(",\"items\":[");
+  std::size_t included = 0, remaining = 0;
+  ContinueToken next{resource_version, {}, {}};
+  try {
+    request.cluster.list(query, [&](const Json& object) {
+      const Json& metadata = metadata_of(object);
+      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
+      if (token && !after_token(*token, ns, name)) return;
+      if (limit != 0 && included == limit) {
+        ++remaining;
+        return;
+      }
+      if (included++ != 0) writer.raw(",");
+      // Custom resources keep apiVersion and kind in list items; built-in kinds do not.
+      writer.object(object, resource.api_version, resource.custom);
+      next.ns = ns;
+      next.name = name;
+    });
+  } catch (const SelectorError& e) {
+    throw bad_request(e.what());
+  }
+  writer.raw("],\"metadata\":{\"resourceVersion\":");
+  writer.string(std::to_string(resource_version));
+  if (remaining != 0) {
+    writer.raw(",\"continue\":");
+    writer.string(encode_continue(next));
+    writer.raw(fmt::format(",\"remainingItemCount\":{}", remaining));
+  }
+  writer.raw("}}");
+  return out;
+}
+
+}  // namespace
+
+void handle_get(const ApiRequest& request) {
+  std::string body;
+  bool found = request.cluster.get(request.ref(), [&](const Json& object) {
+    body = object_json(object, request.resource.api_version);
+  });
+  if (!found) throw not_found(request.subject());
+  respond_json(request.response, 200, std::move(body));
+}
+
+void handle_list(const ApiRequest& request) {
+  std::size_t limit = parse_limit(request);
+  std::optional<ContinueToken> token;
+  if (std::string text = request.query("continue"); !text.empty()) {
+    token = decode_continue(text);
+    if (!token) throw bad_request("continue: the continue token is not valid (it was not issued by this server)");
+  }
+  respond_json(request.response, 200, list_body(request, limit, token));
+}
+
+}  // namespace refit::serve

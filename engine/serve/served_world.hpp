@@ -1,0 +1,68 @@
+// The simulated world as `refit sim serve` shares it between the server's threads: one lock around
+// the world and the Lua VM (the VM is single-threaded), the resource catalog of each cluster, the
+// watch history that the runtime's change tap feeds, and the first failure of the models (after which
+// the world cannot be served).
+#pragma once
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/sim/sim_runtime.hpp"
+#include "serve/resource_catalog.hpp"
+#include "serve/watch_hub.hpp"
+
+namespace refit::serve {
+
+class ServedWorld {
+ public:
+  // Installs the change tap on `runtime` (removed again by the destructor).
+  ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history);
+  ~ServedWorld();
+  ServedWorld(const ServedWorld&) = delete;
+  ServedWorld& operator=(const ServedWorld&) = delete;
+
+  // Everything but hub(), names() and failure() needs this lock held.
+  std::unique_lock<std::mutex> lock() { return std::unique_lock(mutex_); }
+
+  sim::SimRuntime& runtime() { return runtime_; }
+  sim::SimCluster* cluster(std::string_view name);
+  // The cluster names, in the world's order; fixed once the world is loaded.
+  const std::vector<std::string>& names() const { return names_; }
+  std::string default_cluster() const { return default_; }
+
+  // The cluster's resources, rebuilt when its version or its CustomResourceDefinitions changed.
+  const ResourceCatalog& catalog(sim::SimCluster& cluster);
+
+  // After a write: lets the models react at the current virtual time, as they would in-process.
+  // Throws std::runtime_error when a model fails (see failure()).
+  void settle();
+  // Moves the virtual clock to `t` (the wall clock's pace); same failures.
+  void advance_to(std::int64_t t);
+
+  // The models' first failure; set once, then the world stays broken and is no longer served.
+  std::optional<std::string> failure() const;
+
+  WatchHub& hub() { return hub_; }
+
+ private:
+  void fail(const std::string& message);
+
+  sim::SimRuntime& runtime_;
+  std::mutex mutex_;
+  WatchHub hub_;
+  std::vector<std::string> names_;
+  std::string default_;
+  struct CatalogEntry {
+    std::unique_ptr<ResourceCatalog> catalog;
+    bool crds_changed = true;
+  };
+  std::map<std::string, CatalogEntry, std::less<>> catalogs_;
+  mutable std::mutex failure_mutex_;
+  std::optional<std::string> failure_;
+};
+
+}  // namespace refit::serve

@@ -1,0 +1,121 @@
+#include "serve/sim_server.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "serve/router.hpp"
+
+namespace refit::serve {
+namespace {
+
+// How often the clock thread moves the virtual clock to the wall clock's time.
+constexpr std::chrono::milliseconds kClockTick{5};
+
+}  // namespace
+
+SimServer::SimServer(sim::SimRuntime& runtime, ServeOptions options)
+    : runtime_(runtime), options_(std::move(options)), world_(runtime, options_.watch_history),
+      http_(std::make_unique<httplib::Server>()) {}
+
+SimServer::~SimServer() { stop(); }
+
+std::string SimServer::base_url() const { return fmt::format("http://{}:{}", options_.host, port_); }
+
+std::string SimServer::cluster_url(const std::string& cluster) const {
+  return fmt::format("{}/clusters/{}", base_url(), cluster);
+}
+
+int SimServer::start() {
+  httplib::Server& http = *http_;
+  int threads = options_.threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  // Small responses must not wait for the client's delayed ACK (Nagle): a GET is a fraction of a millisecond.
+  http.set_tcp_nodelay(true);
+  // Clients keep their connections (refit's backend reuses one per cluster).
+  http.set_keep_alive_max_count(100'000);
+  http.set_keep_alive_timeout(30);
+  // cpp-httplib would gzip (or brotli) JSON for clients that accept it, and buffer a watch stream's
+  // lines inside the compressor; on loopback compression only costs time. The API server leaves
+  // watches uncompressed too.
+  http.set_pre_routing_handler([](const httplib::Request& request, httplib::Response&) {
+    const_cast<httplib::Request&>(request).headers.erase("Accept-Encoding");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  if (options_.log_requests) {
+    http.set_logger([](const httplib::Request& request, const httplib::Response& response) {
+      std::cerr << fmt::format("{} {} {}\n", request.method, request.target, response.status);
+    });
+  }
+  auto handler = [this](const httplib::Request& request, httplib::Response& response) {
+    route(world_, fmt::format("{}:{}", options_.host, port_), request, response);
+  };
+  http.Get(".*", handler);
+  http.Post(".*", handler);
+  http.Put(".*", handler);
+  http.Patch(".*", handler);
+  http.Delete(".*", handler);
+
+  if (options_.port == 0) {
+    port_ = http.bind_to_any_port(options_.host);
+  } else {
+    port_ = http.bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0) {
+    throw std::runtime_error(fmt::format("cannot listen on {}:{}: the port is taken or not allowed (--port 0 picks a "
+                                         "free one)", options_.host, options_.port));
+  }
+  started_ = true;
+  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  if (options_.speed > 0) clock_ = std::thread([this] { run_clock(); });
+  return port_;
+}
+
+// The virtual clock follows the wall clock: virtual = start + elapsed wall time x speed. Models run
+// their due events under the world's lock, like any request.
+void SimServer::run_clock() {
+  const auto wall_origin = std::chrono::steady_clock::now();
+  std::int64_t virtual_origin = 0;
+  {
+    auto lock = world_.lock();
+    virtual_origin = runtime_.now();
+  }
+  std::unique_lock wait_lock(clock_mutex_);
+  while (!stopping_) {
+    clock_wake_.wait_for(wait_lock, kClockTick, [this] { return stopping_; });
+    if (stopping_) break;
+    wait_lock.unlock();
+    auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_origin).count();
+    auto target = virtual_origin + static_cast<std::int64_t>(elapsed * options_.speed);
+    bool failed = false;
+    {
+      auto lock = world_.lock();
+      try {
+        if (target > runtime_.now()) world_.advance_to(target);
+      } catch (const std::exception&) {
+        failed = true;  // world_.failure() says why; the server answers 500 from now on
+      }
+    }
+    wait_lock.lock();
+    if (failed) break;
+  }
+}
+
+void SimServer::stop() {
+  if (!started_) return;
+  started_ = false;
+  {
+    std::lock_guard lock(clock_mutex_);
+    stopping_ = true;
+  }
+  clock_wake_.notify_all();
+  world_.hub().stop();
+  http_->stop();
+  if (listener_.joinable()) listener_.join();
+  if (clock_.joinable()) clock_.join();
+}
+
+}  // namespace refit::serve
