@@ -1,6 +1,7 @@
 #include "cluster/snapshot.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace refit::cluster {
 
@@ -49,6 +50,9 @@ nlohmann::json snapshot_cluster(Cluster& cluster, const std::vector<SnapshotKind
   std::sort(sorted.begin(), sorted.end(), [](const SnapshotKind& a, const SnapshotKind& b) {
     return std::tie(a.kind, a.api_version) < std::tie(b.kind, b.api_version);
   });
+  // One object may be served under two groups (an Ingress as extensions/v1beta1 and as
+  // networking.k8s.io/v1): it is one object, with one uid, and goes in once.
+  std::set<std::string> seen_uids;
   for (const auto& k : sorted) {
     if (!worth_copying(k)) continue;
     ListQuery query;
@@ -56,6 +60,11 @@ nlohmann::json snapshot_cluster(Cluster& cluster, const std::vector<SnapshotKind
     query.kind = k.kind;
     std::size_t before = objects.size();
     cluster.list(query, [&](const Json& obj) {
+      const Json* uid = obj.contains("metadata") ? &obj["metadata"] : nullptr;
+      if (uid != nullptr && uid->contains("uid") && (*uid)["uid"].is_string() &&
+          !seen_uids.insert((*uid)["uid"].get<std::string>()).second) {
+        return;
+      }
       nlohmann::json copy = obj;
       strip_bookkeeping(copy);
       if (k.kind == "Secret" && k.api_version == "v1" && !options.keep_secret_values) redact_secret(copy);

@@ -26,3 +26,23 @@ finish() {
   echo "$passes passed, $failures failed"
   [ "$failures" -eq 0 ]
 }
+
+# start_sim_serve DIR FIXTURE [ARGS...]: serves a simulated world on an ephemeral loopback port and
+# waits (at most 10 s) for its kubeconfig: sets $KC (the kubeconfig) and $SERVE_PID. stop_sim_serve
+# ends it; call it from an EXIT trap.
+start_sim_serve() {
+  local dir=$1 fixture=$2
+  shift 2
+  KC="$dir/kubeconfig"
+  rm -f "$KC"
+  "$REFIT" sim serve "$fixture" --port 0 --kubeconfig-out "$KC" "$@" >"$dir/serve.log" 2>&1 &
+  SERVE_PID=$!
+  for _ in $(seq 100); do
+    [ -s "$KC" ] && return 0
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "refit sim serve did not start:"; cat "$dir/serve.log"
+  exit 1
+}
+stop_sim_serve() { [ -n "${SERVE_PID:-}" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null; SERVE_PID=; }
