@@ -186,7 +186,8 @@ HttpClient::HttpClient(Endpoint endpoint, WarningSink warn, HttpOptions options)
     // the server URL's host: curl does that when the URL names the TLS name and CONNECT_TO maps it.
     UrlParts parts = split_url(endpoint_.server);
     url_prefix_ = fmt::format("{}://{}:{}{}", parts.scheme, endpoint_.tls_server_name, parts.port, parts.rest);
-    std::string target_host = parts.host.find(':') != std::string::npos ? "[" + parts.host + "]" : parts.host;
+    bool bare_ipv6 = parts.host.find(':') != std::string::npos && parts.host.front() != '[';
+    std::string target_host = bare_ipv6 ? "[" + parts.host + "]" : parts.host;
     std::string mapping = fmt::format("{}:{}:{}:{}", endpoint_.tls_server_name, parts.port, target_host, parts.port);
     connect_to_ = curl_slist_append(nullptr, mapping.c_str());
     host_header_ = fmt::format("Host: {}:{}", target_host, parts.port);
