@@ -115,6 +115,17 @@ TEST_CASE("kube http: the bearer token is asked for each request; a 401 invalida
   }
 }
 
+TEST_CASE("kube http: a 401 to a request without credentials is not repeated", "[kube][kube-http]") {
+  FakeApiServer server;
+  server.routes().Get("/version", [](const httplib::Request&, httplib::Response& res) { res.status = 401; });
+  server.start();
+  auto credentials = std::make_shared<TestCredentials>();  // no token, no certificate
+  HttpClient client(test_endpoint(server.url(), credentials), {});
+  CHECK(client.perform(get("/version")).status == 401);
+  CHECK(server.requests().size() == 1);
+  CHECK(credentials->invalidations == 0);
+}
+
 TEST_CASE("kube http: Retry-After in seconds is read", "[kube][kube-http]") {
   FakeApiServer server;
   server.routes().Get("/busy", [](const httplib::Request&, httplib::Response& res) {

@@ -34,17 +34,17 @@ Json event(const std::string& type, const Json& object) { return {{"type", type}
 
 // Deployments in kube-system: coredns and metrics-server, listed and watched.
 struct Api {
-  enum class WatchMode { Stream, Forbidden };
+  enum class WatchMode { Stream, Forbidden, Failing, GoneOnce };
   FakeApiServer server;
   std::mutex mutex;
   int coredns_ready = 1;
   std::string list_version = "100";
-  WatchMode watch_mode = WatchMode::Stream;
+  std::atomic<WatchMode> watch_mode{WatchMode::Stream};
   std::vector<std::string> warnings;
   std::unique_ptr<KubeWorld> world;
   KubeCluster* cluster = nullptr;
 
-  explicit Api(std::optional<double> sim_speed = std::nullopt) {
+  explicit Api(std::optional<double> sim_speed = std::nullopt, refit::kube::KubeClusterOptions options = {}) {
     server.serve_discovery();
     server.routes().Get(kDeployments, [this](const httplib::Request& req, httplib::Response& res) {
       if (req.get_param_value("watch") == "1") {
@@ -52,6 +52,17 @@ struct Api {
           res.status = 403;
           res.set_content(status_body(403, "Forbidden", "deployments.apps is forbidden: User \"jane\" cannot watch"),
                           "application/json");
+          return;
+        }
+        if (watch_mode == WatchMode::Failing) {
+          res.status = 500;
+          res.set_content(status_body(500, "InternalError", "etcd is down"), "application/json");
+          return;
+        }
+        if (watch_mode == WatchMode::GoneOnce) {
+          watch_mode = WatchMode::Stream;
+          res.status = 410;
+          res.set_content(status_body(410, "Expired", "too old resource version: 100 (150)"), "application/json");
           return;
         }
         FakeApiServer::stream(res, server.feed());
@@ -80,7 +91,7 @@ struct Api {
     });
     auto endpoint = test_endpoint(server.url());
     endpoint.sim_speed = sim_speed;
-    cluster = &world->add_cluster("prod", endpoint);
+    cluster = &world->add_cluster("prod", endpoint, std::move(options));
     cluster->get(kCoredns, [](const Json&) {});  // discovery, out of the way
     server.clear_requests();
   }
@@ -199,6 +210,33 @@ TEST_CASE("kube wait: a watch told 410 Gone lists again", "[kube][kube-wait]") {
   api.world->advance_to(api.world->now() + 600'000);
   CHECK(api.ready() == 3);
   CHECK(api.server.count(api.list_request()) == 2);
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a watch refused with 410 Gone when it opens lists again", "[kube][kube-wait]") {
+  Api api;
+  api.watch_mode = Api::WatchMode::GoneOnce;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  api.world->advance_to(api.world->now() + 600'000);  // returns once it has listed again
+  CHECK(api.server.requests() ==
+        std::vector<std::string>{api.list_request(), api.watch_request("100"), api.list_request()});
+  api.world->wait_ended();
+}
+
+TEST_CASE("kube wait: a watch that keeps failing fails the wait with the server's reason", "[kube][kube-wait]") {
+  refit::kube::KubeClusterOptions options;
+  options.retry = refit::kube::RetryPolicy{6, 1, 2, 60'000};  // millisecond pauses: the test stays quick
+  Api api(std::nullopt, options);
+  api.watch_mode = Api::WatchMode::Failing;
+  api.world->wait_began();
+  CHECK(api.ready() == 1);
+  auto error = refit::test::api_error_of([&] { api.world->advance_to(api.world->now() + 600'000); });
+  CHECK(error.status == 500);
+  CHECK(std::string(error.what()) == "watch deployments.apps in namespace kube-system failed on context \"test-context\" (" +
+                                         api.server.url() + "): the server answered 500 InternalError: etcd is down "
+                                         "(after 6 attempts)");
+  CHECK(api.server.count("GET " + kDeployments + "?allowWatchBookmarks") == 6);
   api.world->wait_ended();
 }
 

@@ -186,7 +186,8 @@ HttpClient::HttpClient(Endpoint endpoint, WarningSink warn, HttpOptions options)
     // the server URL's host: curl does that when the URL names the TLS name and CONNECT_TO maps it.
     UrlParts parts = split_url(endpoint_.server);
     url_prefix_ = fmt::format("{}://{}:{}{}", parts.scheme, endpoint_.tls_server_name, parts.port, parts.rest);
-    std::string target_host = parts.host.find(':') != std::string::npos ? "[" + parts.host + "]" : parts.host;
+    bool bare_ipv6 = parts.host.find(':') != std::string::npos && parts.host.front() != '[';
+    std::string target_host = bare_ipv6 ? "[" + parts.host + "]" : parts.host;
     std::string mapping = fmt::format("{}:{}:{}:{}", endpoint_.tls_server_name, parts.port, target_host, parts.port);
     connect_to_ = curl_slist_append(nullptr, mapping.c_str());
     host_header_ = fmt::format("Host: {}:{}", target_host, parts.port);
@@ -263,14 +264,17 @@ void HttpClient::setup(CURL* handle, const HttpRequest& request, curl_slist** he
 }
 
 void HttpClient::apply_credentials(CURL* handle, curl_slist** headers) {
+  presented_credentials_ = false;
   if (!endpoint_.credentials) return;
   if (auto token = endpoint_.credentials->bearer_token(); token && !token->empty()) {
+    presented_credentials_ = true;
     last_token_ = *token;
     std::string header = "Authorization: Bearer " + *token;
     *headers = curl_slist_append(*headers, header.c_str());
     std::fill(header.begin(), header.end(), '\0');
   }
   if (auto cert = endpoint_.credentials->client_certificate()) {
+    presented_credentials_ = true;
     curl_blob cert_blob{cert->cert_pem.data(), cert->cert_pem.size(), CURL_BLOB_COPY};
     curl_blob key_blob{cert->key_pem.data(), cert->key_pem.size(), CURL_BLOB_COPY};
     curl_easy_setopt(handle, CURLOPT_SSLCERTTYPE, "PEM");
@@ -302,7 +306,7 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
     if (code != CURLE_OK) throw transport_error(easy_, code, error_buffer_);
     curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &response.status);
     // A refused credential may be a rotated token or an expired plugin credential: ask once more.
-    if (response.status == 401 && attempt == 0 && endpoint_.credentials) {
+    if (response.status == 401 && attempt == 0 && presented_credentials_) {
       endpoint_.credentials->invalidate();
       continue;
     }

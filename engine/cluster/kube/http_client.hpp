@@ -64,8 +64,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends one request and returns the response, whatever its status. A 401 makes the credentials
-  // drop what they cached and the request is sent once more with fresh ones. Throws TransportError
+  // Sends one request and returns the response, whatever its status. A 401 to a request that carried
+  // credentials makes them drop what they cached, and the request is sent once more with fresh ones. Throws TransportError
   // when no response came, CredentialError when the credentials cannot be had.
   HttpResponse perform(const HttpRequest& request);
 
@@ -105,6 +105,7 @@ class HttpClient {
   std::string proxy_password_;    // the same, for a proxy URL with credentials
   std::set<std::string> warned_;  // Warning header texts already passed on
   std::uint64_t requests_sent_ = 0;
+  bool presented_credentials_ = false;  // whether the last request of easy_ carried a token or certificate
   HttpResponse response_;         // the response being received (its body's capacity is reused)
   char error_buffer_[256] = {};
 };
