@@ -2,6 +2,7 @@
 # make bench: the numbers docs/performance.md records. Not a test: it prints, it does not judge.
 set -euo pipefail
 REFIT=${1:-build/refit}
+KUBE_BENCH=${2:-build/tests/bench/kube_client_bench}
 cd "$(dirname "$0")/../.."
 
 # wall seconds and peak RSS (KiB) of one command, via GNU time
@@ -35,3 +36,23 @@ awk -v w="$best" -v r="$best_rss" 'BEGIN{printf "   wall %.3f s   peak RSS %.1f 
 echo "== dkp/upgrade on examples/clusters/dkp-fleet-100.yaml (100 managed clusters, 10,007 nodes; best of 3)"
 best_of3 plan dkp/upgrade --sim examples/clusters/dkp-fleet-100.yaml -o json
 awk -v w="$best" -v r="$best_rss" 'BEGIN{printf "   wall %.3f s   peak RSS %.1f MiB\n", w, r/1024}'
+
+echo "== the Kubernetes API client against refit sim serve (tests/bench/nodes-10k.yaml: 10,000 Nodes)"
+serve_dir=$(mktemp -d)
+# --speed 60: the 60-second wait below takes one second of wall-clock time
+"$REFIT" sim serve tests/bench/nodes-10k.yaml --port 0 --speed 60 --kubeconfig-out "$serve_dir/kc" >"$serve_dir/log" 2>&1 &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null; rm -rf "$serve_dir"' EXIT
+for _ in $(seq 300); do [ -s "$serve_dir/kc" ] && break; sleep 0.1; done
+"$KUBE_BENCH" "$serve_dir/kc" big 1000 >"$serve_dir/client"
+value() { awk -v k="$1" '$1 == k { print $2 }' "$serve_dir/client"; }
+kubectl_start=$(date +%s.%N)
+for _ in $(seq 1000); do
+  kubectl --kubeconfig "$serve_dir/kc" get deployment web-1 -n shop -o json >/dev/null
+done
+kubectl_ms=$(awk -v s="$kubectl_start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", (e - s) * 1000}')
+awk -v med="$(value get_median_ms)" -v p99="$(value get_p99_ms)" -v total="$(value get_total_ms)" -v k="$kubectl_ms" 'BEGIN{
+  printf "   1,000 sequential gets: refit %.0f ms (median %.3f ms, p99 %.3f ms); kubectl get x1,000: %.0f ms (%.1f ms each); refit is %.0fx faster\n",
+         total, med, p99, k, k / 1000, k / total }'
+printf "   list of %s Nodes into Lua: %s ms\n" "$(value list_nodes)" "$(value list_nodes_ms)"
+printf "   a 60-second wait (polled every 5 s, %s evaluations): %s requests\n" "$(value wait_evaluations)" "$(value wait_requests)"

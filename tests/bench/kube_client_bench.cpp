@@ -1,0 +1,98 @@
+// make bench: refit's Kubernetes API client against `refit sim serve` (docs/performance.md).
+//
+//   kube_client_bench KUBECONFIG CONTEXT GETS
+//
+// Prints (one "key value" per line, for run.sh): the median, p99 and total of GETS sequential gets
+// of one Deployment; the time to list every Node and convert the list into Lua tables; and how many
+// requests a 60-second ctx:wait-style wait on an object that never becomes ready sends.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cluster/kube/kube_world.hpp"
+#include "cluster/kube/kubeconfig.hpp"
+#include "lua/json_bridge.hpp"
+#include "lua/lua.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: kube_client_bench KUBECONFIG CONTEXT GETS\n");
+    return 1;
+  }
+  const std::string kubeconfig = argv[1], context = argv[2];
+  const int gets = std::stoi(argv[3]);
+  try {
+    refit::kube::KubeWorld world;
+    auto& cluster = world.add_cluster("bench", refit::kube::Kubeconfig::load(kubeconfig).endpoint(context));
+    const refit::cluster::ObjectRef deployment{"apps/v1", "Deployment", "shop", "web-1"};
+
+    // 1. Sequential gets, as a playbook's reads are: one connection, reused.
+    std::size_t bytes = 0;
+    cluster.get(deployment, [&](const nlohmann::json& obj) { bytes = obj.dump().size(); });  // discovery, connection
+    std::vector<double> times;
+    times.reserve(gets);
+    const auto all = Clock::now();
+    for (int i = 0; i < gets; ++i) {
+      const auto start = Clock::now();
+      bool found = cluster.get(deployment, [](const nlohmann::json&) {});
+      times.push_back(ms_since(start));
+      if (!found) throw std::runtime_error("Deployment shop/web-1 not found");
+    }
+    const double total = ms_since(all);
+    std::sort(times.begin(), times.end());
+    std::printf("get_object_bytes %zu\n", bytes);
+    std::printf("get_median_ms %.3f\n", times[times.size() / 2]);
+    std::printf("get_p99_ms %.3f\n", times[times.size() * 99 / 100]);
+    std::printf("get_total_ms %.1f\n", total);
+
+    // 2. Every Node into Lua, as c:list { kind = "Node" } does.
+    lua_State* L = luaL_newstate();
+    const auto list_start = Clock::now();
+    lua_newtable(L);
+    lua_Integer n = 0;
+    refit::cluster::ListQuery nodes;
+    nodes.kind = "Node";
+    cluster.list(nodes, [&](const nlohmann::json& obj) {
+      refit::lua::push_json(L, obj, refit::lua::NullMode::Drop);
+      lua_rawseti(L, -2, ++n);
+    });
+    const double list_ms = ms_since(list_start);
+    lua_close(L);
+    std::printf("list_nodes %lld\n", static_cast<long long>(n));
+    std::printf("list_nodes_ms %.1f\n", list_ms);
+
+    // 3. A 60-second wait (in the served world's time) that never succeeds, polled every 5 s as
+    // ctx:wait polls: its reads come from a watch.
+    const std::uint64_t before = cluster.requests_sent();
+    const std::int64_t deadline = world.now() + 60'000;
+    int evaluations = 0;
+    world.wait_began();
+    for (;;) {
+      ++evaluations;
+      cluster.get(deployment, [](const nlohmann::json&) {});
+      cluster.get({"apps/v1", "Deployment", "shop", "web-1"}, [](const nlohmann::json&) {});
+      if (world.now() >= deadline) break;
+      world.advance_to(std::min(world.now() + 5'000, deadline));
+    }
+    world.wait_ended();
+    std::printf("wait_world_ms 60000\n");
+    std::printf("wait_evaluations %d\n", evaluations);
+    std::printf("wait_requests %llu\n", static_cast<unsigned long long>(cluster.requests_sent() - before));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kube_client_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
