@@ -1,7 +1,7 @@
 // A cluster reached through the Kubernetes API: cluster::Cluster over HTTP (http_client.hpp), with
 // retries (api_transport.hpp), discovery (discovery.hpp) and, inside waits, reads from watches
 // (wait_cache.hpp). Failures are cluster::ApiError in the simulated cluster's words where it has them,
-// so a playbook behaves the same against both (docs/real-clusters-client.md).
+// so a playbook behaves the same against both (docs/real-clusters.md).
 #pragma once
 #include <cstdint>
 #include <memory>
