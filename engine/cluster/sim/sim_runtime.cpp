@@ -1,5 +1,7 @@
 #include "cluster/sim/sim_runtime.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "data/yaml.hpp"
@@ -481,6 +483,20 @@ void SimRuntime::load_document(const nlohmann::json& fixture, const std::string&
   // Whatever the fixture scheduled at time zero (controllers settling) happens before the run.
   advance_to(0);
   if (world_.clusters().empty()) throw FixtureError(fmt::format("{}: the fixture defines no clusters", display));
+}
+
+std::vector<std::string> SimRuntime::tool_names() {
+  lua_State* L = vm_.state();
+  std::vector<std::string> names;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tools_ref_);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING) names.emplace_back(lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 exec::Result SimRuntime::run(const exec::Request& request) {

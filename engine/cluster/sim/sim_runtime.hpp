@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cluster/sim/world.hpp"
 #include "exec/executor.hpp"
@@ -39,6 +40,8 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   void advance_to(std::int64_t t) override;
 
   exec::Result run(const exec::Request& request) override;
+  // The programs the world models (aws, eksctl, dkp, ...), sorted.
+  std::vector<std::string> tool_names();
 
   // {"clusters": {...}, "cloud": {...}}: the whole world, deterministic, for comparisons.
   nlohmann::json dump();

@@ -1,0 +1,71 @@
+// refit sim exec TOOL ARGS...: runs a tool model (aws, eksctl, dkp, kubermatic-installer, ...) inside
+// the world `refit sim serve` serves, so that programs outside refit (a playbook run with
+// --context, a shell script) can call "the cloud" of a simulated world. The shims that
+// `refit sim serve --shims DIR` writes call it.
+#include <httplib.h>
+
+#include <iostream>
+
+#include "cli/cmd_sim.hpp"
+#include "cluster/kube/kubeconfig.hpp"
+
+namespace refit::cli {
+
+namespace {
+
+struct SimExecOptions {
+  std::string kubeconfig;
+  std::string context;
+  std::vector<std::string> argv;
+};
+
+// The served world's base URL: a served cluster's server is "<base>/clusters/<name>".
+std::string world_url(const SimExecOptions& opts) {
+  kube::Endpoint endpoint = kube::Kubeconfig::load(opts.kubeconfig).endpoint(opts.context);
+  auto at = endpoint.server.find("/clusters/");
+  if (!endpoint.sim_speed || at == std::string::npos) {
+    throw std::runtime_error("context " + endpoint.context + " (" + endpoint.server +
+                             ") is not a world served by refit sim serve: give the kubeconfig it wrote (--kubeconfig)");
+  }
+  return endpoint.server.substr(0, at);
+}
+
+int sim_exec(const SimExecOptions& opts) {
+  if (opts.argv.empty()) throw std::runtime_error("refit sim exec TOOL ARGS...: which tool?");
+  std::string base = world_url(opts);
+  httplib::Client client(base);
+  client.set_read_timeout(24 * 3600, 0);  // a tool may take hours of the world's time
+  nlohmann::json body = {{"argv", opts.argv}};
+  auto result = client.Post("/refit/v1/exec", body.dump(), "application/json");
+  if (!result) {
+    throw std::runtime_error("the served world at " + base + " does not answer (" + httplib::to_string(result.error()) +
+                             "): is refit sim serve still running?");
+  }
+  nlohmann::json answer = nlohmann::json::parse(result->body, nullptr, false);
+  if (result->status != 200 || !answer.is_object() || !answer.contains("code")) {
+    std::string why = answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result->body;
+    throw std::runtime_error("the served world refused the command: " + why);
+  }
+  std::cout << answer.value("stdout", "");
+  std::cerr << answer.value("stderr", "");
+  std::cout.flush();
+  return answer["code"].get<int>();
+}
+
+}  // namespace
+
+void add_sim_exec(CLI::App& sim, Command& command) {
+  auto opts = std::make_shared<SimExecOptions>();
+  auto* sub = sim.add_subcommand("exec", "run a tool model (aws, eksctl, dkp, ...) inside a served world");
+  sub->add_option("--kubeconfig", opts->kubeconfig, "the kubeconfig refit sim serve wrote (else KUBECONFIG)");
+  sub->add_option("--context", opts->context, "a context of it (else its current-context)");
+  sub->add_option("TOOL", opts->argv, "the tool and its arguments")->required();
+  // Everything from TOOL on is the tool's, flags included.
+  sub->prefix_command();
+  sub->callback([&command, opts, sub] {
+    for (const auto& extra : sub->remaining()) opts->argv.push_back(extra);
+    command.run = [opts] { return sim_exec(*opts); };
+  });
+}
+
+}  // namespace refit::cli
