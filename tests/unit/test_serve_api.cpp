@@ -135,9 +135,10 @@ TEST_CASE("discovery: the legacy documents kubectl falls back to", "[serve][api]
   CHECK(apps["kind"] == "APIResourceList");
   CHECK(apps["groupVersion"] == "apps/v1");
   Json crontabs = w.get_json("/apis/stable.example.com/v1");
-  REQUIRE(crontabs["resources"].size() == 1);
+  REQUIRE(crontabs["resources"].size() == 2);
   CHECK(crontabs["resources"][0]["kind"] == "CronTab");
   CHECK(crontabs["resources"][0]["shortNames"] == Json::array({"ct"}));
+  CHECK(crontabs["resources"][1]["name"] == "crontabs/status");
   CHECK(w.get_json("/apis/stable.example.com/v2", 404)["reason"] == "NotFound");
 }
 
