@@ -109,6 +109,7 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
     info.kind = kind.kind;
     info.namespaced = kind.namespaced;
     info.has_status = has_status_subresource(kind.kind);
+    info.has_scale = has_scale_subresource(kind.kind);
     for (std::string_view name : short_names_of(kind.kind)) info.short_names.emplace_back(name);
     if (in_category_all(kind.kind)) info.categories.emplace_back("all");
     add(std::move(info));
@@ -267,6 +268,10 @@ std::optional<Json> ResourceCatalog::resource_list(std::string_view group, std::
     if (info.has_status) {
       resources.push_back({{"name", info.plural + "/status"}, {"singularName", ""}, {"namespaced", info.namespaced},
                            {"kind", info.kind}, {"verbs", verbs_status}});
+    }
+    if (info.has_scale) {
+      resources.push_back({{"name", info.plural + "/scale"}, {"singularName", ""}, {"namespaced", info.namespaced},
+                           {"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}, {"verbs", verbs_status}});
     }
     if (info.group.empty() && info.plural == "pods") {
       // kubectl drain reads the eviction version from here (policy/v1 or policy/v1beta1).

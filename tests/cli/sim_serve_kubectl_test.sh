@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kubectl against `refit sim serve`: the simulated world as kubectl sees it, read and changed through
-# the Kubernetes API (get, -o json, get -w, apply --server-side, patch, wait, drain, delete, version,
-# api-resources), each asserted exactly.
+# the Kubernetes API (get, -o json, get -w, apply --server-side, patch, rollout status, wait, drain,
+# scale, delete, version, api-resources), each asserted exactly.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 
@@ -202,6 +202,13 @@ expect_err "error: unable to drain node \"pinned-1\" due to error:error when evi
   "drain gives up at its timeout"
 kube get pod "$ledger" -n shop -o name
 expect_out_exact "pod/$ledger" "the blocked pod is still there"
+
+# scale, through the scale subresource
+kube scale deployment web -n shop --replicas=3
+expect_code 0 "scale exits 0"
+expect_out_exact "deployment.apps/web scaled" "scale reports the deployment"
+kube get deployment web -n shop -o jsonpath='{.spec.replicas}'
+expect_out_exact "3" "scale set spec.replicas"
 
 # delete, then NotFound in kubectl's words
 kube delete configmap settings -n shop

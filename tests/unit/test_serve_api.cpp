@@ -367,6 +367,25 @@ TEST_CASE("evictions honour disruption budgets", "[serve][api]") {
         "name in URL does not match name in Eviction object (" + ledger + " and " + web + ")");
 }
 
+TEST_CASE("the scale subresource reads and sets spec.replicas", "[serve][api]") {
+  ServedWorld w;
+  Json scale = w.get_json("/apis/apps/v1/namespaces/shop/deployments/web/scale");
+  CHECK(scale["kind"] == "Scale");
+  CHECK(scale["apiVersion"] == "autoscaling/v1");
+  CHECK(scale["spec"] == Json::parse(R"({"replicas":2})"));
+  CHECK(scale["status"] == Json::parse(R"({"replicas":2,"selector":"app=web"})"));
+  Json patched = w.send("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", R"({"spec":{"replicas":3}})",
+                        kMerge, 200);
+  CHECK(patched["spec"]["replicas"] == 3);
+  CHECK(w.get_json("/apis/apps/v1/namespaces/shop/deployments/web")["spec"]["replicas"] == 3);
+  scale["spec"]["replicas"] = 1;  // read before the patch: stale
+  CHECK(w.send("PUT", "/apis/apps/v1/namespaces/shop/deployments/web/scale", scale.dump(), kJson, 409)["reason"] ==
+        "Conflict");
+  CHECK(w.send("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", R"({"spec":{"replicas":-1}})", kMerge,
+               422)["message"] == "Deployment \"web\" is invalid: spec.replicas: Invalid value: must be a non-negative integer");
+  CHECK(w.get_json("/api/v1/namespaces/shop/configmaps/x/scale", 404)["reason"] == "NotFound");
+}
+
 TEST_CASE("deletes: options, preconditions, collections", "[serve][api]") {
   ServedWorld w;
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("a", "1", R"({"sweep":"yes"})"), kJson, 201);
