@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "serve/connection_probe.hpp"
 #include "serve/router.hpp"
 
 namespace refit::serve {
@@ -126,6 +127,7 @@ void SimServer::stop() {
   clock_wake_.notify_all();
   world_.hub().stop();
   http_->stop();
+  shut_down_connections(port_);
   if (listener_.joinable()) listener_.join();
   if (clock_.joinable()) clock_.join();
 }
