@@ -77,5 +77,8 @@ void handle_delete_collection(const ApiRequest& request);
 void handle_status_update(const ApiRequest& request);
 void handle_status_patch(const ApiRequest& request);
 void handle_eviction(const ApiRequest& request);
+void handle_scale_get(const ApiRequest& request);
+void handle_scale_update(const ApiRequest& request);
+void handle_scale_patch(const ApiRequest& request);
 
 }  // namespace refit::serve

@@ -117,4 +117,8 @@ bool in_category_all(std::string_view kind) { return contains(kCategoryAll, kind
 
 bool has_status_subresource(std::string_view kind) { return contains(kWithStatus, kind); }
 
+bool has_scale_subresource(std::string_view kind) {
+  return kind == "Deployment" || kind == "ReplicaSet" || kind == "StatefulSet";
+}
+
 }  // namespace refit::serve

@@ -29,4 +29,7 @@ bool in_category_all(std::string_view kind);
 // Whether the API server gives the kind a status subresource (<plural>/status).
 bool has_status_subresource(std::string_view kind);
 
+// Whether the kind has a scale subresource (<plural>/scale): Deployments, ReplicaSets, StatefulSets.
+bool has_scale_subresource(std::string_view kind);
+
 }  // namespace refit::serve

@@ -1,4 +1,4 @@
-// Tells a watch stream whether its client is still there. A watch may sit idle for many minutes, and
+// Tells a watch stream whether its client is still there, and ends a stopping server's connections. A watch may sit idle for many minutes, and
 // a client that went away (kubectl get -w ended with Ctrl-C) would hold a server thread until the
 // next event or the watch's timeout. cpp-httplib does not hand the connection's socket to the
 // handler, so the probe finds it among the process's sockets by its two ports, and peeks at it:
@@ -19,5 +19,10 @@ class ConnectionProbe {
  private:
   int fd_ = -1;
 };
+
+// Shuts down every accepted connection of the server listening on `local_port` in this process:
+// cpp-httplib's stop() closes only the listening socket, and a worker waits up to its keep-alive
+// timeout on an idle client before it notices.
+void shut_down_connections(int local_port);
 
 }  // namespace refit::serve

@@ -18,9 +18,62 @@ JsonWriter::~JsonWriter() = default;
 
 void JsonWriter::raw(std::string_view text) { impl_->out.append(text); }
 
-void JsonWriter::value(const Json& value) { impl_->serializer.dump(value, false, false, 0); }
+// The same bytes as nlohmann's dump (compact, UTF-8 kept), with strings that need no escaping
+// copied as they are: nlohmann escapes byte by byte, which was most of the time of a large list.
+void JsonWriter::value(const Json& value) {
+  std::string& out = impl_->out;
+  switch (value.type()) {
+    case Json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out.push_back(',');
+        first = false;
+        string(it.key());
+        out.push_back(':');
+        this->value(*it);
+      }
+      out.push_back('}');
+      return;
+    }
+    case Json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const Json& item : value) {
+        if (!first) out.push_back(',');
+        first = false;
+        this->value(item);
+      }
+      out.push_back(']');
+      return;
+    }
+    case Json::value_t::string: string(value.get_ref<const std::string&>()); return;
+    case Json::value_t::boolean: out.append(value.get<bool>() ? "true" : "false"); return;
+    case Json::value_t::null: out.append("null"); return;
+    case Json::value_t::number_integer: out.append(std::to_string(value.get<std::int64_t>())); return;
+    case Json::value_t::number_unsigned: out.append(std::to_string(value.get<std::uint64_t>())); return;
+    default: impl_->serializer.dump(value, false, false, 0); return;  // floats, binary: nlohmann's format
+  }
+}
 
-void JsonWriter::string(std::string_view text) { value(Json(text)); }
+void JsonWriter::string(std::string_view text) {
+  bool plain = true;
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (!plain) {
+    impl_->serializer.dump(Json(text), false, false, 0);
+    return;
+  }
+  std::string& out = impl_->out;
+  out.push_back('"');
+  out.append(text);
+  out.push_back('"');
+}
 
 void JsonWriter::object(const Json& object, std::string_view api_version, bool type_meta) {
   if (!object.is_object()) {

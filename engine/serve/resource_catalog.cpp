@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <set>
 #include <tuple>
 
 #include "cluster/kinds.hpp"
@@ -67,6 +68,14 @@ std::vector<std::string> strings_at(const Json& object, const char* key) {
   return out;
 }
 
+// client-go's guess of a kind's resource name (meta.UnsafeGuessKindToResource).
+std::string guessed_plural(std::string_view kind) {
+  std::string singular = lower(kind);
+  if (singular.ends_with('s')) return singular + "es";
+  if (singular.ends_with('y')) return singular.substr(0, singular.size() - 1) + "ies";
+  return singular + "s";
+}
+
 const Json verbs_all = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
 const Json verbs_status = {"get", "patch", "update"};
 
@@ -100,6 +109,7 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
     info.kind = kind.kind;
     info.namespaced = kind.namespaced;
     info.has_status = has_status_subresource(kind.kind);
+    info.has_scale = has_scale_subresource(kind.kind);
     for (std::string_view name : short_names_of(kind.kind)) info.short_names.emplace_back(name);
     if (in_category_all(kind.kind)) info.categories.emplace_back("all");
     add(std::move(info));
@@ -114,8 +124,10 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
   for (auto& [group, versions] : groups_) group_order_.push_back(group);
 
   // Custom resources: one entry per served version of each CustomResourceDefinition (v1, or the
-  // v1beta1 form with spec.version and a top-level spec.subresources).
+  // v1beta1 form with spec.version). Every custom resource has a status subresource: the simulated
+  // store keeps .status apart from the rest of every object (only status writes change it).
   std::vector<std::string> custom_groups;
+  std::set<std::pair<std::string, std::string>> defined;  // (group, kind) of the CRDs
   cluster.store().list(sim::ListQuery{"apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "", ""},
                        [&](const Json& crd) {
     const Json* spec = member(crd, "spec");
@@ -123,9 +135,7 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
     const Json* names = member(*spec, "names");
     std::string group = string_at(*spec, "group");
     if (names == nullptr || group.empty() || string_at(*names, "plural").empty() || string_at(*names, "kind").empty()) return;
-    const Json* top_subresources = member(*spec, "subresources");
-    bool top_status = top_subresources != nullptr && member(*top_subresources, "status") != nullptr;
-    auto add_version = [&](const std::string& version_name, bool status) {
+    auto add_version = [&](const std::string& version_name) {
       ResourceInfo info;
       info.group = group;
       info.version = version_name;
@@ -135,29 +145,59 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
       info.singular = string_at(*names, "singular");
       if (info.singular.empty()) info.singular = lower(info.kind);
       info.namespaced = string_at(*spec, "scope") != "Cluster";
-      info.has_status = status;
+      info.has_status = true;
       info.custom = true;
       info.short_names = strings_at(*names, "shortNames");
       info.categories = strings_at(*names, "categories");
       add(std::move(info));
     };
+    defined.emplace(group, string_at(*names, "kind"));
     if (const Json* versions = member(*spec, "versions"); versions != nullptr && versions->is_array()) {
       for (const Json& v : *versions) {
         const Json* served = member(v, "served");
         if (served != nullptr && served->is_boolean() && !served->get<bool>()) continue;
         std::string name = string_at(v, "name");
-        if (name.empty()) continue;
-        const Json* subresources = member(v, "subresources");
-        add_version(name, top_status || (subresources != nullptr && member(*subresources, "status") != nullptr));
+        if (!name.empty()) add_version(name);
       }
     } else if (std::string name = string_at(*spec, "version"); !name.empty()) {
-      add_version(name, top_status);
+      add_version(name);
     }
     if (std::find(group_order_.begin(), group_order_.end(), group) == group_order_.end() &&
         std::find(custom_groups.begin(), custom_groups.end(), group) == custom_groups.end()) {
       custom_groups.push_back(group);
     }
   });
+
+  // Custom kinds with objects but no CustomResourceDefinition (fixtures and models create Cluster API
+  // Machines and the like without one, as the in-process world allows): served at every version their
+  // objects were written with, under the plural client-go guesses, namespaced when their objects are.
+  for (const sim::ObjectStore::KindEntry& entry : cluster.store().kinds()) {
+    if (builtin_is_namespaced(entry.group, entry.kind) || defined.contains({entry.group, entry.kind})) continue;
+    std::set<std::string> versions;
+    bool namespaced = false;
+    cluster.store().list(sim::ListQuery{group_version(entry.group, "v1"), entry.kind, "", "", ""}, [&](const Json& object) {
+      std::string api_version = string_at(object, "apiVersion");
+      if (group_of(api_version) == entry.group) versions.insert(std::string(version_of(api_version)));
+      if (const Json* metadata = member(object, "metadata")) namespaced = namespaced || !string_at(*metadata, "namespace").empty();
+    });
+    for (const std::string& v : versions) {
+      ResourceInfo info;
+      info.group = entry.group;
+      info.version = v;
+      info.api_version = group_version(entry.group, v);
+      info.plural = guessed_plural(entry.kind);
+      info.singular = lower(entry.kind);
+      info.kind = entry.kind;
+      info.namespaced = namespaced;
+      info.has_status = true;
+      info.custom = true;
+      add(std::move(info));
+    }
+    if (!versions.empty() && std::find(custom_groups.begin(), custom_groups.end(), entry.group) == custom_groups.end() &&
+        std::find(group_order_.begin(), group_order_.end(), entry.group) == group_order_.end()) {
+      custom_groups.push_back(entry.group);
+    }
+  }
   std::sort(custom_groups.begin(), custom_groups.end());
   group_order_.insert(group_order_.end(), custom_groups.begin(), custom_groups.end());
 }
@@ -228,6 +268,10 @@ std::optional<Json> ResourceCatalog::resource_list(std::string_view group, std::
     if (info.has_status) {
       resources.push_back({{"name", info.plural + "/status"}, {"singularName", ""}, {"namespaced", info.namespaced},
                            {"kind", info.kind}, {"verbs", verbs_status}});
+    }
+    if (info.has_scale) {
+      resources.push_back({{"name", info.plural + "/scale"}, {"singularName", ""}, {"namespaced", info.namespaced},
+                           {"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}, {"verbs", verbs_status}});
     }
     if (info.group.empty() && info.plural == "pods") {
       // kubectl drain reads the eviction version from here (policy/v1 or policy/v1beta1).

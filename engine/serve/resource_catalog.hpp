@@ -25,6 +25,7 @@ struct ResourceInfo {
   std::string kind;         // "Deployment"
   bool namespaced = true;
   bool has_status = false;  // serves <plural>/status
+  bool has_scale = false;   // serves <plural>/scale (autoscaling/v1 Scale)
   bool custom = false;      // from a CustomResourceDefinition (no strategic-merge patches)
   std::vector<std::string> short_names;
   std::vector<std::string> categories;

@@ -100,6 +100,12 @@ void dispatch(const ApiRequest& request) {
       if (method == "PATCH") return handle_status_patch(request);
       throw method_not_allowed();
     }
+    if (path.subresource == "scale" && request.resource.has_scale) {
+      if (method == "GET") return handle_scale_get(request);
+      if (method == "PUT") return handle_scale_update(request);
+      if (method == "PATCH") return handle_scale_patch(request);
+      throw method_not_allowed();
+    }
     if (path.subresource == "eviction" && request.resource.group.empty() && request.resource.plural == "pods") {
       if (method == "POST") return handle_eviction(request);
       throw method_not_allowed();

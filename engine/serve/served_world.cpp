@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "cluster/kinds.hpp"
+
 namespace refit::serve {
 
 ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
@@ -15,10 +17,8 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
   if (sim::SimCluster* def = world.default_cluster()) default_ = def->name();
   runtime_.set_change_tap_with_old([this](const std::string& cluster, const sim::Change& change) {
     hub_.record(cluster, change);
-    auto kind = change.object.find("kind");
-    if (kind != change.object.end() && *kind == "CustomResourceDefinition") {
-      if (auto it = catalogs_.find(cluster); it != catalogs_.end()) it->second.crds_changed = true;
-    }
+    auto it = catalogs_.find(cluster);
+    if (it != catalogs_.end()) note_type(it->second, change.object);
   });
 }
 
@@ -26,11 +26,26 @@ ServedWorld::~ServedWorld() { runtime_.set_change_tap(nullptr); }
 
 sim::SimCluster* ServedWorld::cluster(std::string_view name) { return runtime_.world().find(std::string(name)); }
 
+void ServedWorld::note_type(CatalogEntry& entry, const Json& object) {
+  auto kind = object.find("kind");
+  auto api_version = object.find("apiVersion");
+  if (kind == object.end() || api_version == object.end() || !kind->is_string() || !api_version->is_string()) return;
+  const std::string& kind_name = kind->get_ref<const std::string&>();
+  const std::string& version = api_version->get_ref<const std::string&>();
+  if (kind_name == "CustomResourceDefinition") {
+    entry.stale = true;
+    return;
+  }
+  if (builtin_is_namespaced(storage_group_of(group_of(version), kind_name), kind_name)) return;
+  std::string type = version + " " + kind_name;
+  if (entry.seen_types.insert(std::move(type)).second) entry.stale = true;
+}
+
 const ResourceCatalog& ServedWorld::catalog(sim::SimCluster& cluster) {
   CatalogEntry& entry = catalogs_[cluster.name()];
-  if (!entry.catalog || entry.crds_changed || entry.catalog->git_version() != cluster.version().git_version) {
+  if (!entry.catalog || entry.stale || entry.catalog->git_version() != cluster.version().git_version) {
     entry.catalog = std::make_unique<ResourceCatalog>(cluster);
-    entry.crds_changed = false;
+    entry.stale = false;
   }
   return *entry.catalog;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,8 @@ class ServedWorld {
   const std::vector<std::string>& names() const { return names_; }
   std::string default_cluster() const { return default_; }
 
-  // The cluster's resources, rebuilt when its version or its CustomResourceDefinitions changed.
+  // The cluster's resources, rebuilt when its version or its CustomResourceDefinitions changed, or
+  // an object of a custom kind was written at an apiVersion not seen before.
   const ResourceCatalog& catalog(sim::SimCluster& cluster);
 
   // After a write: lets the models react at the current virtual time, as they would in-process.
@@ -58,9 +60,14 @@ class ServedWorld {
   std::string default_;
   struct CatalogEntry {
     std::unique_ptr<ResourceCatalog> catalog;
-    bool crds_changed = true;
+    bool stale = true;
+    // "apiVersion kind" of the custom objects written so far: a new one may be a kind (or a version of
+    // one) that the catalog does not serve yet. Each is noted once, so a kind the catalog will never
+    // serve costs one rebuild, not one per write.
+    std::set<std::string, std::less<>> seen_types;
   };
   std::map<std::string, CatalogEntry, std::less<>> catalogs_;
+  static void note_type(CatalogEntry& entry, const Json& object);
   mutable std::mutex failure_mutex_;
   std::optional<std::string> failure_;
 };

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "serve/connection_probe.hpp"
 #include "serve/router.hpp"
 
 namespace refit::serve {
@@ -35,6 +36,12 @@ int SimServer::start() {
   http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   // Small responses must not wait for the client's delayed ACK (Nagle): a GET is a fraction of a millisecond.
   http.set_tcp_nodelay(true);
+  // cpp-httplib's default also sets SO_REUSEPORT, which lets a second server bind the same port and
+  // share its connections; a taken port must be an error instead.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof yes);
+  });
   // Clients keep their connections (refit's backend reuses one per cluster).
   http.set_keep_alive_max_count(100'000);
   http.set_keep_alive_timeout(30);
@@ -69,7 +76,13 @@ int SimServer::start() {
                                          "free one)", options_.host, options_.port));
   }
   started_ = true;
-  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  listener_ = std::thread([this] {
+    http_->listen_after_bind();
+    listener_done_ = true;
+  });
+  // cpp-httplib's stop() does nothing until its accept loop runs: wait for it, so that a stop right
+  // after start (a kubeconfig that cannot be written) does not leave the loop running.
+  while (!http_->is_running() && !listener_done_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (options_.speed > 0) clock_ = std::thread([this] { run_clock(); });
   return port_;
 }
@@ -114,6 +127,7 @@ void SimServer::stop() {
   clock_wake_.notify_all();
   world_.hub().stop();
   http_->stop();
+  shut_down_connections(port_);
   if (listener_.joinable()) listener_.join();
   if (clock_.joinable()) clock_.join();
 }

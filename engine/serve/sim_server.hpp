@@ -63,6 +63,7 @@ class SimServer {
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
   std::thread listener_;
+  std::atomic<bool> listener_done_ = false;
   std::thread clock_;
   std::mutex clock_mutex_;
   std::condition_variable clock_wake_;

@@ -135,9 +135,10 @@ TEST_CASE("discovery: the legacy documents kubectl falls back to", "[serve][api]
   CHECK(apps["kind"] == "APIResourceList");
   CHECK(apps["groupVersion"] == "apps/v1");
   Json crontabs = w.get_json("/apis/stable.example.com/v1");
-  REQUIRE(crontabs["resources"].size() == 1);
+  REQUIRE(crontabs["resources"].size() == 2);
   CHECK(crontabs["resources"][0]["kind"] == "CronTab");
   CHECK(crontabs["resources"][0]["shortNames"] == Json::array({"ct"}));
+  CHECK(crontabs["resources"][1]["name"] == "crontabs/status");
   CHECK(w.get_json("/apis/stable.example.com/v2", 404)["reason"] == "NotFound");
 }
 
@@ -364,6 +365,25 @@ TEST_CASE("evictions honour disruption budgets", "[serve][api]") {
   w.get_json("/api/v1/namespaces/shop/pods/" + web, 404);
   CHECK(w.send("POST", "/api/v1/namespaces/shop/pods/" + ledger + "/eviction", web_eviction, kJson, 400)["message"] ==
         "name in URL does not match name in Eviction object (" + ledger + " and " + web + ")");
+}
+
+TEST_CASE("the scale subresource reads and sets spec.replicas", "[serve][api]") {
+  ServedWorld w;
+  Json scale = w.get_json("/apis/apps/v1/namespaces/shop/deployments/web/scale");
+  CHECK(scale["kind"] == "Scale");
+  CHECK(scale["apiVersion"] == "autoscaling/v1");
+  CHECK(scale["spec"] == Json::parse(R"({"replicas":2})"));
+  CHECK(scale["status"] == Json::parse(R"({"replicas":2,"selector":"app=web"})"));
+  Json patched = w.send("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", R"({"spec":{"replicas":3}})",
+                        kMerge, 200);
+  CHECK(patched["spec"]["replicas"] == 3);
+  CHECK(w.get_json("/apis/apps/v1/namespaces/shop/deployments/web")["spec"]["replicas"] == 3);
+  scale["spec"]["replicas"] = 1;  // read before the patch: stale
+  CHECK(w.send("PUT", "/apis/apps/v1/namespaces/shop/deployments/web/scale", scale.dump(), kJson, 409)["reason"] ==
+        "Conflict");
+  CHECK(w.send("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale", R"({"spec":{"replicas":-1}})", kMerge,
+               422)["message"] == "Deployment \"web\" is invalid: spec.replicas: Invalid value: must be a non-negative integer");
+  CHECK(w.get_json("/api/v1/namespaces/shop/configmaps/x/scale", 404)["reason"] == "NotFound");
 }
 
 TEST_CASE("deletes: options, preconditions, collections", "[serve][api]") {

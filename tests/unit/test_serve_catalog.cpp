@@ -98,7 +98,7 @@ TEST_CASE("custom resources come from the CustomResourceDefinitions in the store
   CHECK(v1->short_names == std::vector<std::string>{"ct"});
   const auto* beta = catalog.find("stable.example.com", "v1beta1", "crontabs");
   REQUIRE(beta != nullptr);
-  CHECK_FALSE(beta->has_status);
+  CHECK(beta->has_status);  // the simulated store keeps .status apart for every kind
   CHECK(catalog.find("stable.example.com", "v1alpha1", "crontabs") == nullptr);
 
   Json groups = catalog.group_list();
@@ -108,6 +108,35 @@ TEST_CASE("custom resources come from the CustomResourceDefinitions in the store
                         "versions":[{"groupVersion":"stable.example.com/v1","version":"v1"},
                                     {"groupVersion":"stable.example.com/v1beta1","version":"v1beta1"}],
                         "preferredVersion":{"groupVersion":"stable.example.com/v1","version":"v1"}})"));
+}
+
+TEST_CASE("custom kinds without a CustomResourceDefinition are served as their objects were written",
+          "[serve][catalog]") {
+  SimCluster cluster("mgmt", "v1.21.6", [] { return 0; });
+  auto machine = [](const std::string& version, const std::string& name) {
+    return Json{{"apiVersion", "cluster.x-k8s.io/" + version}, {"kind", "Machine"},
+                {"metadata", {{"namespace", "default"}, {"name", name}}}};
+  };
+  cluster.store().create(machine("v1alpha4", "m-1"));
+  cluster.store().create(machine("v1beta1", "m-2"));
+  cluster.store().create(Json{{"apiVersion", "workspaces.example.com/v1"}, {"kind", "Policy"},
+                              {"metadata", {{"name", "global"}}}});
+  ResourceCatalog catalog(cluster);
+  for (const char* version : {"v1alpha4", "v1beta1"}) {
+    const auto* machines = catalog.find("cluster.x-k8s.io", version, "machines");
+    REQUIRE(machines != nullptr);
+    CHECK(machines->kind == "Machine");
+    CHECK(machines->namespaced);
+    CHECK(machines->custom);
+  }
+  CHECK(catalog.find("cluster.x-k8s.io", "v1", "machines") == nullptr);
+  auto group = catalog.group("cluster.x-k8s.io");
+  REQUIRE(group.has_value());
+  CHECK((*group)["preferredVersion"]["version"] == "v1beta1");
+  // client-go's plural guess; no namespace on the objects: cluster-scoped
+  const auto* policies = catalog.find("workspaces.example.com", "v1", "policies");
+  REQUIRE(policies != nullptr);
+  CHECK_FALSE(policies->namespaced);
 }
 
 TEST_CASE("Kubernetes version priority", "[serve][catalog]") {

@@ -661,6 +661,14 @@ Json ObjectStore::dump() const {
 
 std::size_t ObjectStore::size() const { return impl_->size; }
 
+std::vector<ObjectStore::KindEntry> ObjectStore::kinds() const {
+  std::vector<KindEntry> out;
+  for (const auto& [key, objects] : impl_->kinds) {
+    if (!objects.objects.empty()) out.push_back(KindEntry{key.group, key.kind, objects.objects.size()});
+  }
+  return out;
+}
+
 std::uint64_t ObjectStore::resource_version() const { return impl_->last_resource_version; }
 
 void ObjectStore::set_dry_run(bool on) {

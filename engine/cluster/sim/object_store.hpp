@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -121,6 +122,15 @@ class ObjectStore {
   Json dump() const;
 
   std::size_t size() const;
+
+  // The kinds that have objects: their API (storage) group and kind, in group then kind order. For
+  // `refit sim serve`'s discovery, which must also serve custom kinds that have no
+  // CustomResourceDefinition in the store.
+  struct KindEntry {
+    std::string group, kind;
+    std::size_t count;
+  };
+  std::vector<KindEntry> kinds() const;
 
   // The resourceVersion of the latest write (every write, deletions included, takes the next number),
   // or 0 before the first: a list's resourceVersion, from which a watch starts.
