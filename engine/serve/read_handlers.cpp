@@ -42,7 +42,11 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
                        request.query("labelSelector"), request.query("fieldSelector")};
   std::uint64_t resource_version = token ? token->resource_version : request.cluster.store().resource_version();
 
+  ItemCache& cache = request.world.item_cache(request.cluster.name());
+  // Only a whole list of the kind is like the last one.
+  bool whole = limit == 0 && !token && query.ns.empty() && query.label_selector.empty() && query.field_selector.empty();
   std::string out;
+  if (whole) out.reserve(cache.list_size_hint(resource.kind) + 4096);
   JsonWriter writer(out);
   writer.raw("{\"kind\":");
   writer.string(resource.kind + "List");
@@ -62,7 +66,7 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
       }
       if (included++ != 0) writer.raw(",");
       // Custom resources keep apiVersion and kind in list items; built-in kinds do not.
-      writer.object(object, resource.api_version, resource.custom);
+      writer.raw(cache.item(object, resource.api_version, resource.custom));
       next.ns = ns;
       next.name = name;
     });
@@ -77,6 +81,7 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
     writer.raw(fmt::format(",\"remainingItemCount\":{}", remaining));
   }
   writer.raw("}}");
+  if (whole) cache.note_list_size(resource.kind, out.size());
   return out;
 }
 

@@ -18,7 +18,9 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
   runtime_.set_change_tap_with_old([this](const std::string& cluster, const sim::Change& change) {
     hub_.record(cluster, change);
     auto it = catalogs_.find(cluster);
-    if (it != catalogs_.end()) note_type(it->second, change.object);
+    if (it == catalogs_.end()) return;
+    note_type(it->second, change.object);
+    if (change.type == sim::ChangeType::Deleted) it->second.items.forget(change.object);
   });
 }
 

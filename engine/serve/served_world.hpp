@@ -1,6 +1,6 @@
 // The simulated world as `refit sim serve` shares it between the server's threads: one lock around
-// the world and the Lua VM (the VM is single-threaded), the resource catalog of each cluster, the
-// watch history that the runtime's change tap feeds, and the first failure of the models (after which
+// the world and the Lua VM (the VM is single-threaded), the resource catalog and list-item cache of
+// each cluster, the watch history that the runtime's change tap feeds, and the first failure of the models (after which
 // the world cannot be served).
 #pragma once
 #include <map>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cluster/sim/sim_runtime.hpp"
+#include "serve/item_cache.hpp"
 #include "serve/resource_catalog.hpp"
 #include "serve/watch_hub.hpp"
 
@@ -38,6 +39,9 @@ class ServedWorld {
   // The cluster's resources, rebuilt when its version or its CustomResourceDefinitions changed, or
   // an object of a custom kind was written at an apiVersion not seen before.
   const ResourceCatalog& catalog(sim::SimCluster& cluster);
+
+  // The cluster's cache of list items (see ItemCache).
+  ItemCache& item_cache(const std::string& cluster) { return catalogs_[cluster].items; }
 
   // After a write: lets the models react at the current virtual time, as they would in-process.
   // Throws std::runtime_error when a model fails (see failure()).
@@ -65,6 +69,7 @@ class ServedWorld {
     // one) that the catalog does not serve yet. Each is noted once, so a kind the catalog will never
     // serve costs one rebuild, not one per write.
     std::set<std::string, std::less<>> seen_types;
+    ItemCache items;
   };
   std::map<std::string, CatalogEntry, std::less<>> catalogs_;
   static void note_type(CatalogEntry& entry, const Json& object);

@@ -222,7 +222,15 @@ void handle_watch(const ApiRequest& request) {
                                               request.http.local_port, request.http.remote_port);
   request.response.status = 200;
   request.response.set_chunked_content_provider("application/json", [stream](std::size_t, httplib::DataSink& sink) {
-    if (!stream->run(sink)) return false;
+    // This runs after the handler, outside the router's error handling: a failure ends the stream
+    // with an ERROR event that says what went wrong.
+    try {
+      if (!stream->run(sink)) return false;
+    } catch (const std::exception& e) {
+      std::string line =
+          Json{{"type", "ERROR"}, {"object", failure_status(StatusError(500, "InternalError", e.what()))}}.dump() + "\n";
+      if (!sink.write(line.data(), line.size())) return false;
+    }
     sink.done();
     return true;
   });

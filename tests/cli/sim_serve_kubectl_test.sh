@@ -151,17 +151,6 @@ kube get configmaps -n shop -w --request-timeout=1s -o name
 expect_code 0 "get -w ends cleanly at --request-timeout"
 expect_out_exact "configmap/settings" "get -w --request-timeout lists before it watches"
 
-# strategic merge patch: containers merge by name; the rollout completes as the clock runs
-kube patch deployment web -n shop -p '{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"registry.example.com/nginx:1.26"}]}}}}'
-expect_code 0 "a strategic merge patch exits 0"
-expect_out_exact "deployment.apps/web patched" "patch reports the deployment"
-kube get deployment web -n shop -o jsonpath='{range .spec.template.spec.containers[*]}{.name}={.image}{"\n"}{end}'
-expect_out_exact "nginx=registry.example.com/nginx:1.26
-sidecar=registry.example.com/proxy:2.0" "the patch changed nginx and kept the sidecar"
-kube rollout status deployment/web -n shop --timeout=60s
-expect_code 0 "the rollout completes"
-expect_out "deployment \"web\" successfully rolled out" "rollout status sees the controllers finish"
-
 # wait: a condition met, and one that never is
 kube wait --for=condition=Ready node/free-2 --timeout=60s
 expect_code 0 "wait for a Ready node exits 0"
@@ -202,6 +191,18 @@ expect_err "error: unable to drain node \"pinned-1\" due to error:error when evi
   "drain gives up at its timeout"
 kube get pod "$ledger" -n shop -o name
 expect_out_exact "pod/$ledger" "the blocked pod is still there"
+
+# strategic merge patch: containers merge by name; the rollout completes as the clock runs (after the
+# drains, which need the pods where the fixture put them)
+kube patch deployment web -n shop -p '{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"registry.example.com/nginx:1.26"}]}}}}'
+expect_code 0 "a strategic merge patch exits 0"
+expect_out_exact "deployment.apps/web patched" "patch reports the deployment"
+kube get deployment web -n shop -o jsonpath='{range .spec.template.spec.containers[*]}{.name}={.image}{"\n"}{end}'
+expect_out_exact "nginx=registry.example.com/nginx:1.26
+sidecar=registry.example.com/proxy:2.0" "the patch changed nginx and kept the sidecar"
+kube rollout status deployment/web -n shop --timeout=60s
+expect_code 0 "the rollout completes"
+expect_out "deployment \"web\" successfully rolled out" "rollout status sees the controllers finish"
 
 # scale, through the scale subresource
 kube scale deployment web -n shop --replicas=3

@@ -279,9 +279,12 @@ TEST_CASE("creates and updates: namespaces, names, conflicts", "[serve][api]") {
   CHECK(w.send("POST", "/api/v1/namespaces/shop/configmaps", R"({"kind":"Secret","metadata":{"name":"s"}})", kJson,
                400)["message"] == "the object's kind Secret does not match the resource configmaps (kind ConfigMap)");
 
+  CHECK(w.get_json("/api/v1/namespaces/shop/configmaps?fieldSelector=metadata.name%3Dc")["items"][0]["data"]["value"] == "1");
   Json stale = created;
   stale["data"]["value"] = "2";
   w.send("PUT", "/api/v1/namespaces/shop/configmaps/c", stale.dump(), kJson, 200);  // at the current version
+  // A list shows the change (its items are kept between lists only while their object is unchanged).
+  CHECK(w.get_json("/api/v1/namespaces/shop/configmaps?fieldSelector=metadata.name%3Dc")["items"][0]["data"]["value"] == "2");
   Json conflict = w.send("PUT", "/api/v1/namespaces/shop/configmaps/c", stale.dump(), kJson, 409);  // now stale
   CHECK(conflict["reason"] == "Conflict");
   CHECK(conflict["message"] ==

@@ -1,6 +1,8 @@
-// refit sim serve: response bodies are nlohmann's JSON, byte for byte, written faster.
+// refit sim serve: response bodies are nlohmann's JSON, byte for byte, written faster (and list items
+// kept between lists).
 #include <catch2/catch.hpp>
 
+#include "serve/item_cache.hpp"
 #include "serve/json_writer.hpp"
 
 using refit::serve::Json;
@@ -40,4 +42,26 @@ TEST_CASE("objects are written at the version asked for, list items without thei
     writer.object(pdb, "policy/v1", false);
   }
   CHECK(item == R"({"metadata":{"name":"web"}})");
+}
+
+TEST_CASE("list items are written once and kept until the object changes", "[serve][json]") {
+  refit::serve::ItemCache cache;
+  Json object = Json::parse(R"({"apiVersion":"v1","kind":"ConfigMap",
+                                "metadata":{"name":"a","uid":"u-1","resourceVersion":"7"},"data":{"k":"v"}})");
+  const std::string& first = cache.item(object, "v1", false);
+  CHECK(first == R"({"data":{"k":"v"},"metadata":{"name":"a","resourceVersion":"7","uid":"u-1"}})");
+  const std::string* address = &first;
+  CHECK(&cache.item(object, "v1", false) == address);  // the kept text, not written again
+
+  object["data"]["k"] = "w";  // a write changes the resourceVersion too
+  object["metadata"]["resourceVersion"] = "8";
+  CHECK(cache.item(object, "v1", false) == R"({"data":{"k":"w"},"metadata":{"name":"a","resourceVersion":"8","uid":"u-1"}})");
+  CHECK(cache.item(object, "v1", true) == object.dump());  // asked with its type: written anew
+
+  object["metadata"]["uid"] = "u-2";  // another object at the same address
+  object["data"]["k"] = "x";
+  CHECK(cache.item(object, "v1", true) == object.dump());
+  CHECK(cache.size() == 1);
+  cache.forget(object);
+  CHECK(cache.size() == 0);
 }
