@@ -58,6 +58,8 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
   sub->add_option("-f,--values", opts->session.values_file, "YAML file of parameter values");
   sub->add_option("--scenario", opts->session.scenario, "fault scenario (YAML) to inject into the world");
   sub->add_option("--seed", opts->session.seed, "seed of the simulated world's randomness")->default_val(1);
+  sub->add_option("--save-world", opts->session.save_world,
+                  "write the simulated world as the run left it to FILE (JSON, as refit sim serve's /refit/v1/dump)");
   sub->add_option("-o,--output", opts->output, "text, or json: one JSON event per line")
       ->check(CLI::IsMember({"text", "json"}));
   sub->callback([&global, &command, opts] {

@@ -10,9 +10,13 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/stat.h>
 
+#include "cli/cmd_sim.hpp"
 #include "cli/common.hpp"
 #include "cluster/sim/sim_runtime.hpp"
+#include "run/local_file.hpp"
 #include "run/session.hpp"
 #include "serve/kubeconfig_writer.hpp"
 #include "serve/sim_server.hpp"
@@ -27,7 +31,30 @@ struct ServeCommand {
   int port = 0;
   double speed = 1.0;
   std::string kubeconfig_out;
+  std::string shims;
 };
+
+// A shim per tool model: a program of the tool's name that runs the model inside this world, so a
+// playbook applied with --context (PATH=DIR:$PATH) calls "the cloud" of the served world.
+void write_shims(const std::string& dir, const std::vector<std::string>& tools, const std::string& kubeconfig) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw std::runtime_error("cannot find refit's own path (/proc/self/exe) for the shims");
+  self[n] = '\0';
+  auto quoted = [](const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  for (const auto& tool : tools) {
+    std::string text = fmt::format("#!/bin/sh\n# Written by refit sim serve: {} runs the served world's model of it.\n"
+                                   "exec {} sim exec --kubeconfig {} {} \"$@\"\n",
+                                   tool, quoted(self), quoted(kubeconfig), quoted(tool));
+    std::string path = dir + "/" + tool;
+    run::local_file::write_private(path, text);
+    if (chmod(path.c_str(), 0700) != 0) throw std::runtime_error("cannot make " + path + " executable");
+  }
+}
 
 std::string default_kubeconfig_path() {
   const char* tmp = std::getenv("TMPDIR");
@@ -84,6 +111,23 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   std::vector<serve::ServedCluster> clusters;
   for (const auto& c : world.clusters()) clusters.push_back({c->name(), server.cluster_url(c->name())});
   serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, world.default_cluster()->name(), opts.speed));
+  if (!opts.shims.empty()) {
+    std::vector<std::string> tools;
+    {
+      auto lock = server.world().lock();  // the models' registry lives in the Lua VM
+      tools = runtime.tool_names();
+    }
+    try {
+      write_shims(opts.shims, tools, kubeconfig);
+    } catch (const std::exception& e) {
+      server.stop();
+      print_error(e.what());
+      return 1;
+    }
+    std::cout << fmt::format("Shims in {}: {}\n  PATH={}:$PATH refit apply PLAYBOOK --kubeconfig {} --context {} --yes\n",
+                             opts.shims, fmt::join(tools, ", "), opts.shims, kubeconfig,
+                             world.default_cluster()->name());
+  }
   print_banner(opts, server, world, kubeconfig);
 
   int code = 0;
@@ -117,6 +161,9 @@ void add_serve(CLI::App& sim, GlobalOptions& global, Command& command) {
       ->default_val(1.0)->check(CLI::NonNegativeNumber);
   sub->add_option("--kubeconfig-out", opts->kubeconfig_out,
                   "write the clients' kubeconfig here (default: a file in $TMPDIR, removed when the server stops)");
+  sub->add_option("--shims", opts->shims,
+                  "write a program per tool model (aws, eksctl, dkp, ...) into this directory: each runs the "
+                  "model inside the served world (refit sim exec)");
   sub->callback([&global, &command, opts] {
     command.run = [&global, opts] { return run_serve(global, *opts); };
   });
@@ -128,8 +175,7 @@ void add_sim(CLI::App& app, GlobalOptions& global, Command& command) {
   auto* sim = app.add_subcommand("sim", "Serve a simulated world as a Kubernetes API server");
   sim->require_subcommand(1);
   add_serve(*sim, global, command);
-  // `refit sim exec TOOL ARGS...` (a tool model run inside a served world, through POST
-  // /refit/v1/exec) registers here.
+  add_sim_exec(*sim, command);
 }
 
 }  // namespace refit::cli

@@ -59,10 +59,13 @@ void add_sim_exec(CLI::App& sim, Command& command) {
   auto* sub = sim.add_subcommand("exec", "run a tool model (aws, eksctl, dkp, ...) inside a served world");
   sub->add_option("--kubeconfig", opts->kubeconfig, "the kubeconfig refit sim serve wrote (else KUBECONFIG)");
   sub->add_option("--context", opts->context, "a context of it (else its current-context)");
-  sub->add_option("TOOL", opts->argv, "the tool and its arguments")->required();
-  // Everything from TOOL on is the tool's, flags included.
+  auto tool = std::make_shared<std::string>();
+  sub->add_option("TOOL", *tool, "the tool (its arguments follow)")->required();
+  // Everything after TOOL is the tool's, flags included.
   sub->prefix_command();
-  sub->callback([&command, opts, sub] {
+  sub->fallthrough(false);  // the arguments after TOOL are never refit's (main.cpp sets fallthrough)
+  sub->callback([&command, opts, sub, tool] {
+    opts->argv = {*tool};
     for (const auto& extra : sub->remaining()) opts->argv.push_back(extra);
     command.run = [opts] { return sim_exec(*opts); };
   });

@@ -8,6 +8,7 @@
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
+#include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_host.hpp"
 
@@ -142,6 +143,13 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   });
   runtime.set_log(nullptr);
   if (options.capture_world) result.world_after = runtime.dump();
+  if (!options.save_world.empty()) {
+    try {
+      local_file::write_private(options.save_world, runtime.dump().dump(1) + "\n");
+    } catch (const std::exception& e) {
+      throw SetupError(fmt::format("--save-world: {}", e.what()));
+    }
+  }
   return result;
 }
 
@@ -174,6 +182,13 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     world = std::make_unique<RealWorld>(std::move(real));
   } catch (const std::exception& e) {
     throw SetupError(e.what());
+  }
+  if (plan && !options.save_world.empty()) {
+    throw SetupError("--save-world saves a world made from a fixture (--sim); a snapshot's world holds the live "
+                     "clusters' Secret values, which refit never writes to a file");
+  }
+  if (!plan && !options.save_world.empty()) {
+    throw SetupError("--save-world saves a simulated world (--sim); against real clusters, refit snapshot reads them");
   }
   if (plan) {
     // Plan in a simulated world that starts as the live clusters are. The snapshot stays in memory:

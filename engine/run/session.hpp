@@ -28,6 +28,7 @@ struct SessionOptions {
   std::optional<std::string> values_file;  // -f values.yaml
   lua::VmOptions vm;
   bool capture_world = false;              // keep dumps of the world before and after (tests)
+  std::string save_world;                  // --save-world FILE: the simulated world as the run left it (JSON)
   bool verbose = false;                    // stream real commands' output
   // Called with the targets ("name: context (server)") before a real run changes anything; false
   // stops the run (nothing changed). Unset: no question is asked.

@@ -8,7 +8,10 @@
 #include <fmt/format.h>
 
 #include "serve/connection_probe.hpp"
+#include "serve/api_request.hpp"
+#include "serve/exec_handler.hpp"
 #include "serve/router.hpp"
+#include "serve/status.hpp"
 
 namespace refit::serve {
 namespace {
@@ -58,6 +61,15 @@ int SimServer::start() {
     });
   }
   auto handler = [this](const httplib::Request& request, httplib::Response& response) {
+    if (request.path == "/refit/v1/exec") {
+      // Not a Kubernetes request: a tool model, answered when its duration has passed in the world.
+      try {
+        handle_exec(world_, options_.speed, request, response);
+      } catch (const StatusError& e) {
+        respond_status(response, e);
+      }
+      return;
+    }
     route(world_, fmt::format("{}:{}", options_.host, port_), request, response);
   };
   http.Get(".*", handler);
@@ -90,7 +102,7 @@ int SimServer::start() {
 // The virtual clock follows the wall clock: virtual = start + elapsed wall time x speed. Models run
 // their due events under the world's lock, like any request.
 void SimServer::run_clock() {
-  const auto wall_origin = std::chrono::steady_clock::now();
+  auto wall_origin = std::chrono::steady_clock::now();
   std::int64_t virtual_origin = 0;
   {
     auto lock = world_.lock();
@@ -101,13 +113,21 @@ void SimServer::run_clock() {
     clock_wake_.wait_for(wait_lock, kClockTick, [this] { return stopping_; });
     if (stopping_) break;
     wait_lock.unlock();
-    auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_origin).count();
+    auto wall_now = std::chrono::steady_clock::now();
+    auto elapsed = std::chrono::duration<double, std::milli>(wall_now - wall_origin).count();
     auto target = virtual_origin + static_cast<std::int64_t>(elapsed * options_.speed);
     bool failed = false;
     {
       auto lock = world_.lock();
       try {
-        if (target > runtime_.now()) world_.advance_to(target);
+        if (target > runtime_.now()) {
+          world_.advance_to(target);
+        } else if (target < runtime_.now()) {
+          // A tool model let time pass on its own (eksctl waiting for a node group): the clock goes
+          // on from there at the wall clock's pace, rather than standing still until it catches up.
+          virtual_origin = runtime_.now();
+          wall_origin = wall_now;
+        }
       } catch (const std::exception&) {
         failed = true;  // world_.failure() says why; the server answers 500 from now on
       }
