@@ -6,32 +6,7 @@ cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 
 tmp=$(mktemp -d)
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-    server_code=$?
-    server_pid=
-  fi
-}
-trap 'stop_server; rm -rf "$tmp"' EXIT
-
-# start_server FIXTURE ARGS...: serves FIXTURE in the background and waits (at most 20 s) for its
-# kubeconfig, which is written once the server listens.
-start_server() {
-  kc="$tmp/kubeconfig-$RANDOM"
-  "$REFIT" sim serve "$@" --port 0 --kubeconfig-out "$kc" >"$tmp/server.out" 2>"$tmp/server.err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    [ -s "$kc" ] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  fail "refit sim serve $1 did not write its kubeconfig" "$(cat "$tmp/server.out" "$tmp/server.err")"
-  finish
-  exit 1
-}
+trap 'stop_sim_serve; rm -rf "$tmp"' EXIT
 
 export KUBECACHEDIR="$tmp/kube-cache"  # kubectl's discovery cache, kept out of $HOME
 
@@ -58,7 +33,8 @@ wait_for_line() {
 
 # --- the EKS demo world, read ---------------------------------------------------------------------
 
-start_server examples/clusters/eks-1.20.yaml
+start_sim_serve "$tmp" examples/clusters/eks-1.20.yaml
+kc=$KC
 [ "$(stat -c %a "$kc")" = 600 ] && pass || fail "the kubeconfig is private (mode 600)" "$(stat -c %a "$kc")"
 
 kube get nodes -o name
@@ -92,16 +68,17 @@ expect_code 0 "version exits 0"
 [ "$(jq -r .serverVersion.gitVersion <<<"$out")" = "v1.20.15-eks-14c7a48" ] && pass ||
   fail "version reports the cluster's gitVersion" "$out"
 
-stop_server
-[ "$server_code" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $server_code" "$(cat "$tmp/server.err")"
-[ "$(tail -n 1 "$tmp/server.out")" = "Stopped." ] && pass || fail "the server says it stopped" "$(cat "$tmp/server.out")"
+stop_sim_serve
+[ "$SERVE_CODE" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $SERVE_CODE" "$(cat "$tmp/serve.err")"
+[ "$(tail -n 1 "$tmp/serve.out")" = "Stopped." ] && pass || fail "the server says it stopped" "$(cat "$tmp/serve.out")"
 
 # --- a world for changes: drains, budgets, a custom resource (tests/cli/files/serve-kubectl.yaml) ---
 # The clock runs 600 times faster than the wall clock, so a rollout's minutes take a fraction of a second.
 
-start_server tests/cli/files/serve-kubectl.yaml --speed 600
+start_sim_serve "$tmp" tests/cli/files/serve-kubectl.yaml --speed 600
+kc=$KC
 grep -qxF "Serving tests/cli/files/serve-kubectl.yaml on http://127.0.0.1:$(sed -n 's|.*server: http://127.0.0.1:\([0-9]*\)/clusters/demo|\1|p' "$kc") (the virtual clock runs at 600x the wall clock)" \
-  "$tmp/server.out" && pass || fail "the server says where it serves" "$(cat "$tmp/server.out")"
+  "$tmp/serve.out" && pass || fail "the server says where it serves" "$(cat "$tmp/serve.out")"
 
 kube api-resources --api-group=stable.example.com
 expect_code 0 "api-resources exits 0"
@@ -219,7 +196,7 @@ kube get configmap settings -n shop
 expect_code 1 "get of a deleted object fails"
 expect_err_exact "Error from server (NotFound): configmaps \"settings\" not found" "get says NotFound as kubectl prints it"
 
-stop_server
-[ "$server_code" = 0 ] && pass || fail "the second server stops cleanly" "exit $server_code" "$(cat "$tmp/server.err")"
+stop_sim_serve
+[ "$SERVE_CODE" = 0 ] && pass || fail "the second server stops cleanly" "exit $SERVE_CODE" "$(cat "$tmp/serve.err")"
 
 finish
