@@ -1,5 +1,6 @@
 // refit plan / refit apply PLAYBOOK: run a playbook in a simulated world (--sim FIXTURE), or apply
 // it to real clusters (--context CTX or --inventory FILE).
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <unistd.h>
@@ -18,18 +19,30 @@ struct PlanOptions {
   bool yes = false;
 };
 
-// Before changing real clusters, as terraform apply does: the operator types "yes" at a terminal,
-// or says --yes. Off a terminal nobody could answer, so the run stops instead of guessing.
-std::function<bool(const std::vector<std::string>&)> confirmation(const PlanOptions& opts) {
+// Before changing real clusters, as terraform apply does: the plan (from a snapshot of the targets,
+// so the clusters are untouched) is shown, then the operator types "yes" at a terminal, or says
+// --yes. Off a terminal nobody could answer, so the run stops instead of guessing.
+std::function<bool(const std::vector<std::string>&)> confirmation(const PlanOptions& opts, bool verbose, bool no_color) {
   if (opts.yes) return {};
-  const std::string playbook = opts.session.playbook;
-  return [playbook](const std::vector<std::string>& targets) {
+  run::SessionOptions plan = opts.session;
+  plan.mode = "plan";
+  return [plan, verbose, no_color](const std::vector<std::string>& targets) {
     if (isatty(STDIN_FILENO) == 0 || isatty(STDERR_FILENO) == 0) {
       throw run::SetupError("refit apply changes real clusters and asks first, but this is not a terminal: "
                             "pass --yes to apply without asking");
     }
-    std::cerr << "refit will apply " << playbook << " to:\n";
+    // The plan goes to stderr: stdout is the apply's report.
+    report::ConsoleSink sink(std::cerr, report::ConsoleOptions{!no_color && std::getenv("NO_COLOR") == nullptr, verbose});
+    int plan_code = 0;
+    try {
+      plan_code = run::exit_code(run::run_session(plan, {&sink}).outcome.status);
+    } catch (const run::SetupError& e) {
+      std::cerr << "refit: the plan could not run: " << e.what() << "\n";
+      plan_code = 1;
+    }
+    std::cerr << "\nrefit will apply " << plan.playbook << " to:\n";
     for (const auto& t : targets) std::cerr << "  " << t << "\n";
+    if (plan_code != 0) std::cerr << "The plan above did not succeed (exit " << plan_code << ").\n";
     std::cerr << "Only 'yes' will be accepted to approve.\nApply? ";
     std::string answer;
     std::getline(std::cin, answer);
@@ -66,7 +79,7 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
     command.run = [&global, opts] {
       opts->session.vm = vm_options(global);
       opts->session.verbose = global.verbose;
-      if (opts->session.mode == "apply") opts->session.confirm = confirmation(*opts);
+      if (opts->session.mode == "apply") opts->session.confirm = confirmation(*opts, global.verbose, global.no_color);
       std::unique_ptr<run::EventSink> sink;
       if (opts->output == "json") sink = std::make_unique<report::JsonLinesSink>(std::cout);
       else sink = std::make_unique<report::ConsoleSink>(std::cout, report::ConsoleOptions{use_color(global), global.verbose});

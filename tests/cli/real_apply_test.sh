@@ -21,6 +21,14 @@ expect_code 1 "apply off a terminal without --yes"
 expect_err_exact "refit: refit apply changes real clusters and asks first, but this is not a terminal: pass --yes to apply without asking" "says to pass --yes"
 [ "$(dump)" = "$before" ] && pass || fail "the refused apply changed the world"
 
+# At a terminal, apply shows the plan (from a snapshot) and asks; anything but "yes" changes nothing.
+at_terminal() { (sleep 2; printf '%s\n' "$1") | script -qec "$REFIT apply $PB --kubeconfig $KC --context demo --no-color" /dev/null; }
+answer=$(at_terminal no)
+grep -q "~ patch Deployment kube-system/coredns  (demo)" <<<"$answer" && pass || fail "the question comes after the plan" "$answer"
+grep -q "Only 'yes' will be accepted to approve." <<<"$answer" && pass || fail "it asks for yes" "$answer"
+grep -q "refit: not applied: nothing was changed" <<<"$answer" && pass || fail "'no' is refused" "$answer"
+[ "$(dump)" = "$before" ] && pass || fail "answering no changed the world"
+
 # A plan against the live cluster snapshots it and plans in a simulated copy: the cluster is untouched.
 run plan $PB --kubeconfig "$KC" --context demo
 expect_code 0 "plan --context"
