@@ -215,8 +215,8 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   if (own_kubeconfig) std::remove(kubeconfig.c_str());
   if (options.faults) {
     serve::ApiFaults::Counts counts = options.faults->counts();
-    std::cout << fmt::format("API faults: {} of {} requests answered with an injected error; {} of {} watches ended "
-                             "early\n", counts.errors, counts.requests, counts.watches_dropped, counts.watches);
+    std::cout << fmt::format("API faults: {} of {} requests answered with an injected error; {} of {} watches set to "
+                             "end early\n", counts.errors, counts.requests, counts.watches_dropped, counts.watches);
   }
   if (code == 0) std::cout << "Stopped." << std::endl;
   return code;

@@ -8,7 +8,8 @@
 cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 tmp=$(mktemp -d)
-trap 'stop_sim_serve; rm -rf "$tmp"' EXIT
+servers=()
+trap 'for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 
 # As tests/cli/real_bundled_test.sh: what may differ between a served and an in-process run is when
 # things happened and the identities drawn from the world's random generator.
@@ -26,9 +27,10 @@ same_world() {
   normalize "$2" >"$tmp/b.json"
   if diff -u "$tmp/a.json" "$tmp/b.json" >"$tmp/diff"; then pass; else fail "$3" "$(head -40 "$tmp/diff")"; fi
 }
-# The counts the server prints when it stops: "API faults: E of R requests answered with an injected
-# error; D of W watches ended early".
-injected_errors() { sed -n 's/^API faults: \([0-9]*\) of [0-9]* requests.*/\1/p' "$tmp/serve.log"; }
+# The count the server prints when it stops: "API faults: E of R requests answered with an injected
+# error; ...".
+injected_errors() { sed -n 's/^API faults: \([0-9]*\) of [0-9]* requests.*/\1/p' "$1"; }
+dump() { curl -s "$@" "$(sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||')/refit/v1/dump"; }
 
 cat >"$tmp/api-faults.yaml" <<'YAML'
 name: api-faults
@@ -47,61 +49,98 @@ run sim serve examples/clusters/eks-1.20.yaml --scenario "$tmp/bad-api.yaml"
 expect_code 1 "an api section with a status that cannot be injected"
 expect_err_exact "refit: $tmp/bad-api.yaml: api.errors.statuses[1]: must be one of 429, 500, 503, 504 (the errors a client retries), got number 404" "names the file and field"
 
-# --- eks/upgrade, for real through the shims, over TLS ---
-FX=examples/clusters/eks-1.20.yaml
-run apply eks/upgrade --sim $FX --set to=1.21 --save-world "$tmp/in-process.json" -o json
-expect_code 0 "the in-process apply"
-in_process=$out
+# Three runs side by side (the first two wait out Retry-After a few times): eks/upgrade for real over
+# TLS, its tools through the shims; tests/cli/files/api-mutations.lua, every kind of write (create,
+# merge / JSON / strategic patch, apply, replace, status, delete, eviction); and a rollout waited for
+# on a slow clock, which outlives many watches. The last two servers log each request (-v).
+EKS_FX=examples/clusters/eks-1.20.yaml
+PB=tests/cli/files/api-mutations.lua
+FX=tests/cli/files/api-mutations.yaml
+mkdir -p "$tmp/eks" "$tmp/writes" "$tmp/watches"
+printf 'api:\n  watches: { after: { min: 200ms, max: 1s } }\n' >"$tmp/watches.yaml"
+start_sim_serve "$tmp/eks" $EKS_FX --tls --speed 2000 --shims "$tmp/bin" --scenario "$tmp/api-faults.yaml"
+servers+=("$SERVE_PID")
+eks_kc=$KC
+start_sim_serve "$tmp/writes" $FX -v --speed 2000 --scenario "$tmp/api-faults.yaml"
+servers+=("$SERVE_PID")
+writes_kc=$KC
+start_sim_serve "$tmp/watches" $EKS_FX -v --speed 2 --scenario "$tmp/watches.yaml"
+servers+=("$SERVE_PID")
+watches_kc=$KC
+(PATH="$tmp/bin:$PATH" "$REFIT" apply eks/upgrade --kubeconfig "$eks_kc" --context demo --set to=1.21 --yes -o json \
+   >"$tmp/eks/out" 2>"$tmp/eks/err"; echo $? >"$tmp/eks/code") &
+eks_run=$!
+("$REFIT" apply $PB --kubeconfig "$writes_kc" --context demo --yes -o json \
+   >"$tmp/writes/out" 2>"$tmp/writes/err"; echo $? >"$tmp/writes/code") &
+writes_run=$!
+("$REFIT" apply examples/playbooks/restart-coredns.lua --kubeconfig "$watches_kc" --context demo --yes -o json \
+   >"$tmp/watches/out" 2>"$tmp/watches/err"; echo $? >"$tmp/watches/code") &
+watches_run=$!
 
-start_sim_serve "$tmp" $FX --tls --speed 2000 --shims "$tmp/bin" --scenario "$tmp/api-faults.yaml"
-grep -qxF "API faults from $tmp/api-faults.yaml: errors 10% (429, 503; Retry-After 1s); errors 10% (500) on get, list; watches: 100% dropped after 200ms-1s; seed 11" "$tmp/serve.log" &&
-  pass || fail "the banner does not summarize the faults" "$(cat "$tmp/serve.log")"
-PATH="$tmp/bin:$PATH" run apply eks/upgrade --kubeconfig "$KC" --context demo --set to=1.21 --yes -o json
+run apply eks/upgrade --sim $EKS_FX --set to=1.21 --save-world "$tmp/eks/in-process.json" -o json
+expect_code 0 "eks/upgrade in process"
+eks_in_process=$out
+run apply $PB --sim $FX --save-world "$tmp/writes/in-process.json" -o json
+expect_code 0 "the writes in process"
+writes_in_process=$out
+wait "$eks_run" "$writes_run" "$watches_run"
+
+grep -qxF "API faults from $tmp/api-faults.yaml: errors 10% (429, 503; Retry-After 1s); errors 10% (500) on get, list; watches: 100% dropped after 200ms-1s; seed 11" "$tmp/eks/serve.log" &&
+  pass || fail "the banner does not summarize the faults" "$(cat "$tmp/eks/serve.log")"
+
+# --- eks/upgrade ---
+out=$(cat "$tmp/eks/out") err=$(cat "$tmp/eks/err") code=$(cat "$tmp/eks/code")
 expect_code 0 "eks/upgrade applied for real despite the API faults"
 jq -e 'select(.event == "run_finished") | .status == "succeeded"' <<<"$out" >/dev/null && pass || fail "the run did not succeed"
-[ -n "$(mutations "$out")" ] && [ "$(mutations "$out")" = "$(mutations "$in_process")" ] && pass ||
-  fail "the served run's mutations differ from the in-process run's" "in-process: $(mutations "$in_process")" "served: $(mutations "$out")"
-[ -n "$(tool_changes "$out")" ] && [ "$(tool_changes "$out")" = "$(tool_changes "$in_process")" ] && pass ||
+[ -n "$(mutations "$out")" ] && [ "$(mutations "$out")" = "$(mutations "$eks_in_process")" ] && pass ||
+  fail "the served run's mutations differ from the in-process run's" "in-process: $(mutations "$eks_in_process")" "served: $(mutations "$out")"
+[ -n "$(tool_changes "$out")" ] && [ "$(tool_changes "$out")" = "$(tool_changes "$eks_in_process")" ] && pass ||
   fail "the served run's tool commands differ from the in-process run's"
 
 # refit's own endpoints are not the Kubernetes API: never faulted (the run above made over a hundred
 # tool calls through them; a faulted one would have failed its command).
+KC=$eks_kc
 sed -n 's/^ *certificate-authority-data: //p' "$KC" | head -1 | base64 -d >"$tmp/ca.pem"
 sed -n 's/^ *client-certificate-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.pem"
 sed -n 's/^ *client-key-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.key"
-base=$(sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||')
-statuses=$(for _ in $(seq 40); do
-  curl -s -o /dev/null -w '%{http_code}\n' --cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/client.key" "$base/refit/v1/dump"
-done | sort | uniq -c | awk '{print $1 "x" $2}')
+tls=(--cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/client.key")
+statuses=$(for _ in $(seq 40); do dump "${tls[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
 [ "$statuses" = "40x200" ] && pass || fail "refit's dump endpoint is subject to the API faults: $statuses"
-curl -s --cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/client.key" "$base/refit/v1/dump" >"$tmp/served.json"
-stop_sim_serve
-same_world "$tmp/in-process.json" "$tmp/served.json" "the served world differs from the in-process one"
-[ "$(injected_errors)" -gt 0 ] 2>/dev/null && pass || fail "no error was injected" "$(tail -3 "$tmp/serve.log")"
-grep -q "^API faults: [0-9]* of [0-9]* requests answered with an injected error; [1-9][0-9]* of [0-9]* watches ended early$" "$tmp/serve.log" &&
-  pass || fail "no watch was ended early" "$(tail -3 "$tmp/serve.log")"
+dump "${tls[@]}" >"$tmp/eks/served.json"
+same_world "$tmp/eks/in-process.json" "$tmp/eks/served.json" "the served world differs from the in-process one"
 
-# --- Every kind of write: create, merge / JSON / strategic patch, apply, replace, status, delete, eviction ---
-PB=tests/cli/files/api-mutations.lua
-FX=tests/cli/files/api-mutations.yaml
-run apply $PB --sim $FX --save-world "$tmp/in-process.json" -o json
-expect_code 0 "the writes in process"
-in_process=$out
-# -v: the server logs each request with its status.
-start_sim_serve "$tmp" $FX -v --speed 2000 --scenario "$tmp/api-faults.yaml"
-run apply $PB --kubeconfig "$KC" --context demo --yes -o json
+# --- every kind of write ---
+out=$(cat "$tmp/writes/out") err=$(cat "$tmp/writes/err") code=$(cat "$tmp/writes/code")
 expect_code 0 "the writes applied for real despite the API faults"
-[ "$(mutations "$out" | wc -l)" -gt 50 ] && [ "$(mutations "$out")" = "$(mutations "$in_process")" ] && pass ||
-  fail "the served run's writes differ from the in-process run's" "$(diff <(mutations "$in_process") <(mutations "$out") | head -20)"
-curl -s "$(sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||')/refit/v1/dump" >"$tmp/served.json"
-stop_sim_serve
-same_world "$tmp/in-process.json" "$tmp/served.json" "the world written through faults differs from the in-process one"
-finalizers=$(jq -c '.. | objects | select(.kind? == "ConfigMap" and .metadata.name == "ledger") | .metadata.finalizers' "$tmp/served.json")
+[ "$(mutations "$out" | wc -l)" -gt 50 ] && [ "$(mutations "$out")" = "$(mutations "$writes_in_process")" ] && pass ||
+  fail "the served run's writes differ from the in-process run's" "$(diff <(mutations "$writes_in_process") <(mutations "$out") | head -20)"
+KC=$writes_kc
+dump >"$tmp/writes/served.json"
+same_world "$tmp/writes/in-process.json" "$tmp/writes/served.json" "the world written through faults differs from the in-process one"
+finalizers=$(jq -c '.. | objects | select(.kind? == "ConfigMap" and .metadata.name == "ledger") | .metadata.finalizers' "$tmp/writes/served.json")
 [ "$finalizers" = '["refit.dev/round-0","refit.dev/round-1","refit.dev/round-2","refit.dev/round-3","refit.dev/round-4","refit.dev/round-5","refit.dev/round-6","refit.dev/round-7","refit.dev/round-8"]' ] &&
   pass || fail "the JSON patches did not append each round once: $finalizers"
-refused_writes=$(grep -cE "^(POST|PUT|PATCH|DELETE) /clusters/demo/.* (429|503)$" "$tmp/serve.log")
-[ "$refused_writes" -gt 0 ] && pass || fail "no write was answered 429 or 503" "$(tail -3 "$tmp/serve.log")"
-! grep -qE "^(POST|PUT|PATCH|DELETE) .* 500$" "$tmp/serve.log" && pass || fail "a write was answered 500 (reads only)"
-grep -qE "^GET .* 500$" "$tmp/serve.log" && pass || fail "no read was answered 500"
+
+for pid in "${servers[@]}"; do kill "$pid" && wait "$pid"; done
+servers=()
+for log in "$tmp/eks/serve.log" "$tmp/writes/serve.log"; do
+  [ "$(injected_errors "$log")" -gt 0 ] 2>/dev/null && pass || fail "no error was injected" "$(tail -3 "$log")"
+done
+log="$tmp/writes/serve.log"
+refused_writes=$(grep -cE "^(POST|PUT|PATCH|DELETE) /clusters/demo/.* (429|503)$" "$log")
+[ "$refused_writes" -gt 0 ] && pass || fail "no write was answered 429 or 503" "$(tail -3 "$log")"
+! grep -qE "^(POST|PUT|PATCH|DELETE) .* 500$" "$log" && pass || fail "a write was answered 500 (reads only)"
+grep -qE "^GET .* 500$" "$log" && pass || fail "no read was answered 500"
+
+# --- watches that end early ---
+out=$(cat "$tmp/watches/out") err=$(cat "$tmp/watches/err") code=$(cat "$tmp/watches/code")
+expect_code 0 "a rollout waited for through watches that end early"
+jq -se 'map(select(.event == "wait_finished")) | length == 1 and .[0].ok' <<<"$out" >/dev/null && pass ||
+  fail "the wait did not finish"
+log="$tmp/watches/serve.log"
+watches=$(grep -cE "^GET /clusters/demo/apis/apps/v1/namespaces/kube-system/deployments\?.*watch=1.* 200$" "$log")
+[ "$watches" -ge 3 ] && pass || fail "the wait did not watch again when its watches ended ($watches watches)" "$(grep watch= "$log")"
+grep -qE "^API faults: 0 of [0-9]+ requests answered with an injected error; ([0-9]+) of \1 watches set to end early$" "$log" &&
+  pass || fail "the watches were not all set to end early" "$(tail -2 "$log")"
 
 finish
