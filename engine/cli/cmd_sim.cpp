@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -18,8 +18,8 @@
 #include "cli/cmd_sim.hpp"
 #include "cli/common.hpp"
 #include "cluster/sim/sim_runtime.hpp"
-#include "run/local_file.hpp"
 #include "data/yaml.hpp"
+#include "run/local_file.hpp"
 #include "run/session.hpp"
 #include "serve/api_auth.hpp"
 #include "serve/api_faults.hpp"
@@ -83,10 +83,12 @@ Access access_of(const ServeCommand& opts) {
 
 // With --tls: how clients authenticate (never the credential itself).
 std::string access_text(const ServeCommand& opts) {
-  std::string how = opts.token_auth || !opts.token_file.empty()
-                        ? (opts.token_file.empty() ? "a bearer token (in the kubeconfig)"
-                                                   : "the bearer token of " + opts.token_file + " (in the kubeconfig)")
-                        : "the client certificate in the kubeconfig";
+  std::string how = "the client certificate in the kubeconfig";
+  if (!opts.token_file.empty()) {
+    how = "the bearer token of " + opts.token_file + " (in the kubeconfig)";
+  } else if (opts.token_auth) {
+    how = "a bearer token (in the kubeconfig)";
+  }
   return "HTTPS with a CA made for this server; clients authenticate with " + how;
 }
 
@@ -179,8 +181,8 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   std::string kubeconfig = own_kubeconfig ? default_kubeconfig_path() : opts.kubeconfig_out;
   std::vector<serve::ServedCluster> clusters;
   for (const auto& c : world.clusters()) clusters.push_back({c->name(), server.cluster_url(c->name())});
-  serve::write_kubeconfig(kubeconfig,
-                          serve::kubeconfig_document(clusters, world.default_cluster()->name(), opts.speed, access.client));
+  const std::string& current = world.default_cluster()->name();
+  serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, current, opts.speed, access.client));
   if (!opts.shims.empty()) {
     std::vector<std::string> tools;
     {

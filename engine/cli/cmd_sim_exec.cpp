@@ -51,7 +51,8 @@ int sim_exec(const SimExecOptions& opts) {
   }
   nlohmann::json answer = nlohmann::json::parse(result.body, nullptr, false);
   if (result.status != 200 || !answer.is_object() || !answer.contains("code")) {
-    std::string why = answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result.body;
+    std::string why =
+        answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result.body;
     throw std::runtime_error(
         fmt::format("the served world at {} refused the command ({}): {}", base, result.status, why));
   }

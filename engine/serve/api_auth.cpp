@@ -1,5 +1,6 @@
 #include "serve/api_auth.hpp"
 
+#include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 

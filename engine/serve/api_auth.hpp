@@ -5,11 +5,13 @@
 //
 // The token is a secret: it is compared in constant time and never appears in a message.
 #pragma once
-#include <httplib.h>
-
 #include <string>
 
 #include "serve/status.hpp"
+
+namespace httplib {
+struct Request;
+}
 
 namespace refit::serve {
 

@@ -276,7 +276,9 @@ ApiFaultsConfig parse_api_faults(const Json& api, const std::string& file) {
         config.errors.push_back(parse_errors(check, Checker::index("api.errors", i), errors[i]));
       }
     } else {
-      if (!errors.is_object()) check.fail("api.errors", "must be a map, or a list of maps, got " + Checker::describe(errors));
+      if (!errors.is_object()) {
+        check.fail("api.errors", "must be a map, or a list of maps, got " + Checker::describe(errors));
+      }
       config.errors.push_back(parse_errors(check, "api.errors", errors));
     }
   }
@@ -323,7 +325,8 @@ std::string ApiFaults::summary() const {
   for (const ApiFaultsConfig::Errors& e : config_.errors) {
     std::string s = fmt::format("errors {} ({}", percent(e.rate), joined(e.statuses));
     // Retry-After goes with 429 and 503 only.
-    bool with_retry_after = std::any_of(e.statuses.begin(), e.statuses.end(), [](int s) { return s == 429 || s == 503; });
+    bool with_retry_after =
+        std::any_of(e.statuses.begin(), e.statuses.end(), [](int s) { return s == 429 || s == 503; });
     if (e.retry_after_s > 0 && with_retry_after) s += fmt::format("; Retry-After {}s", e.retry_after_s);
     s += ")";
     if (!e.verbs.empty()) s += " on " + joined(e.verbs);
