@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # API faults from a scenario's api section, injected by refit sim serve: with 10% of requests answered
 # 429 or 503 (Retry-After 1s), 10% of reads answered 500 (no Retry-After: only a read may be repeated
-# then), and every watch ended early, refit's backend retries what is safe and re-watches. A whole
-# bundled playbook (eks/upgrade over TLS, its tools through the shims, which are not subject to API
-# faults) and a playbook making every kind of write end in the same world as in-process runs, with
-# the same mutations: none lost, none made twice.
+# then), up to 5 ms of latency, and every watch ended early, refit's backend retries what is safe and
+# re-watches. A whole bundled playbook (eks/upgrade over TLS, its tools through the shims, which are
+# not subject to API faults) and a playbook making every kind of write end in the same world as
+# in-process runs, with the same mutations: none lost, none made twice.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 tmp=$(mktemp -d)
@@ -40,6 +40,7 @@ api:
   errors:
     - { rate: 0.1, statuses: [429, 503], retry_after: 1s }
     - { rate: 0.1, statuses: [500], verbs: [get, list] }
+  latency: { min: 0ms, max: 5ms }
   watches: { after: { min: 200ms, max: 1s } }
 YAML
 
@@ -85,7 +86,7 @@ expect_code 0 "the writes in process"
 writes_in_process=$out
 wait "$eks_run" "$writes_run" "$watches_run"
 
-grep -qxF "API faults from $tmp/api-faults.yaml: errors 10% (429, 503; Retry-After 1s); errors 10% (500) on get, list; watches: 100% dropped after 200ms-1s; seed 11" "$tmp/eks/serve.log" &&
+grep -qxF "API faults from $tmp/api-faults.yaml: errors 10% (429, 503; Retry-After 1s); errors 10% (500) on get, list; latency 0s-5ms; watches: 100% dropped after 200ms-1s; seed 11" "$tmp/eks/serve.log" &&
   pass || fail "the banner does not summarize the faults" "$(cat "$tmp/eks/serve.log")"
 
 # --- eks/upgrade ---
