@@ -5,9 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,10 +18,14 @@
 #include "cli/cmd_sim.hpp"
 #include "cli/common.hpp"
 #include "cluster/sim/sim_runtime.hpp"
+#include "data/yaml.hpp"
 #include "run/local_file.hpp"
 #include "run/session.hpp"
+#include "serve/api_auth.hpp"
+#include "serve/api_faults.hpp"
 #include "serve/kubeconfig_writer.hpp"
 #include "serve/sim_server.hpp"
+#include "serve/tls_certs.hpp"
 
 namespace refit::cli {
 namespace {
@@ -32,7 +38,59 @@ struct ServeCommand {
   double speed = 1.0;
   std::string kubeconfig_out;
   std::string shims;
+  bool tls = false;
+  bool token_auth = false;
+  std::string token_file;
 };
+
+// The scenario's `api:` section (docs/scenarios.md), which the world's loader leaves to the server.
+// The file has loaded already, so it reads and parses.
+std::shared_ptr<serve::ApiFaults> api_faults(const ServeCommand& opts) {
+  if (!opts.scenario) return nullptr;
+  std::ifstream in(*opts.scenario);
+  std::ostringstream text;
+  text << in.rdbuf();
+  nlohmann::json scenario = data::parse_yaml(text.str());
+  nlohmann::json api = scenario.is_object() && scenario.contains("api") ? scenario["api"] : nlohmann::json();
+  serve::ApiFaultsConfig config = serve::parse_api_faults(api, *opts.scenario);
+  if (config.errors.empty() && !config.latency && !config.watches) return nullptr;
+  return std::make_shared<serve::ApiFaults>(std::move(config), opts.seed);
+}
+
+// HTTPS and who may ask, and what the kubeconfig gives clients to be let in.
+struct Access {
+  std::optional<serve::ServingCertificates> tls;
+  serve::Authentication auth;
+  serve::ClientAccess client;
+};
+
+Access access_of(const ServeCommand& opts) {
+  Access access;
+  if (!opts.tls) return access;
+  access.tls = serve::generate_serving_certificates();
+  access.client.ca_pem = access.tls->ca.cert_pem;
+  access.auth.required = true;
+  if (opts.token_auth || !opts.token_file.empty()) {
+    access.auth.token = opts.token_file.empty() ? serve::random_token() : serve::read_token_file(opts.token_file);
+    access.client.token = access.auth.token;
+  } else {
+    access.auth.client_certificates = true;
+    access.client.client_cert_pem = access.tls->client.cert_pem;
+    access.client.client_key_pem = access.tls->client.key_pem;
+  }
+  return access;
+}
+
+// With --tls: how clients authenticate (never the credential itself).
+std::string access_text(const ServeCommand& opts) {
+  std::string how = "the client certificate in the kubeconfig";
+  if (!opts.token_file.empty()) {
+    how = "the bearer token of " + opts.token_file + " (in the kubeconfig)";
+  } else if (opts.token_auth) {
+    how = "a bearer token (in the kubeconfig)";
+  }
+  return "HTTPS with a CA made for this server; clients authenticate with " + how;
+}
 
 // A shim per tool model: a program of the tool's name that runs the model inside this world, so a
 // playbook applied with --context (PATH=DIR:$PATH) calls "the cloud" of the served world.
@@ -66,13 +124,16 @@ std::string speed_text(double speed) {
   return fmt::format("the virtual clock runs at {}x the wall clock", speed);
 }
 
-void print_banner(const ServeCommand& opts, serve::SimServer& server, sim::World& world, const std::string& kubeconfig) {
+void print_banner(const ServeCommand& opts, serve::SimServer& server, sim::World& world, const std::string& kubeconfig,
+                  const serve::ApiFaults* faults) {
   std::cout << fmt::format("Serving {} on {} ({})\n", opts.fixture, server.base_url(), speed_text(opts.speed));
   sim::SimCluster* def = world.default_cluster();
   for (const auto& c : world.clusters()) {
     std::cout << fmt::format("  {}  {}  {}{}\n", c->name(), server.cluster_url(c->name()), c->version().git_version,
                              c.get() == def ? "  (current context)" : "");
   }
+  if (opts.tls) std::cout << access_text(opts) << '\n';
+  if (faults != nullptr) std::cout << fmt::format("API faults from {}: {}\n", *opts.scenario, faults->summary());
   std::cout << fmt::format("Kubeconfig: {}\n  kubectl --kubeconfig {} get nodes\n", kubeconfig, kubeconfig);
   std::cout << "Ctrl-C stops the server." << std::endl;
 }
@@ -103,6 +164,16 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   options.port = opts.port;
   options.speed = opts.speed;
   options.log_requests = global.verbose;
+  Access access;
+  try {
+    options.faults = api_faults(opts);
+    access = access_of(opts);
+  } catch (const std::exception& e) {  // a scenario's api section, a token file, the certificates
+    print_error(e.what());
+    return 1;
+  }
+  options.tls = access.tls;
+  options.auth = access.auth;
   serve::SimServer server(runtime, options);
   server.start();
 
@@ -110,7 +181,8 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   std::string kubeconfig = own_kubeconfig ? default_kubeconfig_path() : opts.kubeconfig_out;
   std::vector<serve::ServedCluster> clusters;
   for (const auto& c : world.clusters()) clusters.push_back({c->name(), server.cluster_url(c->name())});
-  serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, world.default_cluster()->name(), opts.speed));
+  const std::string& current = world.default_cluster()->name();
+  serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, current, opts.speed, access.client));
   if (!opts.shims.empty()) {
     std::vector<std::string> tools;
     {
@@ -128,7 +200,7 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
                              opts.shims, fmt::join(tools, ", "), opts.shims, kubeconfig,
                              world.default_cluster()->name());
   }
-  print_banner(opts, server, world, kubeconfig);
+  print_banner(opts, server, world, kubeconfig, options.faults.get());
 
   int code = 0;
   for (;;) {
@@ -143,6 +215,11 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   }
   server.stop();
   if (own_kubeconfig) std::remove(kubeconfig.c_str());
+  if (options.faults) {
+    serve::ApiFaults::Counts counts = options.faults->counts();
+    std::cout << fmt::format("API faults: {} of {} requests answered with an injected error; {} of {} watches set to "
+                             "end early\n", counts.errors, counts.requests, counts.watches_dropped, counts.watches);
+  }
   if (code == 0) std::cout << "Stopped." << std::endl;
   return code;
 }
@@ -164,6 +241,17 @@ void add_serve(CLI::App& sim, GlobalOptions& global, Command& command) {
   sub->add_option("--shims", opts->shims,
                   "write a program per tool model (aws, eksctl, dkp, ...) into this directory: each runs the "
                   "model inside the served world (refit sim exec)");
+  auto* tls = sub->add_flag("--tls", opts->tls,
+                             "serve HTTPS, with a CA made at start; clients authenticate with a client certificate "
+                             "(the kubeconfig carries the CA, the certificate and its key)");
+  sub->add_flag("--token-auth", opts->token_auth,
+                "with --tls: clients authenticate with a random bearer token (in the kubeconfig) instead of a client "
+                "certificate")
+      ->needs(tls);
+  sub->add_option("--token-file", opts->token_file,
+                  "with --tls: accept the bearer token in this file (and put it in the kubeconfig), e.g. the one an "
+                  "exec credential plugin prints; implies --token-auth")
+      ->needs(tls);
   sub->callback([&global, &command, opts] {
     command.run = [&global, opts] { return run_serve(global, *opts); };
   });

@@ -1,12 +1,14 @@
 // refit sim exec TOOL ARGS...: runs a tool model (aws, eksctl, dkp, kubermatic-installer, ...) inside
 // the world `refit sim serve` serves, so that programs outside refit (a playbook run with
 // --context, a shell script) can call "the cloud" of a simulated world. The shims that
-// `refit sim serve --shims DIR` writes call it.
-#include <httplib.h>
-
+// `refit sim serve --shims DIR` writes call it. It reaches the world as refit's Kubernetes backend
+// does (kube::HttpClient): over HTTPS with the kubeconfig's CA and credentials when the server has them.
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "cli/cmd_sim.hpp"
+#include "cluster/kube/http_client.hpp"
 #include "cluster/kube/kubeconfig.hpp"
 
 namespace refit::cli {
@@ -19,32 +21,40 @@ struct SimExecOptions {
   std::vector<std::string> argv;
 };
 
-// The served world's base URL: a served cluster's server is "<base>/clusters/<name>".
-std::string world_url(const SimExecOptions& opts) {
+// The served world's endpoint: a served cluster's server is "<base>/clusters/<name>", and refit's own
+// endpoints are under <base>; the context's CA and credentials hold for both.
+kube::Endpoint world_endpoint(const SimExecOptions& opts) {
   kube::Endpoint endpoint = kube::Kubeconfig::load(opts.kubeconfig).endpoint(opts.context);
   auto at = endpoint.server.find("/clusters/");
   if (!endpoint.sim_speed || at == std::string::npos) {
     throw std::runtime_error("context " + endpoint.context + " (" + endpoint.server +
                              ") is not a world served by refit sim serve: give the kubeconfig it wrote (--kubeconfig)");
   }
-  return endpoint.server.substr(0, at);
+  endpoint.server = endpoint.server.substr(0, at);
+  return endpoint;
 }
 
 int sim_exec(const SimExecOptions& opts) {
   if (opts.argv.empty()) throw std::runtime_error("refit sim exec TOOL ARGS...: which tool?");
-  std::string base = world_url(opts);
-  httplib::Client client(base);
-  client.set_read_timeout(24 * 3600, 0);  // a tool may take hours of the world's time
+  kube::Endpoint endpoint = world_endpoint(opts);
+  std::string base = endpoint.server;
+  auto warn = [](const std::string& message) { std::cerr << "refit: warning: " << message << '\n'; };
+  kube::HttpOptions http_options;
+  http_options.request_timeout_ms = 0;  // a tool may take hours of the world's time
+  kube::HttpClient client(std::move(endpoint), warn, http_options);
   nlohmann::json body = {{"argv", opts.argv}};
-  auto result = client.Post("/refit/v1/exec", body.dump(), "application/json");
-  if (!result) {
-    throw std::runtime_error("the served world at " + base + " does not answer (" + httplib::to_string(result.error()) +
-                             "): is refit sim serve still running?");
+  kube::HttpResponse result;
+  try {
+    result = client.perform({"POST", "/refit/v1/exec", "application/json", body.dump()});
+  } catch (const kube::TransportError& e) {
+    throw std::runtime_error(std::string(e.what()) + ": is refit sim serve still running?");
   }
-  nlohmann::json answer = nlohmann::json::parse(result->body, nullptr, false);
-  if (result->status != 200 || !answer.is_object() || !answer.contains("code")) {
-    std::string why = answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result->body;
-    throw std::runtime_error("the served world refused the command: " + why);
+  nlohmann::json answer = nlohmann::json::parse(result.body, nullptr, false);
+  if (result.status != 200 || !answer.is_object() || !answer.contains("code")) {
+    std::string why =
+        answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result.body;
+    throw std::runtime_error(
+        fmt::format("the served world at {} refused the command ({}): {}", base, result.status, why));
   }
   std::cout << answer.value("stdout", "");
   std::cerr << answer.value("stderr", "");

@@ -54,6 +54,11 @@ struct RealWorld::Impl {
   static void check_reachable(kube::KubeCluster& c, const std::string& name, const kube::Endpoint& endpoint) {
     try {
       (void)c.version();
+    } catch (const cluster::ApiError& e) {
+      // It answered, but refused (401, 403): the message names the context, the server and the fix.
+      if (e.status != 0) throw std::runtime_error(fmt::format("cluster {}: {}", name, e.what()));
+      throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, endpoint.context,
+                                           endpoint.server, e.what()));
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, endpoint.context,
                                            endpoint.server, e.what()));

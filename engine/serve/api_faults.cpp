@@ -141,8 +141,8 @@ class Checker {
   std::string file_;
 };
 
-ApiFaultsConfig::Errors parse_errors(const Checker& check, const Json& v) {
-  const std::string path = "api.errors";
+// One rule of `errors`; `path` is "api.errors", or "api.errors[2]" in a list of rules.
+ApiFaultsConfig::Errors parse_errors(const Checker& check, const std::string& path, const Json& v) {
   check.map(path, v);
   check.known_fields(path, v, {"rate", "statuses", "retry_after", "verbs", "resources"});
   ApiFaultsConfig::Errors e;
@@ -268,7 +268,20 @@ ApiFaultsConfig parse_api_faults(const Json& api, const std::string& file) {
     }
     config.seed = seed.get<std::uint64_t>();
   }
-  if (api.contains("errors")) config.errors = parse_errors(check, api["errors"]);
+  if (api.contains("errors")) {
+    const Json& errors = api["errors"];
+    if (errors.is_array()) {
+      check.list("api.errors", errors);
+      for (std::size_t i = 0; i < errors.size(); ++i) {
+        config.errors.push_back(parse_errors(check, Checker::index("api.errors", i), errors[i]));
+      }
+    } else {
+      if (!errors.is_object()) {
+        check.fail("api.errors", "must be a map, or a list of maps, got " + Checker::describe(errors));
+      }
+      config.errors.push_back(parse_errors(check, "api.errors", errors));
+    }
+  }
   if (api.contains("latency")) config.latency = check.range("api.latency", api["latency"]);
   if (api.contains("watches")) config.watches = parse_watches(check, api["watches"]);
   return config;
@@ -283,15 +296,18 @@ Decision ApiFaults::decide(const RequestInfo& request) {
   if (config_.latency) {
     d.latency_ms = in_range(*config_.latency, random_value(seed_, kRequestStream, n, 0));
   }
-  if (const auto& e = config_.errors) {
-    std::string resource = request.resource;
-    if (!request.subresource.empty()) resource += "/" + request.subresource;
-    bool applies = listed(e->verbs, request.verb) && listed(e->resources, resource);
-    if (applies && unit_interval(random_value(seed_, kRequestStream, n, 1)) < e->rate) {
-      d.status = e->statuses[random_value(seed_, kRequestStream, n, 2) % e->statuses.size()];
-      if (d.status == 429 || d.status == 503) d.retry_after_s = e->retry_after_s;
-      errors_.fetch_add(1, std::memory_order_relaxed);
-    }
+  std::string resource = request.resource;
+  if (!request.subresource.empty()) resource += "/" + request.subresource;
+  // Each rule draws its own values (rule i: draws 2i+1 and 2i+2), so adding a rule leaves the
+  // decisions of those before it as they were.
+  for (std::size_t i = 0; i < config_.errors.size(); ++i) {
+    const ApiFaultsConfig::Errors& e = config_.errors[i];
+    if (!listed(e.verbs, request.verb) || !listed(e.resources, resource)) continue;
+    if (unit_interval(random_value(seed_, kRequestStream, n, 2 * i + 1)) >= e.rate) continue;
+    d.status = e.statuses[random_value(seed_, kRequestStream, n, 2 * i + 2) % e.statuses.size()];
+    if (d.status == 429 || d.status == 503) d.retry_after_s = e.retry_after_s;
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    break;
   }
   return d;
 }
@@ -306,12 +322,15 @@ std::optional<std::int64_t> ApiFaults::watch_lifetime() {
 
 std::string ApiFaults::summary() const {
   std::vector<std::string> parts;
-  if (const auto& e = config_.errors) {
-    std::string s = fmt::format("errors {} ({}", percent(e->rate), joined(e->statuses));
-    if (e->retry_after_s > 0) s += fmt::format("; Retry-After {}s", e->retry_after_s);
+  for (const ApiFaultsConfig::Errors& e : config_.errors) {
+    std::string s = fmt::format("errors {} ({}", percent(e.rate), joined(e.statuses));
+    // Retry-After goes with 429 and 503 only.
+    bool with_retry_after =
+        std::any_of(e.statuses.begin(), e.statuses.end(), [](int s) { return s == 429 || s == 503; });
+    if (e.retry_after_s > 0 && with_retry_after) s += fmt::format("; Retry-After {}s", e.retry_after_s);
     s += ")";
-    if (!e->verbs.empty()) s += " on " + joined(e->verbs);
-    if (!e->resources.empty()) s += " of " + joined(e->resources);
+    if (!e.verbs.empty()) s += " on " + joined(e.verbs);
+    if (!e.resources.empty()) s += " of " + joined(e.resources);
     parts.push_back(s);
   }
   if (config_.latency) parts.push_back("latency " + range_text(*config_.latency));

@@ -12,6 +12,8 @@
 //       retry_after: 1s                # Retry-After on 429 and 503 (whole seconds; 0 = none); default 1s
 //       verbs: [get, list, create]     # default: every verb
 //       resources: [pods, pods/eviction]   # default: every resource (and the non-resource URLs)
+//     # or a list of such rules, each with its own rate and filters: the first that fires decides
+//     #   errors: [{ rate: 0.05, statuses: [429, 503] }, { rate: 0.05, statuses: [500], verbs: [get, list] }]
 //     latency: { min: 5ms, max: 50ms } # or one duration: `latency: 20ms`
 //     watches:
 //       rate: 1                        # the share of watches dropped; default 1
@@ -56,7 +58,7 @@ struct ApiFaultsConfig {
     DurationRange after;
   };
   std::optional<std::uint64_t> seed;
-  std::optional<Errors> errors;
+  std::vector<Errors> errors;  // the rules, in order; empty: none
   std::optional<DurationRange> latency;
   std::optional<Watches> watches;
 };

@@ -26,6 +26,8 @@ struct ApiRequest {
   ServedWorld& world;
   sim::SimCluster& cluster;
   const ResourceInfo& resource;
+  // A watch ends this long after it starts, before its timeout (the scenario's api.watches).
+  std::optional<std::int64_t> watch_lifetime_ms;
 
   // A query parameter; empty when absent.
   std::string query(const char* key) const;

@@ -10,23 +10,27 @@
 
 #include <fmt/format.h>
 
+#include "cluster/kube/base64.hpp"
 #include "data/yaml.hpp"
 
 namespace refit::serve {
 
 nlohmann::json kubeconfig_document(const std::vector<ServedCluster>& clusters, const std::string& current_context,
-                                   double speed) {
+                                   double speed, const ClientAccess& access) {
   using Json = nlohmann::json;
+  // Without credentials (plain HTTP) kubectl wants a user entry all the same: an empty one.
+  Json user = Json::object();
+  if (!access.client_cert_pem.empty()) user["client-certificate-data"] = kube::encode_base64(access.client_cert_pem);
+  if (!access.client_key_pem.empty()) user["client-key-data"] = kube::encode_base64(access.client_key_pem);
+  if (!access.token.empty()) user["token"] = access.token;
   Json cluster_entries = Json::array(), contexts = Json::array(), users = Json::array();
   for (const ServedCluster& c : clusters) {
-    cluster_entries.push_back(
-        {{"name", c.name},
-         {"cluster",
-          {{"server", c.server},
-           {"extensions", Json::array({{{"name", "refit.dev/sim"}, {"extension", {{"speed", speed}}}}})}}}});
+    Json cluster = {{"server", c.server},
+                    {"extensions", Json::array({{{"name", "refit.dev/sim"}, {"extension", {{"speed", speed}}}}})}};
+    if (!access.ca_pem.empty()) cluster["certificate-authority-data"] = kube::encode_base64(access.ca_pem);
+    cluster_entries.push_back({{"name", c.name}, {"cluster", std::move(cluster)}});
     contexts.push_back({{"name", c.name}, {"context", {{"cluster", c.name}, {"user", c.name}}}});
-    // The served API needs no credentials; kubectl wants a user entry all the same.
-    users.push_back({{"name", c.name}, {"user", Json::object()}});
+    users.push_back({{"name", c.name}, {"user", user}});
   }
   return {{"apiVersion", "v1"},          {"kind", "Config"},   {"clusters", std::move(cluster_entries)},
           {"contexts", std::move(contexts)}, {"users", std::move(users)}, {"current-context", current_context},

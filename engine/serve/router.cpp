@@ -129,7 +129,7 @@ void dispatch(const ApiRequest& request) {
 }  // namespace
 
 void route(ServedWorld& world, const std::string& server_address, const httplib::Request& http,
-           httplib::Response& response) {
+           httplib::Response& response, std::optional<std::int64_t> watch_lifetime_ms) {
   ApiPath path = parse_api_path(http.path);
   try {
     if (path.endpoint == Endpoint::RefitDump) {
@@ -155,7 +155,7 @@ void route(ServedWorld& world, const std::string& server_address, const httplib:
     if (resource == nullptr) throw resource_not_served();
     // A namespaced object is reached through its namespace; a cluster-scoped one never is.
     if (resource->namespaced ? (path.ns.empty() && !path.name.empty()) : !path.ns.empty()) throw resource_not_served();
-    dispatch(ApiRequest{http, response, path, world, *cluster, *resource});
+    dispatch(ApiRequest{http, response, path, world, *cluster, *resource, watch_lifetime_ms});
   } catch (const StatusError& e) {
     respond_status(response, e);
   } catch (const cluster::ApiError& e) {

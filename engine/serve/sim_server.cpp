@@ -7,9 +7,10 @@
 
 #include <fmt/format.h>
 
-#include "serve/connection_probe.hpp"
 #include "serve/api_request.hpp"
+#include "serve/connection_probe.hpp"
 #include "serve/exec_handler.hpp"
+#include "serve/fault_filter.hpp"
 #include "serve/router.hpp"
 #include "serve/status.hpp"
 
@@ -19,15 +20,39 @@ namespace {
 // How often the clock thread moves the virtual clock to the wall clock's time.
 constexpr std::chrono::milliseconds kClockTick{5};
 
+std::unique_ptr<httplib::Server> make_http_server(const ServeOptions& options) {
+  if (!options.tls) return std::make_unique<httplib::Server>();
+  const ServingCertificates& certs = *options.tls;
+  // Client certificates are asked for, not required, as by an API server: a client without one may
+  // authenticate with a token, and one with neither gets a 401 Status rather than a failed handshake.
+  ClientCertificates mode = options.auth.client_certificates ? ClientCertificates::Optional : ClientCertificates::None;
+  std::string failure;
+  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+    try {
+      configure_server_context(ctx, certs.server, certs.ca.cert_pem, mode);
+      return true;
+    } catch (const TlsError& e) {
+      failure = e.what();
+      return false;
+    }
+  });
+  if (!server->is_valid()) {
+    throw TlsError("cannot set up TLS for the server: " + (failure.empty() ? "OpenSSL refused the context" : failure));
+  }
+  return server;
+}
+
 }  // namespace
 
 SimServer::SimServer(sim::SimRuntime& runtime, ServeOptions options)
     : runtime_(runtime), options_(std::move(options)), world_(runtime, options_.watch_history),
-      http_(std::make_unique<httplib::Server>()) {}
+      http_(make_http_server(options_)) {}
 
 SimServer::~SimServer() { stop(); }
 
-std::string SimServer::base_url() const { return fmt::format("http://{}:{}", options_.host, port_); }
+std::string SimServer::base_url() const {
+  return fmt::format("{}://{}:{}", options_.tls ? "https" : "http", options_.host, port_);
+}
 
 std::string SimServer::cluster_url(const std::string& cluster) const {
   return fmt::format("{}/clusters/{}", base_url(), cluster);
@@ -60,18 +85,7 @@ int SimServer::start() {
       std::cerr << fmt::format("{} {} {}\n", request.method, request.target, response.status);
     });
   }
-  auto handler = [this](const httplib::Request& request, httplib::Response& response) {
-    if (request.path == "/refit/v1/exec") {
-      // Not a Kubernetes request: a tool model, answered when its duration has passed in the world.
-      try {
-        handle_exec(world_, options_.speed, request, response);
-      } catch (const StatusError& e) {
-        respond_status(response, e);
-      }
-      return;
-    }
-    route(world_, fmt::format("{}:{}", options_.host, port_), request, response);
-  };
+  auto handler = [this](const httplib::Request& request, httplib::Response& response) { handle(request, response); };
   http.Get(".*", handler);
   http.Post(".*", handler);
   http.Put(".*", handler);
@@ -97,6 +111,32 @@ int SimServer::start() {
   while (!http_->is_running() && !listener_done_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   if (options_.speed > 0) clock_ = std::thread([this] { run_clock(); });
   return port_;
+}
+
+// As the API server's filter chain: authentication, then the faults (its max-in-flight filter), then
+// the handler.
+void SimServer::handle(const httplib::Request& request, httplib::Response& response) {
+  if (!authenticated(options_.auth, request)) {
+    respond_status(response, unauthorized());
+    return;
+  }
+  if (request.path == "/refit/v1/exec") {
+    // Not a Kubernetes request, so no API faults: a tool model (the vendor CLI and its cloud, whose
+    // failures the scenario's `faults` describe), answered when its duration has passed in the world.
+    try {
+      handle_exec(world_, options_.speed, request, response);
+    } catch (const StatusError& e) {
+      respond_status(response, e);
+    }
+    return;
+  }
+  std::optional<std::int64_t> watch_lifetime_ms;
+  if (options_.faults && request.path != "/refit/v1/dump") {
+    FaultOutcome outcome = apply_faults(*options_.faults, request, response);
+    if (outcome.answered) return;
+    watch_lifetime_ms = outcome.watch_lifetime_ms;
+  }
+  route(world_, fmt::format("{}:{}", options_.host, port_), request, response, watch_lifetime_ms);
 }
 
 // The virtual clock follows the wall clock: virtual = start + elapsed wall time x speed. Models run

@@ -1,6 +1,8 @@
 // `refit sim serve`'s server: a loaded simulated world served as Kubernetes API servers on one
 // loopback port, each cluster under /clusters/<name>, with the world's virtual clock following the
-// wall clock (times --speed) so that its controllers progress while clients watch.
+// wall clock (times --speed) so that its controllers progress while clients watch. Optionally over
+// HTTPS with authentication (client certificates or a bearer token), and with the scenario's API
+// faults (errors, latency, watches that end early) applied to every Kubernetes request.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -11,21 +13,31 @@
 #include <thread>
 
 #include "cluster/sim/sim_runtime.hpp"
+#include "serve/api_auth.hpp"
+#include "serve/api_faults.hpp"
 #include "serve/served_world.hpp"
+#include "serve/tls_certs.hpp"
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace refit::serve {
 
 struct ServeOptions {
-  std::string host = "127.0.0.1";  // loopback only: the API is unauthenticated
+  std::string host = "127.0.0.1";  // loopback only (without TLS the API is unauthenticated)
   int port = 0;                    // 0: an ephemeral port
   double speed = 1.0;              // virtual milliseconds per wall millisecond; 0: time stands still
   std::size_t watch_history = 10'000;  // changes kept per cluster for watches (older: 410 Gone)
   int threads = 64;                // each open watch holds one
   bool log_requests = false;       // one line per request on stderr
+  // HTTPS with these certificates: the server's, and the CA whose client certificates it verifies.
+  std::optional<ServingCertificates> tls;
+  Authentication auth;              // who may ask (with tls; without, everyone)
+  // The scenario's api section; null: none. Not applied to refit's own endpoints (/refit/v1/...).
+  std::shared_ptr<ApiFaults> faults;
 };
 
 class SimServer {
@@ -37,16 +49,16 @@ class SimServer {
   SimServer& operator=(const SimServer&) = delete;
 
   // Binds and starts serving and the clock; returns the port. Throws std::runtime_error when the
-  // address cannot be bound.
+  // address cannot be bound (TlsError when the certificates cannot be used).
   int start();
 
   // Ends every watch, stops serving and the clock, and waits for their threads. Idempotent.
   void stop();
 
   int port() const { return port_; }
-  // http://127.0.0.1:<port>
+  // http://127.0.0.1:<port> (https with tls)
   std::string base_url() const;
-  // http://127.0.0.1:<port>/clusters/<name>: the cluster's API root, as a kubeconfig names it.
+  // <base_url>/clusters/<name>: the cluster's API root, as a kubeconfig names it.
   std::string cluster_url(const std::string& cluster) const;
 
   // The models' failure, once the world has failed (the server then refuses every request).
@@ -56,6 +68,7 @@ class SimServer {
 
  private:
   void run_clock();
+  void handle(const httplib::Request& request, httplib::Response& response);
 
   sim::SimRuntime& runtime_;
   ServeOptions options_;

@@ -195,6 +195,9 @@ void handle_watch(const ApiRequest& request) {
     throw bad_request(e.what());
   }
   auto deadline = Clock::now() + watch_timeout(request);
+  if (request.watch_lifetime_ms) {
+    deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(*request.watch_lifetime_ms));
+  }
   bool bookmarks = request.flag("allowWatchBookmarks");
 
   // Without a resourceVersion (or "0"), the watch starts with the current state as ADDED events.

@@ -38,12 +38,12 @@ latency: { min: 5ms, max: 1s }
 watches: { rate: 0.5, after: 1m30s }
 )");
   CHECK(c.seed == 7u);
-  REQUIRE(c.errors);
-  CHECK(c.errors->rate == 0.25);
-  CHECK(c.errors->statuses == std::vector<int>{503, 429});
-  CHECK(c.errors->retry_after_s == 2);
-  CHECK(c.errors->verbs == std::vector<std::string>{"get", "list"});
-  CHECK(c.errors->resources == std::vector<std::string>{"pods", "pods/eviction"});
+  REQUIRE(c.errors.size() == 1);
+  CHECK(c.errors[0].rate == 0.25);
+  CHECK(c.errors[0].statuses == std::vector<int>{503, 429});
+  CHECK(c.errors[0].retry_after_s == 2);
+  CHECK(c.errors[0].verbs == std::vector<std::string>{"get", "list"});
+  CHECK(c.errors[0].resources == std::vector<std::string>{"pods", "pods/eviction"});
   REQUIRE(c.latency);
   CHECK(c.latency->min_ms == 5);
   CHECK(c.latency->max_ms == 1000);
@@ -53,9 +53,9 @@ watches: { rate: 0.5, after: 1m30s }
   CHECK(c.watches->after.max_ms == 90'000);
 
   ApiFaultsConfig defaults = parse("errors: { rate: 1 }\nwatches: { after: 250 }");
-  CHECK(defaults.errors->statuses == std::vector<int>{429, 500, 503});
-  CHECK(defaults.errors->retry_after_s == 1);
-  CHECK(defaults.errors->verbs.empty());
+  CHECK(defaults.errors[0].statuses == std::vector<int>{429, 500, 503});
+  CHECK(defaults.errors[0].retry_after_s == 1);
+  CHECK(defaults.errors[0].verbs.empty());
   CHECK(defaults.watches->rate == 1);
   CHECK(defaults.watches->after.min_ms == 250);  // an integer is milliseconds, as elsewhere in scenarios
   CHECK_FALSE(defaults.latency);
@@ -152,6 +152,43 @@ TEST_CASE("api faults: errors only for the listed verbs and resources", "[api_fa
   CHECK(lists == 0);
 }
 
+TEST_CASE("api faults: a list of rules; the first that fires decides, each keeps its own filters", "[api_faults]") {
+  const std::string yaml = R"(
+errors:
+  - { rate: 0.1, statuses: [429, 503], retry_after: 2s }
+  - { rate: 0.2, statuses: [500], verbs: [get, list] }
+)";
+  ApiFaultsConfig c = parse(yaml);
+  REQUIRE(c.errors.size() == 2);
+  CHECK(c.errors[1].verbs == std::vector<std::string>{"get", "list"});
+
+  ApiFaults f(c, 3);
+  std::map<std::string, int> by_status;
+  int create_errors = 0;
+  for (int i = 0; i < 2000; ++i) {
+    Decision get = f.decide(kGetPod);
+    if (get.status != 0) ++by_status[std::to_string(get.status) + "/" + std::to_string(get.retry_after_s)];
+    Decision create = f.decide({"create", "pods", ""});
+    if (create.status != 0) {
+      ++create_errors;
+      CHECK(create.status != 500);  // the second rule is for get and list only
+      CHECK(create.retry_after_s == 2);
+    }
+  }
+  // gets: 10% from the first rule, and 20% of the remaining 90% from the second.
+  CHECK(by_status.size() == 3);
+  CHECK(by_status["429/2"] + by_status["503/2"] == Approx(200).margin(40));
+  CHECK(by_status["500/0"] == Approx(360).margin(60));
+  CHECK(create_errors == Approx(200).margin(40));
+
+  // The first rule alone decides as the same rule given as a map does.
+  ApiFaults single = faults("errors: { rate: 0.1, statuses: [429, 503], retry_after: 2s }", 3);
+  ApiFaults listed = faults("errors: [{ rate: 0.1, statuses: [429, 503], retry_after: 2s }]", 3);
+  for (int i = 0; i < 500; ++i) CHECK(single.decide(kGetPod).status == listed.decide(kGetPod).status);
+
+  CHECK(faults(yaml, 3).summary() == "errors 10% (429, 503; Retry-After 2s); errors 20% (500) on get, list; seed 3");
+}
+
 TEST_CASE("api faults: latency within its range, reaching both ends; a single duration is fixed", "[api_faults]") {
   ApiFaults f = faults("latency: { min: 5ms, max: 50ms }");
   std::int64_t lowest = 1000, highest = -1;
@@ -236,7 +273,12 @@ TEST_CASE("api faults: mistakes name the field and say what is expected", "[api_
   CHECK(error_of("[1]") == "s.yaml: api: must be a map, got a list");
   CHECK(error_of("errorz: {}") == "s.yaml: api.errorz: unknown field (known fields: errors, latency, seed, watches)");
   CHECK(error_of("seed: -1") == "s.yaml: api.seed: must be an integer of at least 0, got number -1");
-  CHECK(error_of("errors: 0.1") == "s.yaml: api.errors: must be a map, got number 0.1");
+  CHECK(error_of("errors: 0.1") == "s.yaml: api.errors: must be a map, or a list of maps, got number 0.1");
+  CHECK(error_of("errors: []") == "s.yaml: api.errors: must not be empty (leave it out for every one)");
+  CHECK(error_of("errors: [{ rate: 0.1 }, { rate: 0.1, statuses: [404] }]") ==
+        "s.yaml: api.errors[2].statuses[1]: must be one of 429, 500, 503, 504 (the errors a client retries), "
+        "got number 404");
+  CHECK(error_of("errors: [{ rate: 0.1 }, 0.2]") == "s.yaml: api.errors[2]: must be a map, got number 0.2");
   CHECK(error_of("errors: {}") == "s.yaml: api.errors.rate: is required (a number from 0 to 1)");
   CHECK(error_of("errors: { rate: 10 }") ==
         "s.yaml: api.errors.rate: must be a number from 0 to 1 (0.1 is 10%), got number 10");

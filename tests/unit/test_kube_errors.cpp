@@ -114,9 +114,12 @@ TEST_CASE("kube errors: 401 says to check the context's user", "[kube][kube-erro
   auto error = decode_api_error(response(401, status_body(401, "Unauthorized", "Unauthorized")), coredns("get"), kWhere);
   CHECK(error.status == 401);
   CHECK(std::string(error.what()) ==
-        "get Deployment kube-system/coredns: " + kWhere + " refused the credentials (401 Unauthorized: Unauthorized): "
+        "get Deployment kube-system/coredns: " + kWhere + " refused the credentials (401 Unauthorized): "
         "check the context's user in the kubeconfig (an expired or revoked token, or a client certificate the cluster "
         "does not trust)");
+  // A message that says more than the reason is kept.
+  auto told = decode_api_error(response(401, status_body(401, "Unauthorized", "token expired")), coredns("get"), kWhere);
+  CHECK(std::string(told.what()).find("(401 Unauthorized: token expired)") != std::string::npos);
 }
 
 TEST_CASE("kube errors: an eviction's 429 is the server's message with the budget", "[kube][kube-errors]") {

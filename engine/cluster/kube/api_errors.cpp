@@ -153,6 +153,7 @@ ApiError decode_api_error(const HttpResponse& response, const RequestSubject& su
       return ApiError(422, reason, fmt::format("{} is invalid: {}", what, fields));
     }
     case 401:
+      if (message == "Unauthorized") message.clear();  // the API server's whole message: it adds nothing
       return ApiError(401, reason,
                       fmt::format("{} {}: {} refused the credentials (401 Unauthorized{}): check the context's user in "
                                   "the kubeconfig (an expired or revoked token, or a client certificate the cluster "
