@@ -29,20 +29,20 @@ finish() {
 
 # start_sim_serve DIR FIXTURE [ARGS...]: serves a simulated world on an ephemeral loopback port and
 # waits (at most 20 s) for its kubeconfig, written once the server listens: sets $KC (the
-# kubeconfig) and $SERVE_PID; the server's stdout and stderr go to DIR/serve.out and DIR/serve.err.
+# kubeconfig) and $SERVE_PID; the server's stdout and stderr go to DIR/serve.log.
 # stop_sim_serve ends it with SIGTERM and sets $SERVE_CODE; call it from an EXIT trap too.
 start_sim_serve() {
   local dir=$1 fixture=$2
   shift 2
   KC="$dir/kubeconfig-$RANDOM"
-  "$REFIT" sim serve "$fixture" --port 0 --kubeconfig-out "$KC" "$@" >"$dir/serve.out" 2>"$dir/serve.err" &
+  "$REFIT" sim serve "$fixture" --port 0 --kubeconfig-out "$KC" "$@" >"$dir/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 200); do
     [ -s "$KC" ] && return 0
     kill -0 "$SERVE_PID" 2>/dev/null || break
     sleep 0.1
   done
-  fail "refit sim serve $fixture did not write its kubeconfig" "$(cat "$dir/serve.out" "$dir/serve.err")"
+  fail "refit sim serve $fixture did not write its kubeconfig" "$(cat "$dir/serve.log")"
   finish
   exit 1
 }

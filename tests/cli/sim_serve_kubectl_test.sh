@@ -69,8 +69,8 @@ expect_code 0 "version exits 0"
   fail "version reports the cluster's gitVersion" "$out"
 
 stop_sim_serve
-[ "$SERVE_CODE" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $SERVE_CODE" "$(cat "$tmp/serve.err")"
-[ "$(tail -n 1 "$tmp/serve.out")" = "Stopped." ] && pass || fail "the server says it stopped" "$(cat "$tmp/serve.out")"
+[ "$SERVE_CODE" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $SERVE_CODE" "$(cat "$tmp/serve.log")"
+[ "$(tail -n 1 "$tmp/serve.log")" = "Stopped." ] && pass || fail "the server says it stopped" "$(cat "$tmp/serve.log")"
 
 # --- a world for changes: drains, budgets, a custom resource (tests/cli/files/serve-kubectl.yaml) ---
 # The clock runs 600 times faster than the wall clock, so a rollout's minutes take a fraction of a second.
@@ -78,7 +78,7 @@ stop_sim_serve
 start_sim_serve "$tmp" tests/cli/files/serve-kubectl.yaml --speed 600
 kc=$KC
 grep -qxF "Serving tests/cli/files/serve-kubectl.yaml on http://127.0.0.1:$(sed -n 's|.*server: http://127.0.0.1:\([0-9]*\)/clusters/demo|\1|p' "$kc") (the virtual clock runs at 600x the wall clock)" \
-  "$tmp/serve.out" && pass || fail "the server says where it serves" "$(cat "$tmp/serve.out")"
+  "$tmp/serve.log" && pass || fail "the server says where it serves" "$(cat "$tmp/serve.log")"
 
 kube api-resources --api-group=stable.example.com
 expect_code 0 "api-resources exits 0"
@@ -197,6 +197,6 @@ expect_code 1 "get of a deleted object fails"
 expect_err_exact "Error from server (NotFound): configmaps \"settings\" not found" "get says NotFound as kubectl prints it"
 
 stop_sim_serve
-[ "$SERVE_CODE" = 0 ] && pass || fail "the second server stops cleanly" "exit $SERVE_CODE" "$(cat "$tmp/serve.err")"
+[ "$SERVE_CODE" = 0 ] && pass || fail "the second server stops cleanly" "exit $SERVE_CODE" "$(cat "$tmp/serve.log")"
 
 finish
