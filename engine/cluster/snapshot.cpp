@@ -1,5 +1,7 @@
 #include "cluster/snapshot.hpp"
 
+#include "cluster/kinds.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -9,9 +11,7 @@ namespace refit::cluster {
 const char* const kRedactedSecretValue = "cmVkYWN0ZWQgYnkgcmVmaXQgc25hcHNob3Q=";
 
 bool worth_copying(const SnapshotKind& k) {
-  std::string_view group = k.api_version.find('/') == std::string::npos
-                               ? std::string_view()
-                               : std::string_view(k.api_version).substr(0, k.api_version.find('/'));
+  std::string_view group = group_of(k.api_version);
   if (k.kind == "Event") return false;  // core v1 and events.k8s.io
   if (group == "metrics.k8s.io") return false;
   if (k.kind == "Endpoints" || k.kind == "EndpointSlice") return false;

@@ -26,8 +26,8 @@ struct SnapshotOptions {
 };
 
 // Whether a kind is worth copying: the world's history (Events), live measurements (metrics) and
-// what controllers derive at once (Endpoints, EndpointSlices, node heartbeat Leases) are not state a
-// playbook plans against, and would only make the snapshot large.
+// what controllers derive at once (Endpoints, EndpointSlices) are not state a playbook plans
+// against, and would only make the snapshot large.
 bool worth_copying(const SnapshotKind& kind);
 
 // The fixture entry of one cluster: { version: gitVersion, objects: [...] }, objects sorted by kind,

@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdint>
 #include <optional>
-#include <utility>
 #include <string>
 #include <vector>
 
@@ -11,8 +10,6 @@ namespace refit::exec {
 
 struct Request {
   std::vector<std::string> argv;
-  std::vector<std::pair<std::string, std::string>> env;  // added to (or replacing in) refit's environment
-  std::string cwd;                                       // working directory; empty: refit's
   bool mutates = false;                 // changes the world (plan output, and `plan` on real clusters)
   std::optional<std::int64_t> timeout_ms;
 };

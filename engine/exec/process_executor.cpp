@@ -360,8 +360,7 @@ Result ProcessExecutor::run(const Request& request) {
   ProcessSpec spec;
   spec.argv = request.argv;
   spec.env = options_.env;
-  for (const auto& [key, value] : request.env) spec.env[key] = value;
-  spec.working_directory = request.cwd.empty() ? options_.working_directory : request.cwd;
+  spec.working_directory = options_.working_directory;
   spec.timeout_ms = request.timeout_ms;
   spec.kill_grace_ms = options_.kill_grace_ms;
   spec.output_cap = options_.output_cap;

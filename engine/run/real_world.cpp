@@ -18,22 +18,25 @@ namespace {
 // Real commands, with time counted as the world counts it: against a `refit sim serve` world that
 // runs N times faster, a playbook's "timeout = 10m" is 10 of the served world's minutes, so the
 // process gets 10m / N of wall-clock time, and its duration is reported in the world's time.
+// The speed is read on every command: ctx:connect may add a cluster that changes it.
 class WorldTimeExecutor final : public exec::Executor {
  public:
-  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, double speed) : inner_(std::move(inner)), speed_(speed) {}
+  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, const kube::KubeWorld& world)
+      : inner_(std::move(inner)), world_(world) {}
 
   exec::Result run(const exec::Request& request) override {
-    if (speed_ == 1.0) return inner_->run(request);
+    const double speed = world_.speed();
+    if (speed == 1.0) return inner_->run(request);
     exec::Request scaled = request;
-    if (scaled.timeout_ms) scaled.timeout_ms = std::max<std::int64_t>(1, std::llround(*scaled.timeout_ms / speed_));
+    if (scaled.timeout_ms) scaled.timeout_ms = std::max<std::int64_t>(1, std::llround(*scaled.timeout_ms / speed));
     exec::Result result = inner_->run(scaled);
-    result.duration_ms = std::llround(result.duration_ms * speed_);
+    result.duration_ms = std::llround(result.duration_ms * speed);
     return result;
   }
 
  private:
   std::unique_ptr<exec::ProcessExecutor> inner_;
-  double speed_;
+  const kube::KubeWorld& world_;
 };
 
 }  // namespace
@@ -44,24 +47,22 @@ struct RealWorld::Impl {
   std::unique_ptr<exec::Executor> executor;
   std::vector<std::pair<std::string, cluster::Cluster*>> clusters;
   std::vector<std::string> described;
-  std::map<std::string, cluster::Cluster*> connected;  // ctx:connect, by server URL
+  std::map<std::string, cluster::Cluster*> by_server;  // targets and ctx:connect's clusters, by server URL
 
   void warn(const std::string& message) const {
     if (options.warn) options.warn(message);
   }
 
   // A cluster that does not answer is worth knowing before the run begins, not at its first step.
-  static void check_reachable(kube::KubeCluster& c, const std::string& name, const kube::Endpoint& endpoint) {
+  static void check_reachable(kube::KubeCluster& c, const std::string& name) {
     try {
       (void)c.version();
-    } catch (const cluster::ApiError& e) {
-      // It answered, but refused (401, 403): the message names the context, the server and the fix.
-      if (e.status != 0) throw std::runtime_error(fmt::format("cluster {}: {}", name, e.what()));
-      throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, endpoint.context,
-                                           endpoint.server, e.what()));
     } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, endpoint.context,
-                                           endpoint.server, e.what()));
+      // It answered, but refused (401, 403): the message names the context, the server and the fix.
+      auto* refused = dynamic_cast<const cluster::ApiError*>(&e);
+      if (refused != nullptr && refused->status != 0) throw std::runtime_error(fmt::format("cluster {}: {}", name, e.what()));
+      throw std::runtime_error(fmt::format("cluster {} (context {}, {}) does not answer: {}", name, c.endpoint().context,
+                                           c.endpoint().server, e.what()));
     }
   }
 };
@@ -83,8 +84,9 @@ RealWorld::RealWorld(RealWorldOptions options) : impl_(std::make_unique<Impl>())
     kube::Endpoint endpoint = kubeconfig_for(t).endpoint(t.context);
     std::string description = fmt::format("{}: context {} ({})", t.name, endpoint.context, endpoint.server);
     kube::KubeCluster& c = w.kube->add_cluster(t.name, std::move(endpoint));
-    Impl::check_reachable(c, t.name, c.endpoint());
+    Impl::check_reachable(c, t.name);
     w.clusters.emplace_back(t.name, &c);
+    w.by_server.emplace(c.endpoint().server, &c);
     w.described.push_back(std::move(description));
   }
 
@@ -94,8 +96,7 @@ RealWorld::RealWorld(RealWorldOptions options) : impl_(std::make_unique<Impl>())
     exec_options.on_line = [out](exec::OutputStream, std::string_view line) { out(std::string(line)); };
   }
   w.executor = std::make_unique<WorldTimeExecutor>(
-      std::make_unique<exec::ProcessExecutor>(w.options.allow_mutating_commands, std::move(exec_options)),
-      w.kube->speed());
+      std::make_unique<exec::ProcessExecutor>(w.options.allow_mutating_commands, std::move(exec_options)), *w.kube);
 }
 
 RealWorld::~RealWorld() = default;
@@ -109,18 +110,15 @@ exec::Executor& RealWorld::executor() { return *impl_->executor; }
 cluster::Cluster* RealWorld::connect(const std::string& kubeconfig_text, const std::string& name) {
   Impl& w = *impl_;
   kube::Endpoint endpoint = kube::Kubeconfig::parse(kubeconfig_text, "the kubeconfig of cluster " + name).endpoint();
-  auto known = w.connected.find(endpoint.server);
-  if (known != w.connected.end()) return known->second;
-  for (const auto& [target, c] : w.clusters) {
-    if (static_cast<kube::KubeCluster*>(c)->endpoint().server == endpoint.server) return c;
-  }
+  auto known = w.by_server.find(endpoint.server);
+  if (known != w.by_server.end()) return known->second;
   // Named after the kubeconfig's cluster entry, as in the simulated world; another cluster of that
   // name (a different server) gets a suffix so both can be told apart in reports.
   std::string unique = name;
   for (int n = 2; w.kube->find(unique) != nullptr; ++n) unique = fmt::format("{}-{}", name, n);
   kube::KubeCluster& c = w.kube->add_cluster(unique, std::move(endpoint));
-  Impl::check_reachable(c, unique, c.endpoint());
-  w.connected[c.endpoint().server] = &c;
+  Impl::check_reachable(c, unique);
+  w.by_server[c.endpoint().server] = &c;
   return &c;
 }
 

@@ -118,9 +118,10 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
 }
 
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
+// `before_run` sees the run's event bus before run_started (warnings found while connecting).
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
-                      EventFields started) {
+                      EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
@@ -138,8 +139,9 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.executor = &runtime;
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
-  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime](EventBus& bus) {
+  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
+    if (before_run) before_run(bus);
   });
   runtime.set_log(nullptr);
   if (options.capture_world) result.world_after = runtime.dump();
@@ -157,6 +159,12 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
                        const std::vector<EventSink*>& sinks) {
   const bool plan = options.mode != "apply";
   if (options.scenario && !plan) throw SetupError("--scenario injects faults into a simulated world: rehearse with refit plan");
+  // Before connecting: a flag mistake is not worth a kubeconfig read, a plugin run and a request per cluster.
+  if (!options.save_world.empty()) {
+    throw SetupError(plan ? "--save-world saves a world made from a fixture (--sim); a snapshot's world holds the live "
+                            "clusters' Secret values, which refit never writes to a file"
+                          : "--save-world saves a simulated world (--sim); against real clusters, refit snapshot reads them");
+  }
   RealWorldOptions real;
   try {
     real.targets = options.inventory ? read_inventory(*options.inventory) : single_target(options.context);
@@ -169,6 +177,9 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   real.verbose = options.verbose;
   // Warnings found while connecting are kept until the run's events begin.
   std::vector<std::string> early_warnings;
+  auto emit_early_warnings = [&early_warnings](EventBus& bus) {
+    for (const auto& w : early_warnings) bus.emit("log", {{"level", "warn"}, {"message", w}});
+  };
   EventBus* bus_ptr = nullptr;
   real.warn = [&](const std::string& message) {
     if (bus_ptr != nullptr) bus_ptr->emit_here("log", {{"level", "warn"}, {"message", message}});
@@ -182,13 +193,6 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     world = std::make_unique<RealWorld>(std::move(real));
   } catch (const std::exception& e) {
     throw SetupError(e.what());
-  }
-  if (plan && !options.save_world.empty()) {
-    throw SetupError("--save-world saves a world made from a fixture (--sim); a snapshot's world holds the live "
-                     "clusters' Secret values, which refit never writes to a file");
-  }
-  if (!plan && !options.save_world.empty()) {
-    throw SetupError("--save-world saves a simulated world (--sim); against real clusters, refit snapshot reads them");
   }
   if (plan) {
     // Plan in a simulated world that starts as the live clusters are. The snapshot stays in memory:
@@ -205,7 +209,7 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     world.reset();
     return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
       runtime.load_document(fixture, display, ".", options.scenario);
-    }, std::move(started));
+    }, std::move(started), emit_early_warnings);
   }
   if (options.confirm && !options.confirm(world->describe())) {
     throw SetupError("not applied: nothing was changed");
@@ -221,7 +225,7 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   SessionResult result;
   result.outcome = run_in(vm, loaded, options, parts, sinks, [&](EventBus& bus) {
     bus_ptr = &bus;
-    for (const auto& w : early_warnings) bus.emit("log", {{"level", "warn"}, {"message", w}});
+    emit_early_warnings(bus);
   });
   bus_ptr = nullptr;
   return result;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "cluster/kube/json_fields.hpp"
+
 namespace refit::kube {
 
 namespace {
@@ -37,24 +39,19 @@ struct StatusBody {
   std::vector<std::pair<std::string, std::string>> causes;  // field, message
 };
 
-std::string string_at(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 StatusBody read_status(const std::string& body) {
   StatusBody out;
   Json doc = Json::parse(body, nullptr, false);
-  if (!doc.is_object() || string_at(doc, "kind") != "Status") return out;
+  if (!doc.is_object() || string_member(doc, "kind") != "Status") return out;
   out.is_status = true;
-  out.message = string_at(doc, "message");
-  out.reason = string_at(doc, "reason");
+  out.message = string_member(doc, "message");
+  out.reason = string_member(doc, "reason");
   auto details = doc.find("details");
   if (details != doc.end() && details->is_object()) {
     auto causes = details->find("causes");
     if (causes != details->end() && causes->is_array()) {
       for (const Json& cause : *causes) {
-        if (cause.is_object()) out.causes.emplace_back(string_at(cause, "field"), string_at(cause, "message"));
+        if (cause.is_object()) out.causes.emplace_back(string_member(cause, "field"), string_member(cause, "message"));
       }
     }
   }

@@ -5,6 +5,13 @@
 
 namespace refit::kube {
 
+std::string selector_query(const std::string& labels, const std::string& fields) {
+  std::string out;
+  if (!labels.empty()) out += "&labelSelector=" + url_encode(labels);
+  if (!fields.empty()) out += "&fieldSelector=" + url_encode(fields);
+  return out;
+}
+
 std::string ApiResource::collection_path(std::string_view ns) const {
   std::string path = base_path;
   if (namespaced && !ns.empty()) {
@@ -25,7 +32,6 @@ Discovery::GroupVersion& Discovery::load(std::string_view api_version, bool refr
   if (it != group_versions_.end() && !refresh) return it->second;
   std::string group(group_of(api_version));
   std::string base = group.empty() ? "/api/" + std::string(api_version) : "/apis/" + std::string(api_version);
-  ++fetches_;
   std::optional<nlohmann::json> doc = fetch_(base);
   GroupVersion loaded;
   if (doc && doc->is_object()) {

@@ -32,6 +32,9 @@ struct ApiResource {
   std::string object_path(std::string_view ns, std::string_view name) const;
 };
 
+// "&labelSelector=...&fieldSelector=..." (each only when given), to append to a collection's query.
+std::string selector_query(const std::string& labels, const std::string& fields);
+
 class Discovery {
  public:
   // GETs a discovery document: the parsed body, or nullopt when the server does not serve that group
@@ -51,9 +54,6 @@ class Discovery {
   // A CustomResourceDefinition was written: kinds found missing may be served now.
   void forget_misses() { misses_.clear(); }
 
-  // How many discovery documents were fetched.
-  int fetches() const { return fetches_; }
-
  private:
   struct GroupVersion {
     bool served = false;
@@ -64,7 +64,6 @@ class Discovery {
   Fetch fetch_;
   std::map<std::string, GroupVersion, std::less<>> group_versions_;
   std::set<std::string, std::less<>> misses_;  // "apiVersion kind" looked up again and still missing
-  int fetches_ = 0;
 };
 
 }  // namespace refit::kube

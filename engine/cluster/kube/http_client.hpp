@@ -106,7 +106,6 @@ class HttpClient {
   std::set<std::string> warned_;  // Warning header texts already passed on
   std::uint64_t requests_sent_ = 0;
   bool presented_credentials_ = false;  // whether the last request of easy_ carried a token or certificate
-  HttpResponse response_;         // the response being received (its body's capacity is reused)
   char error_buffer_[256] = {};
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "cluster/kinds.hpp"
+#include "cluster/kube/json_fields.hpp"
 
 namespace refit::kube {
 
@@ -10,25 +11,11 @@ using cluster::ApiError;
 
 namespace {
 
-const std::string& string_member(const Json& object, const char* key) {
-  static const std::string empty;
-  if (!object.is_object()) return empty;
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
-}
-
 const Json& metadata_of(const Json& object) {
   static const Json none = Json::object();
   if (!object.is_object()) return none;
   auto it = object.find("metadata");
   return it != object.end() && it->is_object() ? *it : none;
-}
-
-std::string selector_query(const std::string& labels, const std::string& fields) {
-  std::string out;
-  if (!labels.empty()) out += "&labelSelector=" + url_encode(labels);
-  if (!fields.empty()) out += "&fieldSelector=" + url_encode(fields);
-  return out;
 }
 
 [[noreturn]] void invalid(const std::string& message) { throw ApiError(422, "Invalid", message); }

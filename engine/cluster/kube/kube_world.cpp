@@ -54,12 +54,10 @@ KubeCluster* KubeWorld::find(const std::string& name) {
 }
 
 void KubeWorld::wait_began() {
-  ++wait_depth_;
   for (const auto& cluster : clusters_) cluster->wait_began();
 }
 
 void KubeWorld::wait_ended() {
-  if (wait_depth_ > 0) --wait_depth_;
   for (const auto& cluster : clusters_) cluster->wait_ended();
 }
 

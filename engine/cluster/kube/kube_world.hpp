@@ -51,7 +51,6 @@ class KubeWorld final : public run::Timeline {
   double speed_ = 1.0;
   std::int64_t origin_steady_ms_ = 0;  // now() = origin_world_ms_ + (steady - origin_steady_ms_) * speed_
   std::int64_t origin_world_ms_ = 0;
-  int wait_depth_ = 0;
 };
 
 }  // namespace refit::kube

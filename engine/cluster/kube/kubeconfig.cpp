@@ -19,6 +19,7 @@
 
 #include "cluster/kube/base64.hpp"
 #include "cluster/kube/exec_credential.hpp"
+#include "cluster/kube/http_client.hpp"
 #include "cluster/kube/kubeconfig_entries.hpp"
 
 namespace refit::kube {
@@ -132,19 +133,10 @@ bool has_scheme(const std::string& url, std::initializer_list<const char*> schem
   return false;
 }
 
-// A URL for messages: a proxy-url may carry a password (http://user:secret@proxy:3128).
-std::string without_userinfo(const std::string& url) {
-  auto scheme_end = url.find("://");
-  std::size_t authority = scheme_end == std::string::npos ? 0 : scheme_end + 3;
-  auto at = url.find('@', authority);
-  if (at == std::string::npos || at > url.find('/', authority)) return url;
-  return url.substr(0, authority) + url.substr(at + 1);
-}
-
 std::string normalized_server(const std::string& server, const std::string& where) {
   if (server.empty()) throw KubeconfigError(fmt::format("{}: the cluster has no server", where));
   if (!has_scheme(server, {"https", "http"})) {
-    std::string shown = without_userinfo(server);
+    std::string shown = displayable_url(server);
     throw KubeconfigError(fmt::format("{}: server \"{}\" does not start with https:// or http://; write https://{}",
                                       where, shown, shown));
   }
@@ -421,7 +413,7 @@ std::string describe(const Endpoint& endpoint) {
     parts.push_back("system CAs");
   }
   if (!endpoint.tls_server_name.empty()) parts.push_back("TLS server name " + endpoint.tls_server_name);
-  if (!endpoint.proxy_url.empty()) parts.push_back("proxy " + without_userinfo(endpoint.proxy_url));
+  if (!endpoint.proxy_url.empty()) parts.push_back("proxy " + displayable_url(endpoint.proxy_url));
   if (endpoint.credentials) parts.push_back(endpoint.credentials->describe());
   if (endpoint.sim_speed) parts.push_back(fmt::format("refit sim world at {}x", *endpoint.sim_speed));
   return fmt::format("{} ({})", endpoint.server, join(parts));

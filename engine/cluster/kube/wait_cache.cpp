@@ -5,30 +5,18 @@
 
 #include <fmt/format.h>
 
+#include "cluster/kube/json_fields.hpp"
+
 namespace refit::kube {
 
 namespace {
 
 using Json = nlohmann::json;
 
-const std::string& string_or_empty(const Json& object, const char* key) {
-  static const std::string empty;
-  if (!object.is_object()) return empty;
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get_ref<const std::string&>() : empty;
-}
-
 std::pair<std::string, std::string> identity(const Json& object) {
   auto metadata = object.find("metadata");
   if (metadata == object.end()) return {};
-  return {string_or_empty(*metadata, "namespace"), string_or_empty(*metadata, "name")};
-}
-
-std::string selector_query(const std::string& labels, const std::string& fields) {
-  std::string out;
-  if (!labels.empty()) out += "&labelSelector=" + url_encode(labels);
-  if (!fields.empty()) out += "&fieldSelector=" + url_encode(fields);
-  return out;
+  return {string_member(*metadata, "namespace"), string_member(*metadata, "name")};
 }
 
 // A watch that ends this soon without an event is counted as a failure, so that a server that closes
@@ -90,7 +78,7 @@ void WaitCache::open(Query& query) {
 }
 
 void WaitCache::on_event(Query& query, Json& event) {
-  const std::string& type = string_or_empty(event, "type");
+  const std::string& type = string_member(event, "type");
   auto found = event.find("object");
   if (found == event.end() || !found->is_object()) return;
   Json& object = *found;
@@ -102,7 +90,7 @@ void WaitCache::on_event(Query& query, Json& event) {
   }
   ++query.delivered;
   if (metadata != object.end() && metadata->is_object()) {
-    const std::string& version = string_or_empty(*metadata, "resourceVersion");
+    const std::string& version = string_member(*metadata, "resourceVersion");
     if (!version.empty()) query.resource_version = version;
   }
   if (type == "BOOKMARK") return;

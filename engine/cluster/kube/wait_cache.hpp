@@ -54,9 +54,6 @@ class WaitCache {
   // When service() has something to do next (RetryClock ms), if it waits for a pause to pass.
   std::optional<std::int64_t> next_due_ms() const;
 
-  // How many collections the current wait reads.
-  std::size_t collections() const { return queries_.size(); }
-
  private:
   struct Query {
     const ApiResource* resource = nullptr;

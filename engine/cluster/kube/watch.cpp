@@ -93,7 +93,6 @@ size_t WatchStream::on_data(char* data, size_t size, size_t count, void* raw) {
     if (std::all_of(first, last, [](char c) { return c == ' ' || c == '\r' || c == '\t'; })) continue;
     nlohmann::json event = nlohmann::json::parse(first, last, nullptr, false);
     if (event.is_discarded() || !event.is_object()) continue;  // not an event: nothing to learn from it
-    ++self->events_;
     try {
       self->on_event_(event);
     } catch (...) {

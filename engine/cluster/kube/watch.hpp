@@ -38,8 +38,6 @@ class WatchHub {
   std::uint64_t changes() const { return changes_; }
   void note_change() { ++changes_; }
 
-  CURLM* multi() { return multi_; }
-
  private:
   friend class WatchStream;
   CURLM* multi_ = nullptr;
@@ -63,8 +61,6 @@ class WatchStream {
   const std::string& error_body() const { return error_body_; }
   // Why it ended without a response (or broke off mid-stream), when it did.
   const std::optional<TransportError>& transport_error() const { return transport_error_; }
-  // How many events it delivered.
-  std::uint64_t events() const { return events_; }
   // What the event handler threw (the transfer stopped there), to be rethrown by the stream's owner.
   std::exception_ptr failure() const { return failure_; }
 
@@ -84,7 +80,6 @@ class WatchStream {
   long status_ = 0;
   bool ended_ = false;
   std::optional<TransportError> transport_error_;
-  std::uint64_t events_ = 0;
   std::exception_ptr failure_;
   char error_buffer_[256] = {};
 };
