@@ -5,11 +5,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -47,10 +47,9 @@ struct ServeCommand {
 // The file has loaded already, so it reads and parses.
 std::shared_ptr<serve::ApiFaults> api_faults(const ServeCommand& opts) {
   if (!opts.scenario) return nullptr;
-  std::ifstream in(*opts.scenario);
-  std::ostringstream text;
-  text << in.rdbuf();
-  nlohmann::json scenario = data::parse_yaml(text.str());
+  auto text = lua::Vm::read_user_file(*opts.scenario);
+  if (!text) throw std::runtime_error(fmt::format("{}: cannot read the scenario file", *opts.scenario));
+  nlohmann::json scenario = data::parse_yaml(*text);
   nlohmann::json api = scenario.is_object() && scenario.contains("api") ? scenario["api"] : nlohmann::json();
   serve::ApiFaultsConfig config = serve::parse_api_faults(api, *opts.scenario);
   if (config.errors.empty() && !config.latency && !config.watches) return nullptr;
@@ -110,7 +109,9 @@ void write_shims(const std::string& dir, const std::vector<std::string>& tools, 
                                    tool, quoted(self), quoted(kubeconfig), quoted(tool));
     std::string path = dir + "/" + tool;
     run::local_file::write_private(path, text);
-    if (chmod(path.c_str(), 0700) != 0) throw std::runtime_error("cannot make " + path + " executable");
+    if (chmod(path.c_str(), 0700) != 0) {
+      throw std::runtime_error(fmt::format("cannot make {} executable: {}", path, std::strerror(errno)));
+    }
   }
 }
 

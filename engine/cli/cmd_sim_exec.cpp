@@ -50,9 +50,10 @@ int sim_exec(const SimExecOptions& opts) {
     throw std::runtime_error(std::string(e.what()) + ": is refit sim serve still running?");
   }
   nlohmann::json answer = nlohmann::json::parse(result.body, nullptr, false);
-  if (result.status != 200 || !answer.is_object() || !answer.contains("code")) {
-    std::string why =
-        answer.is_object() && answer.contains("message") ? answer["message"].get<std::string>() : result.body;
+  if (result.status != 200 || !answer.is_object() || !answer.contains("code") || !answer["code"].is_number_integer()) {
+    std::string why = answer.is_object() && answer.contains("message") && answer["message"].is_string()
+                          ? answer["message"].get<std::string>()
+                          : result.body;
     throw std::runtime_error(
         fmt::format("the served world at {} refused the command ({}): {}", base, result.status, why));
   }

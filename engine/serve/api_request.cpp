@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "data/yaml.hpp"
+#include "data/json_errors.hpp"
 
 namespace refit::serve {
 
@@ -52,9 +53,7 @@ Json ApiRequest::body() const {
   try {
     return Json::parse(http.body);
   } catch (const Json::parse_error& e) {
-    std::string_view why = e.what();
-    if (auto bracket = why.find("] "); bracket != std::string_view::npos) why.remove_prefix(bracket + 2);
-    throw bad_request(fmt::format("the request body is not valid JSON: {}", why));
+    throw bad_request(fmt::format("the request body is not valid JSON: {}", data::json_error_reason(e)));
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/json_errors.hpp"
 #include "serve/api_request.hpp"
 #include "serve/served_world.hpp"
 #include "serve/status.hpp"
@@ -22,9 +23,12 @@ void handle_exec(ServedWorld& world, double speed, const httplib::Request& http,
     request.argv = body.at("argv").get<std::vector<std::string>>();
     request.mutates = body.value("mutates", false);
   } catch (const std::exception& e) {
-    throw StatusError(400, "BadRequest", std::string("an exec request is {\"argv\": [\"tool\", \"arg\", ...]}: ") + e.what());
+    std::string why = dynamic_cast<const nlohmann::json::exception*>(&e) != nullptr
+                          ? data::json_error_reason(static_cast<const nlohmann::json::exception&>(e))
+                          : e.what();
+    throw StatusError(400, "BadRequest", "an exec request is {\"argv\": [\"tool\", \"arg\", ...]}: " + why);
   }
-  if (request.argv.empty()) throw StatusError(400, "BadRequest", "the command is empty");
+  if (request.argv.empty()) throw StatusError(400, "BadRequest", "argv is empty: give the tool and its arguments");
 
   exec::Result result;
   std::int64_t finish = 0;

@@ -1,17 +1,15 @@
 #include "serve/kubeconfig_writer.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "cluster/kube/base64.hpp"
 #include "data/yaml.hpp"
+#include "run/local_file.hpp"
 
 namespace refit::serve {
 
@@ -38,35 +36,17 @@ nlohmann::json kubeconfig_document(const std::vector<ServedCluster>& clusters, c
 }
 
 void write_kubeconfig(const std::string& path, const nlohmann::json& document) {
-  std::string text = data::to_yaml(document);
-  std::string temporary = fmt::format("{}.tmp-{}", path, getpid());
-  auto failure = [&](const char* what) {
-    int error = errno;
-    unlink(temporary.c_str());
-    return std::runtime_error(fmt::format("cannot write the kubeconfig {}: {}: {}", path, what, std::strerror(error)));
-  };
-  int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  // A missing directory is a mistake in --kubeconfig-out, not a directory to create.
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent)) {
     throw std::runtime_error(fmt::format("cannot write the kubeconfig {}: {} (does its directory exist?)", path,
-                                         std::strerror(errno)));
+                                         std::strerror(ENOENT)));
   }
-  std::size_t written = 0;
-  while (written < text.size()) {
-    ssize_t n = write(fd, text.data() + written, text.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      throw failure("write");
-    }
-    written += static_cast<std::size_t>(n);
+  try {
+    run::local_file::write_private(path, data::to_yaml(document));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("cannot write the kubeconfig: {}", e.what()));
   }
-  // O_CREAT's mode is filtered by the umask and ignored for a file left by an earlier run.
-  if (fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
-    close(fd);
-    throw failure("sync");
-  }
-  if (close(fd) != 0) throw failure("close");
-  if (rename(temporary.c_str(), path.c_str()) != 0) throw failure("rename");
 }
 
 }  // namespace refit::serve

@@ -56,20 +56,25 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   std::size_t included = 0, remaining = 0;
   ContinueToken next{resource_version, {}, {}};
   try {
-    request.cluster.list(query, [&](const Json& object) {
-      const Json& metadata = metadata_of(object);
-      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
-      if (token && !after_token(*token, ns, name)) return;
+    // A page starts at its token, not at the kind's first object; the index walks (node, label) may
+    // still pass objects before it, which after_token skips. Every walk is in namespace/name order,
+    // so once the page is full the rest is only counted.
+    auto visit = [&](const Json& object) {
       if (limit != 0 && included == limit) {
         ++remaining;
         return;
       }
+      const Json& metadata = metadata_of(object);
+      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
+      if (token && !after_token(*token, ns, name)) return;
       if (included++ != 0) writer.raw(",");
       // Custom resources keep apiVersion and kind in list items; built-in kinds do not.
       writer.raw(cache.item(object, resource.api_version, resource.custom));
       next.ns = ns;
       next.name = name;
-    });
+    };
+    if (token) request.cluster.store().list_after(query, token->ns, token->name, visit);
+    else request.cluster.list(query, visit);
   } catch (const SelectorError& e) {
     throw bad_request(e.what());
   }

@@ -5,6 +5,7 @@
 #include "cluster/selectors.hpp"
 #include "serve/api_request.hpp"
 #include "serve/request_body.hpp"
+#include "data/json_errors.hpp"
 
 namespace refit::serve {
 namespace {
@@ -78,9 +79,7 @@ void handle_scale_patch(const ApiRequest& request) {
     try {
       scale = scale.patch(patch);
     } catch (const Json::exception& e) {
-      std::string_view why = e.what();
-      if (auto bracket = why.find("] "); bracket != std::string_view::npos) why.remove_prefix(bracket + 2);
-      throw invalid(request.subject(), fmt::format("the JSON patch failed: {}", why));
+      throw invalid(request.subject(), fmt::format("the JSON patch failed: {}", data::json_error_reason(e)));
     }
   } else if (type == "application/merge-patch+json" || type == "application/strategic-merge-patch+json" ||
              type == "application/apply-patch+yaml") {

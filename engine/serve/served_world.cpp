@@ -19,7 +19,8 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
     hub_.record(cluster, change);
     auto it = catalogs_.find(cluster);
     if (it == catalogs_.end()) return;
-    note_type(it->second, change.object);
+    // A status patch cannot change an apiVersion or a CRD's spec, which is all the catalog reads.
+    if (!change.status_only) note_type(it->second, change.object);
     if (change.type == sim::ChangeType::Deleted) it->second.items.forget(change.object);
   });
 }

@@ -6,6 +6,7 @@
 #include "serve/api_request.hpp"
 #include "serve/json_writer.hpp"
 #include "serve/request_body.hpp"
+#include "data/json_errors.hpp"
 
 namespace refit::serve {
 namespace {
@@ -85,9 +86,7 @@ void handle_status_patch(const ApiRequest& request) {
     try {
       patched = current.patch(patch);
     } catch (const Json::exception& e) {
-      std::string_view why = e.what();
-      if (auto bracket = why.find("] "); bracket != std::string_view::npos) why.remove_prefix(bracket + 2);
-      throw invalid(request.subject(), fmt::format("the JSON patch failed: {}", why));
+      throw invalid(request.subject(), fmt::format("the JSON patch failed: {}", data::json_error_reason(e)));
     }
     write_status(request, merge_diff(status_of_object(current), status_of_object(patched)));
     return;

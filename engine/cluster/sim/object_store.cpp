@@ -11,6 +11,7 @@
 #include "cluster/kinds.hpp"
 #include "cluster/selectors.hpp"
 #include "cluster/sim/virtual_clock.hpp"
+#include "data/json_errors.hpp"
 
 namespace refit::sim {
 namespace {
@@ -165,15 +166,7 @@ void merge_applied_object(Json& target, const Json& applied) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// json_patch(): nlohmann's messages start with "[json.exception.out_of_range.403] " and sometimes
-// "parse error: "; users need only the rest.
-
-std::string json_error_reason(const Json::exception& error) {
-  std::string_view text = error.what();
-  if (auto bracket = text.find("] "); bracket != std::string_view::npos) text.remove_prefix(bracket + 2);
-  if (text.starts_with("parse error: ")) text.remove_prefix(13);
-  return std::string(text);
-}
+using data::json_error_reason;  // json_patch()'s failures, in words for users
 
 std::string describe_operation(const Json& op) {
   std::string_view name = string_member(op, "op"), path = string_member(op, "path");
@@ -480,6 +473,12 @@ const Json* ObjectStore::get(const ObjectRef& ref) const {
 }
 
 void ObjectStore::list(const ListQuery& query, const std::function<void(const Json&)>& visit) const {
+  list_after(query, {}, {}, visit);
+}
+
+void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
+                             const std::function<void(const Json&)>& visit) const {
+  const bool after = !after_name.empty();
   if (query.kind.empty()) fail(Code::Invalid, "a list needs a kind");
   std::string_view group = storage_group_of(group_of(resolve_api_version(query.api_version, query.kind)), query.kind);
   LabelSelector labels = LabelSelector::parse(query.label_selector);
@@ -535,12 +534,15 @@ void ObjectStore::list(const ListQuery& query, const std::function<void(const Js
     return;
   }
   if (!at.ns.empty()) {
-    for (auto it = objects->objects.lower_bound(ViewPair{at.ns, {}}); it != objects->objects.end() && it->first.ns == at.ns; ++it) {
-      accept(it->second);
+    auto it = objects->objects.lower_bound(ViewPair{at.ns, {}});
+    if (after && ViewPair{after_ns, after_name} >= ViewPair{at.ns, {}}) {
+      it = objects->objects.upper_bound(ViewPair{after_ns, after_name});
     }
+    for (; it != objects->objects.end() && it->first.ns == at.ns; ++it) accept(it->second);
     return;
   }
-  for (const auto& [key, stored] : objects->objects) accept(stored);
+  auto it = after ? objects->objects.upper_bound(ViewPair{after_ns, after_name}) : objects->objects.begin();
+  for (; it != objects->objects.end(); ++it) accept(it->second);
 }
 
 const Json& ObjectStore::create(Json obj) {

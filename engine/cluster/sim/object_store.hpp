@@ -85,6 +85,11 @@ class ObjectStore {
   // the asked namespace, and only the node's objects for `spec.nodeName=X`. `visit` must not write to
   // the store.
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) const;
+  // The same, starting after the object (after_ns, after_name) where the walk is in namespace/name
+  // order (a page of a paged list): objects before it may still be visited by the index walks
+  // (node, label), so the caller skips those itself.
+  void list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
+                  const std::function<void(const Json&)>& visit) const;
 
   // AlreadyExists; Invalid when apiVersion, kind or metadata.name is missing, or metadata.namespace
   // is missing for a namespaced kind. A namespace given for a cluster-scoped kind is dropped.
