@@ -82,10 +82,7 @@ local EBS_CSI = {
 -- The one cluster of this run
 ---------------------------------------------------------------------------------------------------
 
-local function given(s)
-  if s == nil or s == "" then return nil end
-  return s
-end
+local given = refit.given
 
 local function cluster_name(ctx) return given(ctx.params.cluster) or ctx.cluster:name() end
 

@@ -38,10 +38,7 @@ local LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 ---------------------------------------------------------------------------------------------------
 
 -- A string param left unset arrives as "".
-local function given(s)
-  if s == nil or s == "" then return nil end
-  return s
-end
+local given = refit.given
 
 local function cluster_name(ctx)
   return given(ctx.params.cluster) or ctx.cluster:name()
@@ -210,7 +207,9 @@ end
 local addon_table
 local function recommended_addons()
   if not addon_table then
-    addon_table = yaml.decode(resource("data/addons.yaml")).versions
+    local doc, err = yaml.decode(resource("data/addons.yaml"))
+    if type(doc) ~= "table" then error("scripts/eks/data/addons.yaml: " .. (err or "expected a mapping"), 0) end
+    addon_table = doc.versions
   end
   return addon_table
 end

@@ -67,7 +67,7 @@ local DATA_LOSS = "Kaptain 1.2.0-1.1.0 replaces the MySQL databases of Kubeflow 
 -- Where we are
 ---------------------------------------------------------------------------------------------------
 
-local function given(s) if s == nil or s == "" then return nil end return s end
+local given = refit.given
 
 local function instance_ref(ctx)
   return { apiVersion = KUDO_API, kind = "Instance", namespace = ctx.params.namespace, name = ctx.params.instance }

@@ -53,10 +53,7 @@ local CONFIG_NAME = NS .. "/kubermatic"
 ---------------------------------------------------------------------------------------------------
 
 -- A string param left unset arrives as "".
-local function given(s)
-  if s == nil or s == "" then return nil end
-  return s
-end
+local given = refit.given
 
 local function vtag(v) return "v" .. semver.tostring(v) end
 

@@ -48,6 +48,13 @@ function M.check(name)
   return with_fn
 end
 
+-- refit.given(v): v, unless it is nil or "" (an optional string parameter left unset, which
+-- `--set name=` also gives): `refit.given(ctx.params.cluster) or default`.
+function M.given(v)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
 -- refit.param.TYPE { ... }: the constructors of refit.params, and only those
 M.param = {}
 for _, kind in ipairs { "string", "int", "bool", "version", "duration", "enum", "list" } do

@@ -46,6 +46,22 @@ start_sim_serve() {
   finish
   exit 1
 }
+# served_url: the served world's base URL (its clusters are <base>/clusters/<name>), from $KC.
+served_url() { sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||'; }
+# served_dump [CURL_ARGS...]: the whole served world as JSON (GET /refit/v1/dump); fails on an HTTP error.
+served_dump() { curl -sf "$@" "$(served_url)/refit/v1/dump"; }
+
+# normalize_world FILE: a world dump without what may differ between two runs of the same playbook on
+# the same fixture: when things happened (a served world's clock follows the wall clock) and
+# identities drawn from the world's random generator (instance ids, boot ids), drawn in another order.
+normalize_world() {
+  jq -S 'del(.time) | walk(if type == "object" then
+            del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
+                .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
+                .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
+          else . end)' "$1"
+}
+
 stop_sim_serve() {
   if [ -n "${SERVE_PID:-}" ]; then
     kill -TERM "$SERVE_PID" 2>/dev/null

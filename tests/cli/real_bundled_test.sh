@@ -8,17 +8,6 @@ tmp=$(mktemp -d)
 trap 'stop_sim_serve; rm -rf "$tmp"' EXIT
 FX=examples/clusters/eks-1.20.yaml
 
-# What may differ between the two runs: when things happened (the served world's clock follows the
-# wall clock), and identities drawn from the world's random generator (instance ids, boot ids),
-# which the two runs draw in another order. Everything else must be equal.
-normalize() {
-  jq -S 'walk(if type == "object" then
-            del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
-                .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
-                .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
-          else . end)' "$1"
-}
-
 run apply eks/upgrade --sim $FX --set to=1.21 --save-world "$tmp/in-process.json"
 expect_code 0 "the in-process apply"
 
@@ -30,17 +19,22 @@ jq -e 'select(.event == "run_finished") | .status == "succeeded"' <<<"$out" >/de
 commands=$(jq -r 'select(.event == "command" and .mutates) | .argv | join(" ")' <<<"$out")
 grep -q "^aws eks update-cluster-version --name demo --kubernetes-version 1.21" <<<"$commands" && pass ||
   fail "the control plane update did not run through the aws shim" "$commands"
-curl -s "$(sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||')/refit/v1/dump" >"$tmp/served.json"
+served_dump >"$tmp/served.json"
 
-normalize "$tmp/in-process.json" >"$tmp/a.json"
-normalize "$tmp/served.json" >"$tmp/b.json"
+normalize_world "$tmp/in-process.json" >"$tmp/a.json"
+normalize_world "$tmp/served.json" >"$tmp/b.json"
 if diff -u "$tmp/a.json" "$tmp/b.json" >"$tmp/diff"; then pass; else
   fail "the served world differs from the in-process one" "$(head -40 "$tmp/diff")"
 fi
 jq -e '.cloud.eks.clusters.demo.version == "1.21"' "$tmp/served.json" >/dev/null && pass ||
   fail "the served world's control plane is not at 1.21"
 
-run plan eks/upgrade --sim $FX --set to=1.21 --save-world "$tmp/plan.json" --context demo
-expect_code 1 "--save-world with --context is refused"
+run plan eks/upgrade --kubeconfig "$KC" --context demo --set to=1.21 --save-world "$tmp/plan.json"
+expect_code 1 "--save-world with plan --context is refused"
+expect_err "--save-world saves a world made from a fixture (--sim); a snapshot's world holds the live clusters' Secret values" "says why"
+run apply eks/upgrade --kubeconfig "$KC" --context demo --set to=1.21 --yes --save-world "$tmp/apply.json"
+expect_code 1 "--save-world with apply --context is refused"
+expect_err "--save-world saves a simulated world (--sim); against real clusters, refit snapshot reads them" "says why"
+[ ! -e "$tmp/plan.json" ] && [ ! -e "$tmp/apply.json" ] && pass || fail "a refused --save-world wrote a file"
 
 finish

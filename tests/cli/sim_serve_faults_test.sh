@@ -11,26 +11,16 @@ tmp=$(mktemp -d)
 servers=()
 trap 'for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 
-# As tests/cli/real_bundled_test.sh: what may differ between a served and an in-process run is when
-# things happened and the identities drawn from the world's random generator.
-normalize() {
-  jq -S 'walk(if type == "object" then
-            del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
-                .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
-                .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
-          else . end) | del(.time)' "$1"
-}
 mutations() { jq -c 'select(.event == "mutation") | [.verb, .kind, .namespace, .name, .patch]' <<<"$1"; }
 tool_changes() { jq -c 'select(.event == "command" and .mutates) | .argv' <<<"$1"; }
 same_world() {
-  normalize "$1" >"$tmp/a.json"
-  normalize "$2" >"$tmp/b.json"
+  normalize_world "$1" >"$tmp/a.json"
+  normalize_world "$2" >"$tmp/b.json"
   if diff -u "$tmp/a.json" "$tmp/b.json" >"$tmp/diff"; then pass; else fail "$3" "$(head -40 "$tmp/diff")"; fi
 }
 # The count the server prints when it stops: "API faults: E of R requests answered with an injected
 # error; ...".
 injected_errors() { sed -n 's/^API faults: \([0-9]*\) of [0-9]* requests.*/\1/p' "$1"; }
-dump() { curl -s "$@" "$(sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||')/refit/v1/dump"; }
 
 cat >"$tmp/api-faults.yaml" <<'YAML'
 name: api-faults
@@ -105,9 +95,9 @@ sed -n 's/^ *certificate-authority-data: //p' "$KC" | head -1 | base64 -d >"$tmp
 sed -n 's/^ *client-certificate-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.pem"
 sed -n 's/^ *client-key-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.key"
 tls=(--cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/client.key")
-statuses=$(for _ in $(seq 40); do dump "${tls[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
+statuses=$(for _ in $(seq 40); do served_dump "${tls[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
 [ "$statuses" = "40x200" ] && pass || fail "refit's dump endpoint is subject to the API faults: $statuses"
-dump "${tls[@]}" >"$tmp/eks/served.json"
+served_dump "${tls[@]}" >"$tmp/eks/served.json"
 same_world "$tmp/eks/in-process.json" "$tmp/eks/served.json" "the served world differs from the in-process one"
 
 # --- every kind of write ---
@@ -116,7 +106,7 @@ expect_code 0 "the writes applied for real despite the API faults"
 [ "$(mutations "$out" | wc -l)" -gt 50 ] && [ "$(mutations "$out")" = "$(mutations "$writes_in_process")" ] && pass ||
   fail "the served run's writes differ from the in-process run's" "$(diff <(mutations "$writes_in_process") <(mutations "$out") | head -20)"
 KC=$writes_kc
-dump >"$tmp/writes/served.json"
+served_dump >"$tmp/writes/served.json"
 same_world "$tmp/writes/in-process.json" "$tmp/writes/served.json" "the world written through faults differs from the in-process one"
 finalizers=$(jq -c '.. | objects | select(.kind? == "ConfigMap" and .metadata.name == "ledger") | .metadata.finalizers' "$tmp/writes/served.json")
 [ "$finalizers" = '["refit.dev/round-0","refit.dev/round-1","refit.dev/round-2","refit.dev/round-3","refit.dev/round-4","refit.dev/round-5","refit.dev/round-6","refit.dev/round-7","refit.dev/round-8"]' ] &&

@@ -51,7 +51,7 @@ sed "s/token: .*/token: 0bad${token:4}/" "$token_kc" >"$tmp/wrong.kubeconfig"
   echo "${key_data:0:48}"
   echo "$plugin_output"
 } >"$tmp/secrets"
-[ "$(wc -l <"$tmp/secrets")" -ge 5 ] && pass || fail "the secrets could not be read from the kubeconfigs"
+[ -n "$token" ] && [ -n "$key_pem" ] && ! grep -qx '' "$tmp/secrets" && [ "$(wc -l <"$tmp/secrets")" -ge 5 ] && pass || fail "the secrets could not be read from the kubeconfigs"
 # The search finds them where they are.
 grep -qF -f "$tmp/secrets" "$token_kc" && grep -qF -f "$tmp/secrets" "$cert_kc" && pass ||
   fail "the secret patterns do not match the kubeconfigs that hold them"
@@ -83,7 +83,7 @@ run apply $PB --kubeconfig "$tmp/wrong.kubeconfig" --context demo --yes -v -o js
 expect_code 1 "apply with a refused token"
 expect_err "refused the credentials (401 Unauthorized)" "says the credentials were refused"
 record
-grep -q "0bad${token:4}" <<<"$out$err" && fail "the refused token is shown" || pass
+if grep -qF -- "0bad${token:4}" <<<"$out$err"; then fail "the refused token is shown"; else pass; fi
 
 for pid in "${servers[@]}"; do kill "$pid" && wait "$pid"; done
 servers=()

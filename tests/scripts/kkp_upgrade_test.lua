@@ -194,7 +194,8 @@ t.case("the limit is lowered before the installer runs and reset after the waits
   local waited = index_of(r, function(e) return e.event == "step_finished" and e.step == "wait-user-clusters" end)
   local reset = index_of(r, function(e) return e.event == "cleanup_finished" and e.step == "lower-parallel-reconciles" end)
   local last_backup = index_of(r, function(e) return e.event == "step_finished" and e.step == "backup[seed-eu]" end)
-  t.ok(last_backup < lowered_at and lowered_at < deploy and deploy < waited and waited < reset,
+  t.ok(last_backup and lowered_at and deploy and waited and reset and
+       last_backup < lowered_at and lowered_at < deploy and deploy < waited and waited < reset,
        "backups, then lower, then deploy, then the waits, then the reset")
   t.eq(r:find("cleanup_finished", { step = "lower-parallel-reconciles" }).status, "succeeded")
   t.eq(parallel_limit(r), 10)
@@ -397,7 +398,8 @@ t.case("the upgrade is recorded before the point of no return, after the backups
   local recorded = index_of(r, function(e) return e.event == "mutation" and e.step == "record-upgrade" end)
   local deploy = index_of(r, function(e) return e.event == "command" and e.argv[2] == "deploy" end)
   local last_backup = index_of(r, function(e) return e.event == "step_finished" and e.step == "backup[seed-eu]" end)
-  t.ok(last_backup < recorded and recorded < deploy, "backups, then the record, then the installer")
+  t.ok(last_backup and recorded and deploy and last_backup < recorded and recorded < deploy,
+       "backups, then the record, then the installer")
   t.eq(r:find("mutation", { step = "record-upgrade-done" }).patch,
        { metadata = { annotations = { ["refit.dev/upgrade-state"] = "done" } } })
 end)
