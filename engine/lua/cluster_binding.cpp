@@ -26,6 +26,14 @@ Handle& check_handle(lua_State* L) {
   return *static_cast<Handle*>(luaL_checkudata(L, 1, kHandleType));
 }
 
+// The handle of a method that reaches the cluster: the observer may refuse any request (a run
+// that is stopping makes none).
+Handle& request_handle(lua_State* L) {
+  Handle& h = check_handle(L);
+  if (h.observer != nullptr) h.observer->before_request();
+  return h;
+}
+
 // A field of t, or of t.metadata when t is an object.
 std::string ref_field(lua_State* L, int index, const char* key) {
   std::string v = string_field(L, index, key);
@@ -71,7 +79,7 @@ int l_name(lua_State* L) {
 }
 
 int l_version(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   auto v = h.cluster->version();
   push_json(L, nlohmann::json{{"major", v.major}, {"minor", v.minor}, {"gitVersion", v.git_version}});
   return 1;
@@ -86,7 +94,7 @@ int l_set_version(lua_State* L) {
 }
 
 int l_get(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   bool found = false;
@@ -124,7 +132,7 @@ std::string label_selector(lua_State* L, int index) {
 }
 
 int l_list(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ListQuery q;
   q.kind = string_field(L, 2, "kind");
@@ -189,7 +197,7 @@ enum class Write { Create, Apply, Replace };
 
 template <Write W>
 int l_write(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   const char* method = W == Write::Apply ? "apply" : W == Write::Replace ? "replace" : "create";
   nlohmann::json obj = object_arg(L, 2, method);
   cluster::ObjectRef ref = ref_of_object(obj);
@@ -216,7 +224,7 @@ int l_write(lua_State* L) {
 }
 
 int l_patch(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch");
@@ -244,7 +252,7 @@ int l_patch(lua_State* L) {
 }
 
 int l_patch_status(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch_status");
@@ -263,7 +271,7 @@ int l_patch_status(lua_State* L) {
 
 // c:delete(ref [, { propagation = "Foreground" | "Background" | "Orphan" }]) -> true | nil, "... not found"
 int l_delete(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   cluster::DeleteOptions options;
@@ -293,7 +301,7 @@ int l_delete(lua_State* L) {
 // c:evict(pod_ref) -> true | nil, message, status. A refusal is an answer, not an error: 429 when a
 // PodDisruptionBudget forbids it now (drains retry), 404 when the pod is already gone.
 int l_evict(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   if (ref.kind != "Pod") throw Error(fmt::format("evict: only pods can be evicted, got a {}", ref.kind));
