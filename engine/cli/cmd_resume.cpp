@@ -206,6 +206,10 @@ int continue_run(const GlobalOptions& global, const ContinueOptions& opts, const
                                  "back\n", h.id);
         return 0;
       }
+      if (status == "succeeded" && !opts.force) {
+        throw Refusal(fmt::format("run {} succeeded: rolling it back would undo a finished run (as far as its first "
+                                  "irreversible step); pass --force to roll it back all the same", h.id));
+      }
     } else {
       if (h.stopped_rolling_back()) {
         throw Refusal(fmt::format("run {} stopped while rolling back: finish the rollback with refit rollback {} "
@@ -263,7 +267,9 @@ void add_continue(CLI::App& app, GlobalOptions& global, Command& command, const 
                      : "continue a journaled run that stopped: the steps it finished are skipped");
   sub->add_option("RUN", opts->run, "the run's id, or a unique beginning of it (refit runs lists them)")->required();
   add_state_dir_option(sub, opts->state_dir);
-  sub->add_flag("--force", opts->force, "go on although the playbook changed since the run");
+  sub->add_flag("--force", opts->force,
+                rollback ? "go on although the playbook changed since the run, or the run succeeded"
+                         : "go on although the playbook changed since the run");
   if (!rollback) {
     sub->add_flag("--rerun-interrupted", opts->rerun_interrupted,
                   "run the interrupted step again although it has no `done` to tell whether its change was made");

@@ -119,7 +119,10 @@ std::string Runner::resume_from() const {
 RunOutcome Runner::roll_back_journaled() {
   const journal::RunHistory& history = *options_.history;
   std::optional<std::size_t> head;
-  std::string cause = fmt::format("run {} stopped between steps", options_.run_id);
+  std::string status = history.status();
+  std::string cause = status == "succeeded" ? fmt::format("run {} had succeeded", options_.run_id)
+                      : status == "failed"  ? fmt::format("run {} had failed", options_.run_id)
+                                            : fmt::format("run {} stopped between steps", options_.run_id);
   if (const journal::StepRecord* last = history.last_incomplete_step()) {
     for (std::size_t i = 0; i < steps_.size(); ++i)
       if (!steps_[i].expand && steps_[i].name == last->name) head = i;

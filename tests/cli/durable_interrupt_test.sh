@@ -101,6 +101,33 @@ run runs --state-dir "$state" -o json
   fail "refit runs after an abort" "$out"
 stop_sim_serve
 
+# SIGINT during a real wait whose polls are a minute apart: the wait ends at once (not after its
+# minute), and the run stops.
+state="$tmp/state-wait"
+start_sim_serve "$tmp" $DURABLE_FX
+"$REFIT" apply $DURABLE_PB --kubeconfig "$KC" --context demo --yes --state-dir "$state" --no-color \
+  --set wait_for=never-there >"$tmp/apply.out" 2>"$tmp/apply.err" &
+apply_pid=$!
+for _ in $(seq 200); do
+  grep -qs '"event":"wait_started","time":[0-9]*,"step":"settle"' "$state"/runs/*.jsonl && break
+  sleep 0.1
+done
+sleep 0.5  # into the wait's sleep between two polls
+kill -INT "$apply_pid"
+# Bounded well under the minute the wait would otherwise sleep before it looked again.
+for _ in $(seq 150); do kill -0 "$apply_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$apply_pid" 2>/dev/null; then
+  fail "the interrupted wait did not end"
+  kill -KILL "$apply_pid"
+fi
+wait "$apply_pid"
+code=$? apply_pid=
+expect_code 130 "an apply interrupted in a wait"
+id=$(only_run "$state")
+[ "$(jq -c 'select(.event == "wait_finished" and .step == "settle") | [.ok, .reason]' "$state/runs/$id.jsonl")" = \
+  '[false,"the run is stopping"]' ] && pass || fail "the wait's end" "$(tail -3 "$state/runs/$id.jsonl")"
+stop_sim_serve
+
 # The test hook's second line number is a second SIGINT: in a simulated run too, it aborts at once.
 state="$tmp/state-sim"
 REFIT_TEST_INTERRUPT_AFTER_EVENT=5,6 run apply $DURABLE_PB --sim $DURABLE_FX --state-dir "$state"

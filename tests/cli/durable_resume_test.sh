@@ -90,11 +90,11 @@ run runs --state-dir "$state"
 expect_code 0 "refit runs"
 expect_out "ID                       PLAYBOOK        TARGETS   STATUS      STARTED                LAST STEP" "the header"
 row=$(sed -n 2p <<<"$out")
-[[ "$row" =~ ^$id\ \ \ tests/durable\ \ \ demo\ \ \ \ \ \ succeeded\ \ \ [0-9-]+\ [0-9:]+Z\ \ \ finish$ ]] && pass ||
+[[ "$row" =~ ^$id\ \ \ tests/durable\ \ \ demo\ \ \ \ \ \ succeeded\ \ \ [0-9-]+\ [0-9:]+Z\ \ \ settle$ ]] && pass ||
   fail "the run's row" "$row"
 run runs --state-dir "$state" -o json
 [ "$(jq -c '.[0] | [.id, .playbook, .targets, .status, .last_step, .changed, [.sessions[].mode]]' <<<"$out")" = \
-  "[\"$id\",\"tests/durable\",[\"demo\"],\"succeeded\",\"finish\",true,[\"apply\",\"resume\"]]" ] && pass ||
+  "[\"$id\",\"tests/durable\",[\"demo\"],\"succeeded\",\"settle\",true,[\"apply\",\"resume\"]]" ] && pass ||
   fail "refit runs -o json" "$out"
 run runs --state-dir "$tmp/none"
 expect_out "No runs in $tmp/none/runs." "an empty state directory"

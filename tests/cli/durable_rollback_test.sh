@@ -10,6 +10,11 @@ trap 'stop_sim_serve; rm -rf "$tmp"' EXIT
 source tests/cli/durable_lib.sh
 
 reference_run
+ref_id=$(basename "$REF_JOURNAL" .jsonl)
+continue_durable rollback "$tmp/state-reference" "$ref_id"
+expect_code 1 "a rollback of a run that succeeded"
+expect_err_exact "refit: run $ref_id succeeded: rolling it back would undo a finished run (as far as its first irreversible step); pass --force to roll it back all the same" \
+  "a finished run is rolled back only with --force"
 
 # configmap NAME [JQ]: a ConfigMap of the served world, or "absent".
 configmap() {

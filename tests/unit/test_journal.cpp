@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "run/interrupt.hpp"
 #include "run/journal.hpp"
 #include "run/journal_reader.hpp"
 
@@ -237,4 +238,16 @@ TEST_CASE("the test hooks' variables must be journal line numbers", "[journal]")
                       "separated by commas)");
   ::unsetenv("REFIT_TEST_INTERRUPT_AFTER_EVENT");
   ::unsetenv("REFIT_TEST_KILL_AFTER_EVENT");
+}
+
+TEST_CASE("a journal that cannot be written stops the run before its next call", "[journal]") {
+  interrupt::reset();
+  JournalSink sink("/dev/full", {});
+  sink.on_event(Event{"run_started", 0, "", "", {{"mode", "apply"}}});
+  REQUIRE(sink.failure());
+  CHECK(*sink.failure() == "writing the run journal /dev/full failed: No space left on device");
+  CHECK(interrupt::requested());
+  CHECK(interrupt::cause() == "the run journal could not be written");
+  interrupt::reset();
+  CHECK(!interrupt::requested());
 }

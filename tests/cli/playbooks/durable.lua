@@ -55,6 +55,7 @@ return refit.playbook "tests/durable" {
     items = refit.param.list { of = refit.param.string {}, default = { "a", "b", "c" }, help = "the each's items" },
     command = refit.param.string { default = "", help = "a shell command for the command step (none: skipped)" },
     fail = refit.param.bool { default = false, help = "make the last step fail" },
+    wait_for = refit.param.string { default = "", help = "a ConfigMap the last step waits for, 10m at most" },
     token = refit.param.string { secret = true, help = "a secret the run keeps in ctx.state" },
   },
   preflight = {
@@ -122,6 +123,15 @@ return refit.playbook "tests/durable" {
     run = function(ctx)
       ctx:require(not ctx.params.fail, "failing on purpose (fail=true)")
       ctx.cluster:patch(ref(ctx, LEDGER), { data = { finished = "true" } })
+    end,
+  },
+  -- A long wait (its polls a minute apart): an interrupt ends it at once, not at its next poll's time.
+  refit.step "settle" {
+    when = function(ctx) return ctx.params.wait_for ~= "" end,
+    verify = function(ctx)
+      ctx:wait("ConfigMap " .. ctx.params.wait_for, function()
+        return ctx.cluster:get(ref(ctx, ctx.params.wait_for)) ~= nil
+      end, { timeout = "10m", interval = "1m" })
     end,
   },
 }
