@@ -148,6 +148,25 @@ t.case("resume rebuilds a refit.each from its journaled items, without listing t
        "item[c]=succeeded last=succeeded")
 end)
 
+t.case("items that are not data are listed again on resume, and must still yield the journaled steps", function()
+  local json = require "refit.json"
+  local first = t.plan { playbook = PLAYBOOK, sim = FIXTURE, mode = "apply", journal = true,
+                         set = { function_items = "true" },
+                         interrupt_after = line_of(reference, "phase_started", { step = "item[b]", phase = "verify" }) }
+  t.eq(first:find("step_expanded", { step = "item" }).items, json.null)
+  local r = continue("resume", first, { set = { function_items = "true" } })
+  t.eq(r.status, "succeeded")
+  t.eq(r:find("log", { message = "listing the items" }), nil)  -- listed before the session, unreported
+  t.eq(step_results(r), "first=completed count=completed seal=completed item[a]=completed item[b]=done " ..
+       "item[c]=succeeded last=succeeded")
+  -- listed again, the items no longer make item[a] and item[b]: refused, naming the first
+  local refused = continue("resume", first, { set = { function_items = "true", items = "x,y" } })
+  t.eq(refused.status, "setup_failed")
+  t.eq(refused.message, string.format("%s: each \"item\": step \"item[a]\" ran in run %s, but the each's items, " ..
+    "listed again (they were not data), no longer yield it: refit cannot continue a step it cannot rebuild; undo or " ..
+    "finish it by hand", PLAYBOOK, first.run_id))
+end)
+
 t.case("resume asks done about a step interrupted after its run began: done means completed and changed", function()
   -- item[b]'s state_set comes after its change: stopped there, done (which reads ctx.state) says yes
   local first = apply { interrupt_after = line_of(reference, "state_set", { key = "made-b" }) }

@@ -35,6 +35,7 @@ return refit.playbook "tests/durable-steps" {
   params = {
     items = refit.param.list { of = refit.param.string {}, default = { "a", "b", "c" }, help = "the each's items" },
     token = refit.param.string { secret = true, help = "a secret the run keeps in ctx.state" },
+    function_items = refit.param.bool { default = false, help = "items that hold a function, which is not data" },
   },
   preflight = {
     refit.check "has-nodes" (function(ctx)
@@ -66,7 +67,9 @@ return refit.playbook "tests/durable-steps" {
     items = function(ctx)
       ctx.log("listing the items")
       local out = {}
-      for _, name in ipairs(ctx.params.items) do out[#out + 1] = { name = name } end
+      for _, name in ipairs(ctx.params.items) do
+        out[#out + 1] = { name = name, describe = ctx.params.function_items and function() return name end or nil }
+      end
       return out
     end,
     step = item_step,
