@@ -12,6 +12,7 @@
 #include "lua/guard.hpp"
 #include "lua/json_bridge.hpp"
 #include "report/console_sink.hpp"
+#include "run/interrupt.hpp"
 #include "run/session.hpp"
 
 namespace refit::cli {
@@ -123,6 +124,7 @@ int testhost_plan(lua_State* L) {
   nlohmann::json result;
   try {
     auto r = run::run_session(options, {&recorder, &console});
+    run::interrupt::reset();  // a stop asked for by interrupt_after ends with its run
     result = {{"status", run::status_name(r.outcome.status)}, {"exit_code", run::exit_code(r.outcome)},
               {"message", r.outcome.message}, {"world_before", std::move(r.world_before)},
               {"world", std::move(r.world_after)}};

@@ -75,6 +75,10 @@ expect_err_exact "refit: step \"count\" of run $id was interrupted after its run
 [ -z "$out" ] && pass || fail "the refused resume reported a run" "$out"
 [ "$(jq -s 'map(select(.event == "run_started")) | length' "$state/runs/$id.jsonl")" = 1 ] && pass ||
   fail "the refused resume journaled a session"
+run resume "$id" --state-dir "$state" --rerun-interrupted </dev/null
+expect_code 1 "resume against real clusters off a terminal, without --yes"
+expect_err_exact "refit: refit resume changes real clusters and asks first, but this is not a terminal: pass --yes to resume without asking" \
+  "resume asks first, as apply does"
 continue_durable resume "$state" "$id" --rerun-interrupted
 expect_code 0 "resume --rerun-interrupted"
 expect_same_world count
