@@ -15,7 +15,7 @@ namespace {
 // What a hook logs and runs, handed to the caller's warn and note.
 class HookEvents final : public EventSink {
  public:
-  HookEvents(const SnapshotHookOptions& options) : options_(options) {}
+  explicit HookEvents(const SnapshotHookOptions& options) : options_(options) {}
 
   void on_event(const Event& event) override {
     const auto& f = event.fields;

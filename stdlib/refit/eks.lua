@@ -105,16 +105,15 @@ function M.identify(cluster, params)
   local exec = kc and kc.exec or {}
   local args, env = exec.args or {}, exec.env or {}
   local command = (exec.command or ""):match("([^/]+)$") or ""
-  local id = { name_from = nil, region_from = nil }
+  local id = {}
   local function take(field, value, from)
     if value and value ~= "" and id[field] == nil then
       id[field] = value
       id[field .. "_from"] = from
     end
   end
-  local given = function(v) return v ~= nil and v ~= "" and v or nil end
-  take("name", given(params.cluster), "--set cluster")
-  take("region", given(params.region), "--set region")
+  take("name", params.cluster, "--set cluster")   -- take skips "" (a string param left unset)
+  take("region", params.region, "--set region")
   local plugin = "the exec plugin of context " .. tostring(kc and kc.context)
   if command == "aws" then
     take("name", flag_value(args, { "--cluster-name" }), plugin)
