@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace refit::cluster {
 
@@ -46,12 +47,15 @@ void redact_secret(nlohmann::json& obj) {
 
 nlohmann::json snapshot_cluster(Cluster& cluster, const std::vector<SnapshotKind>& kinds, const SnapshotOptions& options) {
   nlohmann::json objects = nlohmann::json::array();
-  std::vector<SnapshotKind> sorted = kinds;
-  std::sort(sorted.begin(), sorted.end(), [](const SnapshotKind& a, const SnapshotKind& b) {
-    return std::tie(a.kind, a.api_version) < std::tie(b.kind, b.api_version);
-  });
   // One object may be served under two groups (an Ingress as extensions/v1beta1 and as
-  // networking.k8s.io/v1): it is one object, with one uid, and goes in once.
+  // networking.k8s.io/v1): it is one object, with one uid, and goes in once, as the group that is
+  // not the legacy `extensions` reads it. Read as extensions/v1beta1, every Ingress of a live cluster
+  // would look like a user of an API that Kubernetes 1.22 removes, and stop a plan to 1.22.
+  auto legacy = [](const SnapshotKind& k) { return group_of(k.api_version) == "extensions"; };
+  std::vector<SnapshotKind> sorted = kinds;
+  std::sort(sorted.begin(), sorted.end(), [&legacy](const SnapshotKind& a, const SnapshotKind& b) {
+    return std::make_tuple(a.kind, legacy(a), a.api_version) < std::make_tuple(b.kind, legacy(b), b.api_version);
+  });
   std::set<std::string> seen_uids;
   for (const auto& k : sorted) {
     if (!worth_copying(k)) continue;

@@ -85,6 +85,18 @@ int l_version(lua_State* L) {
   return 1;
 }
 
+// c:kubeconfig(): the context the cluster is reached through (cluster.hpp), or nil.
+int l_kubeconfig(lua_State* L) {
+  Handle& h = check_handle(L);
+  nlohmann::json view = h.cluster->kubeconfig();
+  if (view.is_null()) {
+    lua_pushnil(L);
+  } else {
+    push_json(L, view, NullMode::Drop);
+  }
+  return 1;
+}
+
 int l_set_version(lua_State* L) {
   Handle& h = check_handle(L);
   std::string v = luaL_checkstring(L, 2);
@@ -332,6 +344,7 @@ void push_metatable(lua_State* L) {
   if (luaL_newmetatable(L, kHandleType)) {
     const luaL_Reg methods[] = {
         {"name", guarded<l_name>},         {"version", guarded<l_version>},
+        {"kubeconfig", guarded<l_kubeconfig>},
         {"get", guarded<l_get>},           {"list", guarded<l_list>},
         {"create", guarded<l_write<Write::Create>>},
         {"apply", guarded<l_write<Write::Apply>>},

@@ -135,6 +135,9 @@ nlohmann::json RealWorld::snapshot(bool keep_secret_values, const std::function<
       };
     }
     nlohmann::json entry = cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+    // Where it was read from (no credential): a plan from the fixture finds the cloud cluster behind
+    // the context as a plan from the live cluster does (refit.eks reads the exec plugin's arguments).
+    entry["kubeconfig"] = kube_cluster.kubeconfig();
     if (name == impl_->options.targets.default_name) entry["default"] = true;
     clusters[name] = std::move(entry);
   }

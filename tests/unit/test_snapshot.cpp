@@ -66,3 +66,44 @@ TEST_CASE("events, metrics and endpoints are not worth copying", "[snapshot]") {
   CHECK(worth_copying({"v1", "Node"}));
   CHECK(worth_copying({"cluster.x-k8s.io/v1beta1", "Cluster"}));
 }
+
+namespace {
+
+// An API server that serves one Ingress under both of its groups, converted to the version asked
+// for, as a real one does (the simulated store keeps the version an object was written with).
+class TwoGroupServer final : public refit::cluster::Cluster {
+ public:
+  const std::string& name() const override { return name_; }
+  refit::cluster::ServerVersion version() const override { return refit::cluster::parse_server_version("v1.21.14"); }
+  bool get(const refit::cluster::ObjectRef&, const std::function<void(const Json&)>&) override { return false; }
+  void list(const refit::cluster::ListQuery& query, const std::function<void(const Json&)>& visit) override {
+    visit(Json{{"apiVersion", query.api_version}, {"kind", query.kind},
+               {"metadata", {{"namespace", "shop"}, {"name", "web"}, {"uid", "u-ingress"}}}});
+  }
+  void create(Json, const StoredVisitor&) override { refuse(); }
+  void apply(Json, const refit::cluster::ApplyOptions&, const StoredVisitor&) override { refuse(); }
+  void replace(Json, const StoredVisitor&) override { refuse(); }
+  void merge_patch(const refit::cluster::ObjectRef&, const Json&, const StoredVisitor&) override { refuse(); }
+  void json_patch(const refit::cluster::ObjectRef&, const Json&, const StoredVisitor&) override { refuse(); }
+  void strategic_patch(const refit::cluster::ObjectRef&, const Json&, const StoredVisitor&) override { refuse(); }
+  void patch_status(const refit::cluster::ObjectRef&, const Json&, const StoredVisitor&) override { refuse(); }
+  bool remove(const refit::cluster::ObjectRef&, const refit::cluster::DeleteOptions&) override { refuse(); }
+  void evict(const refit::cluster::ObjectRef&) override { refuse(); }
+
+ private:
+  [[noreturn]] static void refuse() { throw std::logic_error("a snapshot only reads"); }
+  std::string name_ = "two-groups";
+};
+
+}  // namespace
+
+TEST_CASE("an object served under two groups goes in once, as the group that is not extensions reads it",
+          "[snapshot]") {
+  TwoGroupServer server;
+  // Sorted by name, extensions/v1beta1 would come first: read so, every Ingress would look like a
+  // user of an API that Kubernetes 1.22 removes.
+  Json fixture = refit::cluster::snapshot_cluster(
+      server, {{"extensions/v1beta1", "Ingress"}, {"networking.k8s.io/v1", "Ingress"}}, SnapshotOptions{});
+  REQUIRE(fixture["objects"].size() == 1);
+  CHECK(fixture["objects"][0]["apiVersion"] == "networking.k8s.io/v1");
+}

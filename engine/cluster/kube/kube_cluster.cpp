@@ -4,6 +4,7 @@
 
 #include "cluster/kinds.hpp"
 #include "cluster/kube/json_fields.hpp"
+#include "cluster/kube/kubeconfig_view.hpp"
 
 namespace refit::kube {
 
@@ -139,6 +140,8 @@ KubeCluster::Target KubeCluster::target_of(Json& object, const char* verb) {
   target.subject = RequestSubject{verb, kind, target.ns, name, target.resource->qualified(), ""};
   return target;
 }
+
+Json KubeCluster::kubeconfig() const { return kubeconfig_view(endpoint()); }
 
 cluster::ServerVersion KubeCluster::version() const {
   if (version_) return *version_;

@@ -42,6 +42,8 @@ class KubeCluster final : public cluster::Cluster {
   const std::string& name() const override { return name_; }
   // GET /version, once.
   cluster::ServerVersion version() const override;
+  // The endpoint's context, server and exec plugin (kubeconfig_view.hpp).
+  Json kubeconfig() const override;
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
   void create(Json object, const StoredVisitor& stored) override;

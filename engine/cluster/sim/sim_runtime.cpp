@@ -89,7 +89,7 @@ struct SimPrimitives {
     return 1;
   }
 
-  // W.add_cluster(name, { version =, default = })
+  // W.add_cluster(name, { version =, default =, kubeconfig = }) (kubeconfig: the fixture's, checked)
   static int add_cluster(lua_State* L) {
     SimRuntime& r = rt(L);
     luaL_checkstring(L, 1);
@@ -99,7 +99,9 @@ struct SimPrimitives {
     std::string version = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
     lua_getfield(L, 2, "default");
     bool make_default = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    lua_getfield(L, 2, "kubeconfig");
+    nlohmann::json kubeconfig = lua_istable(L, -1) ? lua::to_json(L, -1) : nlohmann::json();
+    lua_pop(L, 3);
     if (version.empty()) throw lua::Error(fmt::format("cluster \"{}\": version is required", name));
     SimCluster* cluster = nullptr;
     try {
@@ -107,6 +109,7 @@ struct SimPrimitives {
     } catch (const std::exception& e) {
       throw lua::Error(e.what());
     }
+    if (!kubeconfig.is_null()) cluster->set_kubeconfig(std::move(kubeconfig));
     r.watch_cluster(*cluster);
     cluster->set_evictor([&r](SimCluster& c, const ObjectRef& pod) { r.evict(c, pod); });
     lua::push_cluster_handle(L, cluster, nullptr, cluster);

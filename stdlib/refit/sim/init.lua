@@ -110,7 +110,7 @@ return function(fixture, fixture_dir, scenario)
       end
       c.version = c.version or server
     end
-    W.add_cluster(c.name, { version = c.version, default = c.default })
+    W.add_cluster(c.name, { version = c.version, default = c.default, kubeconfig = c.kubeconfig })
     names[c.name] = true
   end
   faults.check_clusters(function(name) return names[name] == true end)
