@@ -21,10 +21,20 @@ namespace {
 // The speed is read on every command: ctx:connect may add a cluster that changes it.
 class WorldTimeExecutor final : public exec::Executor {
  public:
-  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, const kube::KubeWorld& world)
+  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, kube::KubeWorld& world)
       : inner_(std::move(inner)), world_(world) {}
 
   exec::Result run(const exec::Request& request) override {
+    exec::Result result = run_in_world_time(request);
+    // A vendor CLI that changes the world (an installer, `velero backup create`) may install
+    // CustomResourceDefinitions, or create the first object of a kind: what discovery found missing
+    // before may be served now.
+    if (request.mutates || result.changed) world_.forget_discovery_misses();
+    return result;
+  }
+
+ private:
+  exec::Result run_in_world_time(const exec::Request& request) {
     const double speed = world_.speed();
     if (speed == 1.0) return inner_->run(request);
     exec::Request scaled = request;
@@ -34,9 +44,8 @@ class WorldTimeExecutor final : public exec::Executor {
     return result;
   }
 
- private:
   std::unique_ptr<exec::ProcessExecutor> inner_;
-  const kube::KubeWorld& world_;
+  kube::KubeWorld& world_;
 };
 
 }  // namespace
