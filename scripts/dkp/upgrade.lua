@@ -236,6 +236,35 @@ local function satisfies(version, constraint)
   return ok and fits
 end
 
+-- Whether object `o` was written at `api_version`. A real API server converts every object to the
+-- version a client asks for, and records the version each writer used in metadata.managedFields; a
+-- simulated world keeps the version an object was written with (and has no managedFields).
+local function written_at(o, api_version)
+  local managed = o.metadata.managedFields
+  if managed == nil then return o.apiVersion == api_version end
+  for _, entry in ipairs(managed) do
+    if entry.apiVersion == api_version then return true end
+  end
+  return false
+end
+
+-- The objects of `entry`'s kind (namespace `ns`, `labels`) written at its removed apiVersion. They are
+-- listed at the replacement, which the cluster serves: listed at the removed version, a real API
+-- server would answer every object at it.
+local function written_at_removed_api(c, entry, ns, labels)
+  local query = { apiVersion = entry.replacement or entry.apiVersion, kind = entry.kind, namespace = ns, labels = labels }
+  local ok, objs = pcall(c.list, c, query)
+  if not ok then
+    query.apiVersion = entry.apiVersion
+    ok, objs = pcall(c.list, c, query)
+  end
+  local found = {}
+  for _, o in ipairs(ok and objs or {}) do
+    if written_at(o, entry.apiVersion) then found[#found + 1] = o end
+  end
+  return found
+end
+
 -- The custom applications deployed (AppDeployments of Apps that are not DKP catalog or platform apps)
 -- and what makes each incompatible with Kubernetes `to`: a kubeVersion constraint it declares, or
 -- objects of APIs that Kubernetes 1.22 removes.
@@ -263,14 +292,11 @@ local function custom_app_problems(ctx, to)
         for _, target in ipairs(reach(ctx, ns)) do
           for _, entry in ipairs(removed) do
             if not entry.request_only then
-              local ok, objs = pcall(target.c.list, target.c, { apiVersion = entry.apiVersion, kind = entry.kind, namespace = ns,
-                                                                labels = { ["helm.toolkit.fluxcd.io/name"] = ad.metadata.name } })
-              for _, o in ipairs(ok and objs or {}) do
-                if o.apiVersion == entry.apiVersion then
-                  problems[#problems + 1] = string.format("%s deploys %s %s/%s on cluster %s, an API Kubernetes 1.22 removes: " ..
-                    "change its chart to %s", what, entry.apiVersion .. " " .. entry.kind, ns, o.metadata.name, target.name,
-                    entry.replacement or "a supported API")
-                end
+              local labels = { ["helm.toolkit.fluxcd.io/name"] = ad.metadata.name }
+              for _, o in ipairs(written_at_removed_api(target.c, entry, ns, labels)) do
+                problems[#problems + 1] = string.format("%s deploys %s %s/%s on cluster %s, an API Kubernetes 1.22 removes: " ..
+                  "change its chart to %s", what, entry.apiVersion .. " " .. entry.kind, ns, o.metadata.name, target.name,
+                  entry.replacement or "a supported API")
               end
             end
           end
