@@ -131,19 +131,24 @@ cluster::Cluster* RealWorld::connect(const std::string& kubeconfig_text, const s
   return &c;
 }
 
+nlohmann::json RealWorld::snapshot_cluster(cluster::Cluster& c, bool keep_secret_values,
+                                           const std::function<void(const std::string&)>& progress) {
+  // Every cluster of this world is reached through the Kubernetes API.
+  auto& kube_cluster = static_cast<kube::KubeCluster&>(c);
+  cluster::SnapshotOptions options;
+  options.keep_secret_values = keep_secret_values;
+  if (progress) {
+    options.progress = [&progress, &c](const cluster::SnapshotKind& k, std::size_t n) {
+      if (n > 0) progress(fmt::format("{}: {} {} ({})", c.name(), n, k.kind, k.api_version));
+    };
+  }
+  return cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+}
+
 nlohmann::json RealWorld::snapshot(bool keep_secret_values, const std::function<void(const std::string&)>& progress) {
   nlohmann::json clusters = nlohmann::json::object();
   for (const auto& [name, c] : impl_->clusters) {
-    auto& kube_cluster = *static_cast<kube::KubeCluster*>(c);
-    cluster::SnapshotOptions options;
-    options.keep_secret_values = keep_secret_values;
-    const std::string& cluster_name = name;
-    if (progress) {
-      options.progress = [&progress, &cluster_name](const cluster::SnapshotKind& k, std::size_t n) {
-        if (n > 0) progress(fmt::format("{}: {} {} ({})", cluster_name, n, k.kind, k.api_version));
-      };
-    }
-    nlohmann::json entry = cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+    nlohmann::json entry = snapshot_cluster(*c, keep_secret_values, progress);
     if (name == impl_->options.targets.default_name) entry["default"] = true;
     clusters[name] = std::move(entry);
   }
