@@ -3,6 +3,7 @@
 // client writes back; and end to end over HTTPS, a client reading such a Secret and connecting with
 // it, while the world keeps its own value.
 #include <catch2/catch.hpp>
+#include <httplib.h>
 
 #include <memory>
 
@@ -242,4 +243,52 @@ TEST_CASE("served secrets: a client reads a kubeconfig Secret and connects with 
   }
   CHECK(dump.find(b64(w.access.client_key_pem)) == std::string::npos);
   CHECK(dump.find(fleet_value) != std::string::npos);
+}
+
+TEST_CASE("served secrets: watches serve them too; patches that write the served form back restore it",
+          "[serve][secrets]") {
+  refit::lua::Vm vm;
+  refit::run::prepare_vm(vm);
+  refit::sim::World world{1};
+  refit::sim::SimRuntime runtime(vm, world);
+  runtime.load("tests/cli/files/serve-kubectl.yaml", std::nullopt);
+  refit::serve::ServeOptions options;
+  options.speed = 0;
+  refit::serve::SimServer server(runtime, options);
+  server.start();
+  httplib::Client client("127.0.0.1", server.port());
+  const std::string secrets = "/clusters/demo/api/v1/namespaces/shop/secrets";
+  const std::string fleet_value = b64(fleet_kubeconfig("demo"));
+  auto created = client.Post(secrets.c_str(), secret({{"value", fleet_value}}, nullptr, "demo-kubeconfig", "shop").dump(),
+                             "application/json");
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  const Json served_value = Json::parse(created->body)["data"]["value"];
+  CHECK(refit::data::parse_yaml(unb64(served_value))["clusters"][0]["cluster"]["server"] == server.cluster_url("demo"));
+
+  auto watched = client.Get((secrets + "?watch=1&timeoutSeconds=1").c_str());
+  REQUIRE(watched);
+  Json added = Json::parse(watched->body.substr(0, watched->body.find('\n')));
+  CHECK(added["type"] == "ADDED");
+  CHECK(added["object"]["data"]["value"] == served_value);
+
+  auto stored_value = [&] {
+    auto lock = server.world().lock();
+    Json value;
+    server.world().cluster("demo")->get({"v1", "Secret", "shop", "demo-kubeconfig"},
+                                        [&](const Json& object) { value = object["data"]["value"]; });
+    return value;
+  };
+  const std::string object = secrets + "/demo-kubeconfig";
+  Json merge = {{"metadata", {{"labels", {{"patched", "merge"}}}}}, {"data", {{"value", served_value}}}};
+  REQUIRE(client.Patch(object.c_str(), merge.dump(), "application/merge-patch+json")->status == 200);
+  CHECK(stored_value() == fleet_value);
+  Json ops = Json::array({{{"op", "replace"}, {"path", "/data/value"}, {"value", served_value}}});
+  REQUIRE(client.Patch(object.c_str(), ops.dump(), "application/json-patch+json")->status == 200);
+  CHECK(stored_value() == fleet_value);
+  // A kubeconfig the client wrote itself is its own.
+  Json own = Json::array({{{"op", "replace"}, {"path", "/data/value"}, {"value", b64(fleet_kubeconfig("other"))}}});
+  REQUIRE(client.Patch(object.c_str(), own.dump(), "application/json-patch+json")->status == 200);
+  CHECK(stored_value() == b64(fleet_kubeconfig("other")));
+  server.stop();
 }
