@@ -48,13 +48,17 @@ void redact_secret(nlohmann::json& obj) {
 nlohmann::json snapshot_cluster(Cluster& cluster, const std::vector<SnapshotKind>& kinds, const SnapshotOptions& options) {
   nlohmann::json objects = nlohmann::json::array();
   // One object may be served under two groups (an Ingress as extensions/v1beta1 and as
-  // networking.k8s.io/v1): it is one object, with one uid, and goes in once, as the group that is
-  // not the legacy `extensions` reads it. Read as extensions/v1beta1, every Ingress of a live cluster
-  // would look like a user of an API that Kubernetes 1.22 removes, and stop a plan to 1.22.
-  auto legacy = [](const SnapshotKind& k) { return group_of(k.api_version) == "extensions"; };
+  // networking.k8s.io/v1): it is one object, with one uid, and goes in once, at the version of the
+  // group that stores it. A real API server answers it at whichever version is asked; kept at the
+  // old group's, it would look written at an API that Kubernetes removes.
+  auto old_group = [](const SnapshotKind& k) {
+    std::string_view group = group_of(k.api_version);
+    return storage_group_of(group, k.kind) != group;
+  };
   std::vector<SnapshotKind> sorted = kinds;
-  std::sort(sorted.begin(), sorted.end(), [&legacy](const SnapshotKind& a, const SnapshotKind& b) {
-    return std::make_tuple(a.kind, legacy(a), a.api_version) < std::make_tuple(b.kind, legacy(b), b.api_version);
+  std::sort(sorted.begin(), sorted.end(), [&old_group](const SnapshotKind& a, const SnapshotKind& b) {
+    return std::tuple(std::string_view(a.kind), old_group(a), std::string_view(a.api_version)) <
+           std::tuple(std::string_view(b.kind), old_group(b), std::string_view(b.api_version));
   });
   std::set<std::string> seen_uids;
   for (const auto& k : sorted) {

@@ -340,6 +340,15 @@ int l_tostring(lua_State* L) {
   return 1;
 }
 
+// Two handles on one cluster are equal: ctx:connect makes a new handle each time, and a playbook may
+// ask whether a kubeconfig reaches the cluster it already has (a management cluster's own).
+int l_eq(lua_State* L) {
+  Handle& a = check_handle(L);
+  auto* b = static_cast<Handle*>(luaL_testudata(L, 2, kHandleType));
+  lua_pushboolean(L, b != nullptr && a.cluster == b->cluster);
+  return 1;
+}
+
 void push_metatable(lua_State* L) {
   if (luaL_newmetatable(L, kHandleType)) {
     const luaL_Reg methods[] = {
@@ -357,6 +366,8 @@ void push_metatable(lua_State* L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, guarded<l_tostring>);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, guarded<l_eq>);
+    lua_setfield(L, -2, "__eq");
   }
 }
 

@@ -17,6 +17,7 @@
 #include "run/run_context.hpp"
 #include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
+#include "run/snapshot_connect.hpp"
 
 namespace refit::run {
 
@@ -182,9 +183,12 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
 
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
+// `connector_for`, when given, makes ctx:connect's connector for the loaded world (snapshot plans).
+using ConnectorFor = std::function<RunHost::Connector(sim::SimRuntime&)>;
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
-                      EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
+                      EventFields started, const std::function<void(EventBus&)>& before_run = {},
+                      const ConnectorFor& connector_for = {}) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
@@ -200,6 +204,7 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.default_name = world.default_cluster()->name();
   parts.timeline = &runtime;
   parts.executor = &runtime;
+  if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
@@ -291,10 +296,15 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     std::string display = options.inventory ? "snapshot of the clusters of " + *options.inventory
                                             : "snapshot of context " + options.context;
     EventFields started = {{"world", "snapshot"}, {"targets", world->describe()}};
-    world.reset();
-    return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
+    // The live world stays: a cluster the playbook reaches through ctx:connect is snapshotted then.
+    SessionResult result = run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
       runtime.load_document(fixture, display, ".", options.scenario);
-    }, std::move(started), emit_early_warnings);
+    }, std::move(started), [&](EventBus& bus) {
+      bus_ptr = &bus;
+      emit_early_warnings(bus);
+    }, [&world](sim::SimRuntime& runtime) { return snapshot_connector(*world, runtime); });
+    bus_ptr = nullptr;
+    return result;
   }
   if (options.confirm && !options.confirm(world->describe())) {
     throw SetupError("not applied: nothing was changed");
