@@ -36,6 +36,8 @@ struct ProcessSpec {
 
 struct ProcessResult {
   int code = 0;              // the exit status; 128 + N for a death by signal N; 127 not found, 126 not runnable
+  bool started = false;      // the program ran; false for 127 and 126, with `err` saying why
+  int signal = 0;            // the signal that ended it, when one did
   std::string out;           // the first `output_cap` bytes
   std::string err;
   std::size_t out_dropped = 0;  // bytes written beyond the cap, not kept
