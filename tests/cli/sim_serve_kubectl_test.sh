@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kubectl against `refit sim serve`: the simulated world as kubectl sees it, read and changed through
-# the Kubernetes API (get, -o json, get -w, apply --server-side, patch, rollout status, wait, drain,
-# scale, delete, version, api-resources), each asserted exactly.
+# the Kubernetes API (get, -o json, get -w, create secret, apply --server-side, patch, rollout status,
+# wait, drain, scale, delete, version, api-resources), each asserted exactly.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/cli/lib.sh
 
@@ -31,7 +31,7 @@ wait_for_line() {
   return 1
 }
 
-# --- the EKS demo world, read ---------------------------------------------------------------------
+# --- the EKS demo world, read (and one Secret created) ---------------------------------------------
 
 start_sim_serve "$tmp" examples/clusters/eks-1.20.yaml
 kc=$KC
@@ -67,6 +67,18 @@ kube version -o json
 expect_code 0 "version exits 0"
 [ "$(jq -r .serverVersion.gitVersion <<<"$out")" = "v1.20.15-eks-14c7a48" ] && pass ||
   fail "version reports the cluster's gitVersion" "$out"
+
+# create secret generic: kubectl 1.32 (which the kubectl on PATH runs for this server's version) sends
+# the Secret in protobuf, as client-go's typed clients do without ever falling back to JSON; the served
+# world reads it (engine/serve/protobuf_body.hpp).
+kube create secret generic db-creds -n shop --from-literal=user=admin --from-literal=password=s3cret -v=8
+expect_code 0 "create secret generic exits 0"
+expect_out_exact "secret/db-creds created" "create secret generic reports the Secret"
+grep -q "Content-Type: application/vnd.kubernetes.protobuf" <<<"$err" && pass ||
+  fail "kubectl sent no protobuf body (this check needs kubectl 1.32 or later)" "$(grep -i "content-type" <<<"$err")"
+kube get secret db-creds -n shop -o json
+[ "$(jq -c '[.metadata.namespace, .metadata.name, .data.user, .data.password]' <<<"$out")" = \
+  '["shop","db-creds","YWRtaW4=","czNjcmV0"]' ] && pass || fail "the Secret kubectl created is not what it sent" "$out"
 
 stop_sim_serve
 [ "$SERVE_CODE" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $SERVE_CODE" "$(cat "$tmp/serve.log")"
