@@ -43,7 +43,7 @@ std::string ApiRequest::media_type() const {
 }
 
 Json ApiRequest::body() const {
-  if (media_type() == kProtobufMediaType) return decode_protobuf_body(http.body, resource.kind);
+  if (media_type() == kProtobufMediaType) return decode_protobuf_body(http.body, resource.kind, path.subresource);
   if (media_type().find("yaml") != std::string::npos) {
     try {
       return data::parse_yaml(http.body);

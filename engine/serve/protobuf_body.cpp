@@ -31,6 +31,7 @@ enum class Type {
   BytesMap,   // map<string, bytes>
   Strings,    // repeated string
   Messages,   // repeated message
+  IntOrString,  // intstr.IntOrString {type = 1, intVal = 2, strVal = 3}: a number or a string in JSON
 };
 
 struct Layout;
@@ -39,6 +40,9 @@ struct Field {
   const char* name;
   Type type = Type::String;
   const Layout* layout = nullptr;  // of a Message or Messages field
+  // An empty string, a zero or false is written to JSON too: a field without omitempty
+  // (PriorityClass.value), or a pointer, which protobuf carries only when it is set (immutable).
+  bool keep_zero = false;
 };
 struct Layout {
   std::vector<Field> fields;
@@ -46,12 +50,12 @@ struct Layout {
 
 // k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto (selfLink and managedFields are not read: the
 // API server ignores both on writes).
-const Layout kOwnerReference{{{1, "kind"},
-                              {3, "name"},
-                              {4, "uid"},
-                              {5, "apiVersion"},
-                              {6, "controller", Type::Bool},
-                              {7, "blockOwnerDeletion", Type::Bool}}};
+const Layout kOwnerReference{{{1, "kind", Type::String, nullptr, true},
+                              {3, "name", Type::String, nullptr, true},
+                              {4, "uid", Type::String, nullptr, true},
+                              {5, "apiVersion", Type::String, nullptr, true},
+                              {6, "controller", Type::Bool, nullptr, true},
+                              {7, "blockOwnerDeletion", Type::Bool, nullptr, true}}};
 const Layout kObjectMeta{{{1, "name"},
                           {2, "generateName"},
                           {3, "namespace"},
@@ -60,7 +64,7 @@ const Layout kObjectMeta{{{1, "name"},
                           {7, "generation", Type::Int},
                           {8, "creationTimestamp", Type::Time},
                           {9, "deletionTimestamp", Type::Time},
-                          {10, "deletionGracePeriodSeconds", Type::Int},
+                          {10, "deletionGracePeriodSeconds", Type::Int, nullptr, true},
                           {11, "labels", Type::StringMap},
                           {12, "annotations", Type::StringMap},
                           {13, "ownerReferences", Type::Messages, &kOwnerReference},
@@ -75,24 +79,66 @@ const Layout kSecret{{{1, "metadata", Type::Message, &kObjectMeta},
                       {2, "data", Type::BytesMap},
                       {3, "type"},
                       {4, "stringData", Type::StringMap},
-                      {5, "immutable", Type::Bool}}};
+                      {5, "immutable", Type::Bool, nullptr, true}}};
 const Layout kConfigMap{{{1, "metadata", Type::Message, &kObjectMeta},
                          {2, "data", Type::StringMap},
                          {3, "binaryData", Type::BytesMap},
-                         {4, "immutable", Type::Bool}}};
+                         {4, "immutable", Type::Bool, nullptr, true}}};
 const Layout kNamespaceSpec{{{1, "finalizers", Type::Strings}}};
-const Layout kNamespaceStatus{{{1, "phase"}}};
-const Layout kNamespace{{{1, "metadata", Type::Message, &kObjectMeta},
-                         {2, "spec", Type::Message, &kNamespaceSpec},
-                         {3, "status", Type::Message, &kNamespaceStatus}}};
+const Layout kNamespace{{{1, "metadata", Type::Message, &kObjectMeta}, {2, "spec", Type::Message, &kNamespaceSpec}}};
 const Layout kServiceAccount{{{1, "metadata", Type::Message, &kObjectMeta},
                               {2, "secrets", Type::Messages, &kObjectReference},
                               {3, "imagePullSecrets", Type::Messages, &kLocalObjectReference},
-                              {4, "automountServiceAccountToken", Type::Bool}}};
+                              {4, "automountServiceAccountToken", Type::Bool, nullptr, true}}};
 
-// The kinds read, by kind (all of the core group).
+// k8s.io/apimachinery/pkg/apis/meta/v1: LabelSelector.
+const Layout kLabelSelectorRequirement{{{1, "key"}, {2, "operator"}, {3, "values", Type::Strings}}};
+const Layout kLabelSelector{
+    {{1, "matchLabels", Type::StringMap}, {2, "matchExpressions", Type::Messages, &kLabelSelectorRequirement}}};
+
+// k8s.io/api/rbac/v1/generated.proto.
+const Layout kPolicyRule{{{1, "verbs", Type::Strings},
+                          {2, "apiGroups", Type::Strings},
+                          {3, "resources", Type::Strings},
+                          {4, "resourceNames", Type::Strings},
+                          {5, "nonResourceURLs", Type::Strings}}};
+const Layout kAggregationRule{{{1, "clusterRoleSelectors", Type::Messages, &kLabelSelector}}};
+const Layout kRole{{{1, "metadata", Type::Message, &kObjectMeta}, {2, "rules", Type::Messages, &kPolicyRule}}};
+const Layout kClusterRole{{{1, "metadata", Type::Message, &kObjectMeta},
+                           {2, "rules", Type::Messages, &kPolicyRule},
+                           {3, "aggregationRule", Type::Message, &kAggregationRule}}};
+const Layout kSubject{{{1, "kind", Type::String, nullptr, true},
+                       {2, "apiGroup"},
+                       {3, "name", Type::String, nullptr, true},
+                       {4, "namespace"}}};
+const Layout kRoleRef{{{1, "apiGroup", Type::String, nullptr, true},
+                       {2, "kind", Type::String, nullptr, true},
+                       {3, "name", Type::String, nullptr, true}}};
+const Layout kRoleBinding{{{1, "metadata", Type::Message, &kObjectMeta},
+                           {2, "subjects", Type::Messages, &kSubject},
+                           {3, "roleRef", Type::Message, &kRoleRef}}};
+
+// k8s.io/api/scheduling/v1 and policy/v1.
+const Layout kPriorityClass{{{1, "metadata", Type::Message, &kObjectMeta},
+                             {2, "value", Type::Int, nullptr, true},
+                             {3, "globalDefault", Type::Bool},
+                             {4, "description"},
+                             {5, "preemptionPolicy"}}};
+const Layout kPodDisruptionBudgetSpec{{{1, "minAvailable", Type::IntOrString},
+                                       {2, "selector", Type::Message, &kLabelSelector},
+                                       {3, "maxUnavailable", Type::IntOrString},
+                                       {4, "unhealthyPodEvictionPolicy"}}};
+const Layout kPodDisruptionBudget{{{1, "metadata", Type::Message, &kObjectMeta},
+                                   {2, "spec", Type::Message, &kPodDisruptionBudgetSpec}}};
+
+// The kinds read, by kind: each layout is the kind's whole message, so nothing a client sends is
+// dropped, but for status (Namespaces, PodDisruptionBudgets), which a create or update does not set.
 const std::map<std::string_view, const Layout*> kKinds = {
-    {"ConfigMap", &kConfigMap}, {"Namespace", &kNamespace}, {"Secret", &kSecret}, {"ServiceAccount", &kServiceAccount}};
+    {"ClusterRole", &kClusterRole},       {"ClusterRoleBinding", &kRoleBinding},
+    {"ConfigMap", &kConfigMap},           {"Namespace", &kNamespace},
+    {"PodDisruptionBudget", &kPodDisruptionBudget}, {"PriorityClass", &kPriorityClass},
+    {"Role", &kRole},                     {"RoleBinding", &kRoleBinding},
+    {"Secret", &kSecret},                 {"ServiceAccount", &kServiceAccount}};
 
 // runtime.Unknown, the envelope, and its TypeMeta.
 const Layout kTypeMeta{{{1, "apiVersion"}, {2, "kind"}}};
@@ -208,7 +254,7 @@ void read_field(Reader& reader, int wire, const Field& field, Json& object, std:
     case Type::String: {
       expect(kLengthDelimited);
       std::string text = text_of(reader, reader.delimited().first, field.name);
-      if (!text.empty()) object[field.name] = std::move(text);
+      if (!text.empty() || field.keep_zero) object[field.name] = std::move(text);
       return;
     }
     case Type::Bytes: {
@@ -219,12 +265,13 @@ void read_field(Reader& reader, int wire, const Field& field, Json& object, std:
     case Type::Int: {
       expect(kVarint);
       auto value = static_cast<std::int64_t>(reader.varint());
-      if (value != 0) object[field.name] = value;
+      if (value != 0 || field.keep_zero) object[field.name] = value;
       return;
     }
     case Type::Bool: {
       expect(kVarint);
-      object[field.name] = reader.varint() != 0;
+      bool value = reader.varint() != 0;
+      if (value || field.keep_zero) object[field.name] = value;
       return;
     }
     case Type::Time: {
@@ -257,6 +304,24 @@ void read_field(Reader& reader, int wire, const Field& field, Json& object, std:
     case Type::Strings: {
       expect(kLengthDelimited);
       object[field.name].push_back(text_of(reader, reader.delimited().first, field.name));
+      return;
+    }
+    case Type::IntOrString: {
+      expect(kLengthDelimited);
+      auto [bytes, base] = reader.delimited();
+      Reader value(bytes, base, what);
+      std::int64_t type = 0, number = 0;
+      std::string text;
+      while (!value.done()) {
+        std::uint64_t tag = value.varint();
+        int n = static_cast<int>(tag >> 3), w = static_cast<int>(tag & 7);
+        if (n == 1 && w == kVarint) type = static_cast<std::int64_t>(value.varint());
+        else if (n == 2 && w == kVarint) number = static_cast<std::int32_t>(value.varint());
+        else if (n == 3 && w == kLengthDelimited) text = text_of(value, value.delimited().first, field.name);
+        else value.skip(w);
+      }
+      if (type == 1) object[field.name] = std::move(text);
+      else object[field.name] = number;
       return;
     }
     case Type::Messages: {
@@ -294,7 +359,7 @@ std::string known_kinds() {
 
 }  // namespace
 
-Json decode_protobuf_body(std::string_view body, std::string_view kind) {
+Json decode_protobuf_body(std::string_view body, std::string_view kind, std::string_view subresource) {
   std::string what = fmt::format("{} (runtime.Unknown)", kind);
   Reader envelope(body, 0, what);
   static constexpr std::string_view kMagic("k8s\0", 4);
@@ -324,12 +389,15 @@ Json decode_protobuf_body(std::string_view body, std::string_view kind) {
   if (!has_raw) unknown.fail("it holds no object (runtime.Unknown.raw)");
   std::string body_kind = type_meta.value("kind", std::string(kind));
   auto layout = kKinds.find(body_kind);
-  if (layout == kKinds.end()) {
-    throw StatusError(
-        415, "UnsupportedMediaType",
-        fmt::format("the body of the request was in an unknown format - accepted media types include: "
-                    "application/json, application/yaml ({} reads {} bodies only of {}: send this {} as JSON)",
-                    "refit sim serve", kProtobufMediaType, known_kinds(), body_kind));
+  if (layout == kKinds.end() || !subresource.empty()) {
+    std::string why = layout == kKinds.end()
+                          ? fmt::format("only of {}: send this {} as JSON", known_kinds(), body_kind)
+                          : fmt::format("only for whole objects: send the {} of this {} as JSON", subresource,
+                                        body_kind);
+    throw StatusError(415, "UnsupportedMediaType",
+                      fmt::format("the body of the request was in an unknown format - accepted media types include: "
+                                  "application/json, application/yaml (refit sim serve reads {} bodies {})",
+                                  kProtobufMediaType, why));
   }
   Json object = decode_message(raw, raw_base, *layout->second, body_kind);
   object["kind"] = body_kind;

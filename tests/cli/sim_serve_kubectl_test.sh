@@ -79,6 +79,16 @@ grep -q "Content-Type: application/vnd.kubernetes.protobuf" <<<"$err" && pass ||
 kube get secret db-creds -n shop -o json
 [ "$(jq -c '[.metadata.namespace, .metadata.name, .data.user, .data.password]' <<<"$out")" = \
   '["shop","db-creds","YWRtaW4=","czNjcmV0"]' ] && pass || fail "the Secret kubectl created is not what it sent" "$out"
+kube create rolebinding readers -n shop --clusterrole=view --user=alice --serviceaccount=shop:builder
+expect_out_exact "rolebinding.rbac.authorization.k8s.io/readers created" "create rolebinding (protobuf too) exits 0"
+kube get rolebinding readers -n shop -o json
+[ "$(jq -c '[.roleRef, .subjects]' <<<"$out")" = \
+  '[{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},[{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"alice"},{"kind":"ServiceAccount","name":"builder","namespace":"shop"}]]' ] &&
+  pass || fail "the RoleBinding kubectl created is not what it sent" "$out"
+kube create deployment web2 -n shop --image=nginx
+expect_code 1 "create deployment, whose protobuf the served world does not read"
+expect_err_exact "error: failed to create deployment: the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (refit sim serve reads application/vnd.kubernetes.protobuf bodies only of ClusterRole, ClusterRoleBinding, ConfigMap, Namespace, PodDisruptionBudget, PriorityClass, Role, RoleBinding, Secret and ServiceAccount: send this Deployment as JSON)" \
+  "the refusal names the kinds whose protobuf the served world reads"
 
 stop_sim_serve
 [ "$SERVE_CODE" = 0 ] && pass || fail "SIGTERM stops the server cleanly (exit 0)" "exit $SERVE_CODE" "$(cat "$tmp/serve.log")"

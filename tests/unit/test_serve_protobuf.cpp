@@ -81,7 +81,7 @@ TEST_CASE("protobuf: ConfigMaps, Namespaces and ServiceAccounts; times; fields i
   std::string ns = field(1, field(1, "team-a")) + field(2, field(1, "kubernetes")) + field(3, "");
   CHECK(decode_protobuf_body(envelope("v1", "Namespace", ns), "Namespace") ==
         Json::parse(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"},
-                        "spec":{"finalizers":["kubernetes"]},"status":{}})"));
+                        "spec":{"finalizers":["kubernetes"]}})"));
 
   std::string sa = field(1, field(1, "builder") + field(3, "ci")) + field(3, field(1, "registry")) + number_field(4, 0);
   CHECK(decode_protobuf_body(envelope("v1", "ServiceAccount", sa), "ServiceAccount") ==
@@ -89,14 +89,71 @@ TEST_CASE("protobuf: ConfigMaps, Namespaces and ServiceAccounts; times; fields i
                         "imagePullSecrets":[{"name":"registry"}],"automountServiceAccountToken":false})"));
 }
 
-TEST_CASE("protobuf: a kind it has no layout for is 415, naming the kinds it reads", "[serve][protobuf]") {
+TEST_CASE("protobuf: RBAC, PriorityClasses and PodDisruptionBudgets", "[serve][protobuf]") {
+  std::string rule = field(1, "get") + field(1, "list") + field(2, "apps") + field(3, "deployments");
+  std::string role = field(1, field(1, "reader") + field(3, "shop")) + field(2, rule);
+  CHECK(decode_protobuf_body(envelope("rbac.authorization.k8s.io/v1", "Role", role), "Role") ==
+        Json::parse(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role",
+                        "metadata":{"name":"reader","namespace":"shop"},
+                        "rules":[{"verbs":["get","list"],"apiGroups":["apps"],"resources":["deployments"]}]})"));
+
+  std::string selects = entry(1, "rbac.example.com/agg", "true");  // a LabelSelector
+  std::string aggregated = field(1, field(1, "aggregate")) + field(3, field(1, selects));
+  CHECK(decode_protobuf_body(envelope("rbac.authorization.k8s.io/v1", "ClusterRole", aggregated), "ClusterRole") ==
+        Json::parse(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",
+                        "metadata":{"name":"aggregate"},
+                        "aggregationRule":{"clusterRoleSelectors":[
+                          {"matchLabels":{"rbac.example.com/agg":"true"}}]}})"));
+
+  // Subject and RoleRef fields have no omitempty: an empty apiGroup is kept in the roleRef.
+  std::string binding = field(1, field(1, "readers")) + field(2, field(1, "User") + field(3, "alice")) +
+                        field(3, field(1, "") + field(2, "ClusterRole") + field(3, "view"));
+  CHECK(decode_protobuf_body(envelope("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", binding),
+                             "ClusterRoleBinding") ==
+        Json::parse(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
+                        "metadata":{"name":"readers"},"subjects":[{"kind":"User","name":"alice"}],
+                        "roleRef":{"apiGroup":"","kind":"ClusterRole","name":"view"}})"));
+
+  // value has no omitempty (0 is a priority); globalDefault has (false is left out).
+  std::string priority = field(1, field(1, "batch")) + number_field(2, 0) + number_field(3, 0) + field(4, "");
+  CHECK(decode_protobuf_body(envelope("scheduling.k8s.io/v1", "PriorityClass", priority), "PriorityClass") ==
+        Json::parse(R"({"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"batch"},
+                        "value":0})"));
+
+  // IntOrString: type 0 is the number (intVal), type 1 the string (strVal).
+  std::string requirement = field(1, "tier") + field(2, "In") + field(3, "a") + field(3, "b");
+  std::string selector = entry(1, "app", "web") + field(2, requirement);
+  std::string spec = field(1, number_field(1, 0) + number_field(2, 1) + field(3, "")) + field(2, selector) +
+                     field(3, number_field(1, 1) + number_field(2, 0) + field(3, "30%"));
+  std::string budget = field(1, field(1, "web")) + field(2, spec);
+  CHECK(decode_protobuf_body(envelope("policy/v1", "PodDisruptionBudget", budget), "PodDisruptionBudget") ==
+        Json::parse(R"({"apiVersion":"policy/v1","kind":"PodDisruptionBudget","metadata":{"name":"web"},
+                        "spec":{"minAvailable":1,"maxUnavailable":"30%",
+                                "selector":{"matchLabels":{"app":"web"},"matchExpressions":[
+                                  {"key":"tier","operator":"In","values":["a","b"]}]}}})"));
+}
+
+TEST_CASE("protobuf: a kind it has no layout for is 415, naming the kinds it reads; so is a subresource",
+          "[serve][protobuf]") {
   StatusError e = status_error_of(envelope("apps/v1", "Deployment", field(1, field(1, "web"))), "Deployment");
   CHECK(e.code == 415);
   CHECK(e.reason == "UnsupportedMediaType");
   CHECK(std::string(e.what()) ==
         "the body of the request was in an unknown format - accepted media types include: application/json, "
-        "application/yaml (refit sim serve reads application/vnd.kubernetes.protobuf bodies only of ConfigMap, "
-        "Namespace, Secret and ServiceAccount: send this Deployment as JSON)");
+        "application/yaml (refit sim serve reads application/vnd.kubernetes.protobuf bodies only of ClusterRole, "
+        "ClusterRoleBinding, ConfigMap, Namespace, PodDisruptionBudget, PriorityClass, Role, RoleBinding, Secret and "
+        "ServiceAccount: send this Deployment as JSON)");
+  try {
+    std::string budget = envelope("policy/v1", "PodDisruptionBudget", field(1, field(1, "web")));
+    decode_protobuf_body(budget, "PodDisruptionBudget", "status");
+    FAIL("no StatusError");
+  } catch (const StatusError& error) {
+    CHECK(error.code == 415);
+    CHECK(std::string(error.what()) ==
+          "the body of the request was in an unknown format - accepted media types include: application/json, "
+          "application/yaml (refit sim serve reads application/vnd.kubernetes.protobuf bodies only for whole objects: "
+          "send the status of this PodDisruptionBudget as JSON)");
+  }
 }
 
 TEST_CASE("protobuf: bytes that are not such a body are 400, saying where", "[serve][protobuf]") {
