@@ -1,7 +1,8 @@
-// Running commands for real (`refit apply`, and the reads of `refit plan` against live clusters): the
-// argv is spawned directly (never through a shell, so no argument is ever re-parsed), in its own
-// process group so that a timeout ends everything it started, with stdin from /dev/null and stdout
-// and stderr captured separately, each up to a cap.
+// Running commands for real (`refit apply`, the reads of `refit plan` against live clusters, and
+// kubeconfig exec credential plugins, through run_process): the argv is spawned directly (never through
+// a shell, so no argument is ever re-parsed), in its own process group so that a timeout ends
+// everything it started, with stdin from /dev/null and stdout and stderr captured separately, each up
+// to a cap.
 #pragma once
 #include <cstddef>
 #include <cstdint>
