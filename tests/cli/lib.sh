@@ -58,7 +58,7 @@ normalize_world() {
   jq -S 'del(.time) | walk(if type == "object" then
             del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
                 .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
-                .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
+                .lastUpdatedTimestamp, .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
           else . end)' "$1"
 }
 

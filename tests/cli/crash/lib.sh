@@ -1,0 +1,294 @@
+# The crash matrix (issue 5; docs/testing.md): a playbook applied to a world that outlives its client is
+# stopped at many points of its run (SIGKILL after journal line k; SIGINT through the real handler), then
+# resumed. Each time the world must end as the uninterrupted run's does, no change that is not idempotent
+# may have been made twice, and the journal must tell the truth. tests/cli/crash/matrix.conf says which
+# playbooks, on which worlds; tests/cli/crash/run.sh runs one of its lines.
+#
+# Environment, to reproduce a failure or widen a run:
+#   CRASH_SEED=S        the seed of the sample of kill points (printed by every run; random by default)
+#   CRASH_SAMPLE=N      how many kill points in all (default 20; every one when the run has fewer lines)
+#   CRASH_POINTS="..."  run only these points: kill:k (SIGKILL after journal line k), torn:k (killed after
+#                       line k, a change, and that line lost: a kill between a call and its journal line),
+#                       int:k (SIGINT after line k), int:k,k2 (and a second SIGINT after k2: abort at once)
+#   CRASH_SPEED=X       a served world's clock speed (default 2000)
+#   CRASH_KEEP=1        keep the working directory (journals, world dumps, outputs) and say where it is
+set -u
+source tests/cli/lib.sh
+
+CRASH_SPEED=${CRASH_SPEED:-2000}
+CRASH_SAMPLE=${CRASH_SAMPLE:-20}
+
+# --- The worlds a playbook runs against: a kind of world is three functions, crash_<kind>_start DIR
+# (a fresh world from $CRASH_FX in DIR; sets CRASH_TARGET_ARGS, how apply reaches it, and CRASH_PATH, the
+# PATH apply and resume run with), crash_<kind>_dump FILE (the world as it is now, without what differs
+# between two runs: lib.sh's normalize_world) and crash_<kind>_stop.
+
+# served: a world served by `refit sim serve`, which outlives a killed client, reached through the real
+# Kubernetes backend (--context $CRASH_TARGET), its vendor tools through the server's shims. Its clock
+# follows the wall clock (times $CRASH_SPEED), so between a stop and the resume the world goes on for
+# about 0.1-0.3 s of wall time (3-10 minutes at 2000x): an update that takes longer (an EKS control plane,
+# a node group) is still going on when the resume looks at it; a shorter one has ended.
+crash_served_start() {
+  start_sim_serve "$1" "$CRASH_FX" --speed "$CRASH_SPEED" --shims "$1/bin"
+  CRASH_TARGET_ARGS=(--kubeconfig "$KC" --context "$CRASH_TARGET")
+  CRASH_PATH="$1/bin:$PATH"
+}
+crash_served_dump() { served_dump >"$1.raw" && normalize_world "$1.raw" >"$1"; }
+crash_served_stop() { stop_sim_serve; }
+
+crash_world_start() { "crash_${CRASH_WORLD}_start" "$@"; }
+crash_world_dump() { "crash_${CRASH_WORLD}_dump" "$@"; }
+crash_world_stop() { "crash_${CRASH_WORLD}_stop" "$@"; }
+
+# --- Running the playbook.
+
+# crash_apply STATE [NAME=VALUE...]: applies the playbook to the world, journaled in STATE, with those
+# variables in its environment; sets $out, $err and $code.
+crash_apply() {
+  local state=$1
+  shift
+  # (braces: bash would say "Killed" when the apply is)
+  { env "$@" PATH="$CRASH_PATH" "$REFIT" apply "$CRASH_PB" "${CRASH_TARGET_ARGS[@]}" "${CRASH_PARAMS[@]}" --yes \
+      --state-dir "$state" --no-color >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null
+  code=$?
+  out=$(cat "$tmp/out") err=$(cat "$tmp/err")
+}
+
+crash_resume() {  # STATE RUN
+  PATH="$CRASH_PATH" run resume "$2" --state-dir "$1" --yes --no-color
+}
+
+# the_run STATE: the id of the one run journaled in STATE.
+the_run() {
+  local files=("$1"/runs/*.jsonl)
+  [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs" >&2; return 1; }
+  basename "${files[0]}" .jsonl
+}
+
+# --- What a journal says.
+
+# A journal line's change that must not be made twice, or nothing: a Kubernetes create or JSON patch
+# ("CLUSTER create|json-patch KIND NAMESPACE/NAME"), or a command that declared it mutates ("$ ARGV").
+# Merge patches, applies, replaces, deletes and evictions come to the same when made again.
+CRASH_ONCE_JQ='
+  if .event == "mutation" and (.verb == "create" or (.verb == "patch" and (.patch | type) == "array")) then
+    "\(.cluster) \(if .verb == "create" then "create" else "json-patch" end) \(.kind) \(.namespace // "")/\(.name)"
+  elif .event == "command" and .mutates then "$ \(.argv | join(" "))"
+  else empty end'
+
+# line_text JOURNAL K: what line K of a journal is ("mutation item[b] run patch"), for messages.
+line_text() {
+  sed -n "${2}p" "$1" | jq -r '[.event, .check, .step, .phase, .verb] | map(select(. != null)) | join(" ")'
+}
+
+# --- The matrix.
+
+# crash_reference: the uninterrupted apply on a fresh world. Sets REF_JOURNAL, REF_LINES and the files
+# REF_WORLD (the world it ends in), REF_ONCE (its changes that must not be made twice, sorted) and
+# REF_STEPS (the steps it went through, run or skipped, sorted).
+crash_reference() {
+  local dir="$tmp/reference"
+  mkdir -p "$dir"
+  crash_world_start "$dir"
+  crash_apply "$dir/state"
+  if [ "$code" != 0 ]; then
+    fail "the uninterrupted apply of $CRASH_PB: expected exit 0, got $code" "stdout: $(tail -c 1500 <<<"$out")" "stderr: ${err:0:800}"
+    crash_world_stop
+    finish
+    exit 1
+  fi
+  crash_world_dump "$dir/world.json"
+  crash_world_stop
+  REF_JOURNAL="$dir/state/runs/$(the_run "$dir/state").jsonl"
+  REF_LINES=$(wc -l <"$REF_JOURNAL")
+  REF_WORLD="$dir/world.json"
+  REF_ONCE="$dir/once.txt"
+  REF_STEPS="$dir/steps.txt"
+  jq -r "$CRASH_ONCE_JQ" "$REF_JOURNAL" | sort >"$REF_ONCE"
+  jq -r 'select(.event == "step_finished" or .event == "step_skipped") | .step' "$REF_JOURNAL" | sort -u >"$REF_STEPS"
+}
+
+# crash_sample N SEED COUNT EXCLUDED: COUNT distinct points of 1..N-1 that are not among EXCLUDED (lines),
+# all of them when there are fewer, in order; the same ones for the same seed.
+crash_sample() {
+  local n=$1 count=$3 i j t
+  local -A excluded=()
+  for i in $4; do excluded[$i]=1; done
+  local points=()
+  for ((i = 1; i < n; i++)); do [ -n "${excluded[$i]:-}" ] || points+=("$i"); done
+  if ((${#points[@]} > count)); then
+    RANDOM=$2
+    for ((i = 0; i < count; i++)); do
+      j=$((i + (RANDOM * 32768 + RANDOM) % (${#points[@]} - i)))
+      t=${points[i]} points[i]=${points[j]} points[j]=$t
+    done
+    points=("${points[@]:0:count}")
+  fi
+  ((${#points[@]} == 0)) || printf '%s\n' "${points[@]}" | sort -n
+}
+
+# crash_change_lines: the reference journal's lines that journal a change that must not be made twice.
+crash_change_lines() {
+  jq -r "[$CRASH_ONCE_JQ] | length" "$REF_JOURNAL" | awk '$1 > 0 { print NR }'
+}
+
+# crash_point POINT: one point of the matrix (kill:k, torn:k, int:k or int:k,k2), on a fresh world. The
+# resume follows the stop at once (what is checked of the stopped run is checked on a copy of its state
+# directory afterwards), so that what the stopped run started is, as far as the world's clock allows,
+# still going on when the resume looks at it.
+crash_point() {
+  local point=$1 kind=${1%%:*} at=${1#*:}
+  local k=${at%%,*} dir="$tmp/point-${1//[:,]/-}" label
+  label="$point (after line $k: $(line_text "$REF_JOURNAL" "$k"))"
+  mkdir -p "$dir"
+  local state="$dir/state" dropped="" session_status="" expect=137
+  crash_world_start "$dir"
+  case $kind in
+    kill | torn) crash_apply "$state" REFIT_TEST_KILL_AFTER_EVENT="$k" ;;
+    int) crash_apply "$state" REFIT_TEST_INTERRUPT_AFTER_EVENT="$at" ;;
+    *) fail "unknown point $point (kill:k, torn:k, int:k or int:k,k2)"; crash_world_stop; return ;;
+  esac
+  [ "$kind" = int ] && expect=130
+  if [ "$code" != "$expect" ]; then
+    fail "$label: the apply did not stop with exit $expect (exit $code)" "stdout: $(tail -c 600 <<<"$out")" "stderr: ${err:0:600}"
+    crash_world_stop
+    return
+  fi
+  local id journal
+  id=$(the_run "$state") || { fail "$label: $(the_run "$state" 2>&1)"; crash_world_stop; return; }
+  journal="$state/runs/$id.jsonl"
+  if [ "$kind" = torn ]; then
+    # the change was made, its line never written: only the world knows of it
+    dropped=$(tail -1 "$journal")
+    sed -i '$d' "$journal"
+  fi
+  cp -r "$state" "$dir/stopped"
+  crash_resume "$state" "$id"
+  local resume_code=$code resume_out=$out resume_err=$err
+  # the stopped run, as it was left
+  local stopped="$dir/stopped/runs/$id.jsonl"
+  jq -e . "$stopped" >/dev/null 2>&1 && pass || fail "$label: the stopped run's journal is not JSON lines"
+  case $kind in
+    kill) [ "$(wc -l <"$stopped")" = "$k" ] && pass || fail "$label: the killed run's journal has not $k lines" ;;
+    int)
+      if [ "$at" = "$k" ]; then
+        session_status=interrupted
+        [ "$(tail -2 "$stopped" | jq -c '[.event, .status]' | tr '\n' ' ')" = \
+          '["run_interrupted",null] ["run_finished","interrupted"] ' ] && pass ||
+          fail "$label: the journal does not end with run_interrupted and run_finished interrupted" "$(tail -3 "$stopped")"
+      else
+        # aborted at once by the second interrupt: nothing journaled after it
+        [ "$(tail -1 "$stopped" | jq -r .event)" != run_finished ] && pass || fail "$label: the aborted run journaled its end"
+      fi
+      ;;
+  esac
+  PATH="$CRASH_PATH" run runs --state-dir "$dir/stopped" -o json
+  [ "$(jq -r '.[0].status' <<<"$out")" = interrupted ] && pass || fail "$label: refit runs does not say interrupted" "$out"
+  code=$resume_code out=$resume_out err=$resume_err
+  if [ "$code" != 0 ]; then
+    fail "$label: the resume: expected exit 0, got $code" "stdout: $(tail -c 1500 <<<"$out")" "stderr: ${err:0:1200}"
+  else
+    crash_check "$label" "$dir" "$journal" "$stopped" "$dropped" "$session_status"
+  fi
+  crash_world_stop
+}
+
+# crash_check LABEL DIR JOURNAL STOPPED DROPPED SESSION_STATUS: after a resume that succeeded, the world,
+# the changes and the journal. STOPPED is the journal as the stopped session left it; DROPPED the line
+# lost from it (torn), or empty; SESSION_STATUS what refit runs says of the stopped session.
+crash_check() {
+  local label=$1 dir=$2 journal=$3 stopped=$4 dropped=$5 session_status=$6
+  crash_world_dump "$dir/world.json"
+  if diff -u "$REF_WORLD" "$dir/world.json" >"$dir/world.diff"; then pass; else
+    fail "$label: the resumed run's world differs from the uninterrupted run's" "$(head -40 "$dir/world.diff")"
+  fi
+  # no change that must not be made twice was made more often than the uninterrupted run made it
+  { jq -r "$CRASH_ONCE_JQ" "$journal"; [ -z "$dropped" ] || jq -r "$CRASH_ONCE_JQ" <<<"$dropped"; } | sort >"$dir/once.txt"
+  local extra
+  extra=$(comm -13 "$REF_ONCE" "$dir/once.txt")
+  [ -z "$extra" ] && pass || fail "$label: made more often than in the uninterrupted run:" "$extra"
+  PATH="$CRASH_PATH" run runs --state-dir "$(dirname "$(dirname "$journal")")" -o json
+  [ "$(jq -c '.[0] | [.status, [.sessions[] | [.mode, .status]]]' <<<"$out")" = \
+    "[\"succeeded\",[[\"apply\",\"$session_status\"],[\"resume\",\"succeeded\"]]]" ] && pass ||
+    fail "$label: refit runs does not say: apply ${session_status:-killed}, then resume succeeded" "$out"
+  # the journal: the stopped session's lines kept as they were, then the resumed session's
+  local stopped_lines
+  stopped_lines=$(wc -l <"$stopped")
+  head -n "$stopped_lines" "$journal" | cmp -s - "$stopped" && pass ||
+    fail "$label: the resume changed the lines of the stopped session"
+  local why
+  why=$(jq -r -n --slurpfile stopped "$stopped" --rawfile ref_steps "$REF_STEPS" '
+    def ended: map(select(.event == "step_finished" or .event == "step_skipped") | .step);
+    [inputs] as $all | $all[($stopped | length):] as $resumed
+    | ($stopped | ended) as $before
+    | ([$stopped[] | select(.event == "step_started") | .step] - $before) as $cut
+    | ($stopped | any(.event == "phase_started" and .phase == "run" and .step == $cut[0])) as $run_began
+    | [$resumed[] | select(.event == "run_resumed")][0] as $resumed_at
+    | [
+        (if $resumed[0].event != "run_started" or $resumed[0].mode != "resume" then
+           "the resumed session does not begin with run_started (mode resume)" else empty end),
+        (if ($resumed | map(select(.event == "run_started")) | length) != 1 then "not one run_started in the resume" else empty end),
+        (if $resumed[-1].event != "run_finished" or $resumed[-1].status != "succeeded" then
+           "the resumed session does not end with run_finished succeeded" else empty end),
+        (if ($cut | length) > 1 then "the stopped session left more than one step unfinished: \($cut)" else empty end),
+        (if ($cut | length) == 1 and $resumed_at.from_step != $cut[0] then
+           "run_resumed goes on from \($resumed_at.from_step | tojson), not from the stopped step \($cut[0])" else empty end),
+        # the stopped step: passed over by its `done` only when its run had begun (else it runs as usual)
+        # the stopped step: when its run had begun, only its `done` may pass it over (as completed); else
+        # it goes as it would have (run, or skipped by its `when` or `done`)
+        ($cut[] | . as $s
+         | if ($resumed | any(.step == $s and .event == "step_finished" and .status == "succeeded")) then empty
+           elif $run_began then
+             (if ($resumed | any(.step == $s and .event == "step_skipped" and .reason == "done" and .completed)) then empty
+              else "the stopped step \($s), whose run had begun, neither ran again nor was found done" end)
+           elif ($resumed | any(.step == $s and .event == "step_skipped" and (.reason == "when" or .reason == "done"))) then empty
+           else "the stopped step \($s) neither ran nor was skipped by its when or done" end),
+        # steps that ended before are passed over, never started again
+        ($before[] | . as $s
+         | if ($resumed | any(.step == $s and .event == "step_skipped" and .reason == "completed")) then empty
+           else "step \($s) ended before the stop but is not passed over as completed" end),
+        ([$resumed[] | select(.event == "step_started") | .step] as $again | $before[] | select(IN($again[])) |
+           "step \(.) ended before the stop and started again"),
+        # and every step of the uninterrupted run ended, in one session or the other
+        (($ref_steps | split("\n") | map(select(. != ""))) - ($all | ended) | .[] |
+           "step \(.) of the uninterrupted run never ended")
+      ] | .[]' "$journal")
+  [ -z "$why" ] && pass || fail "$label: the journal does not tell the run as it went:" "${why//$'\n'/; }"
+}
+
+# crash_matrix WORLD PLAYBOOK FIXTURE TARGET [PARAMS...]: the matrix of one playbook, applied to a WORLD
+# (a kind above) made from FIXTURE, targeting TARGET, with PARAMS (--set k=v ...).
+crash_matrix() {
+  CRASH_WORLD=$1 CRASH_PB=$2 CRASH_FX=$3 CRASH_TARGET=$4
+  shift 4
+  CRASH_PARAMS=("$@")
+  declare -F "crash_${CRASH_WORLD}_start" >/dev/null || { fail "no kind of world $CRASH_WORLD (tests/cli/crash/lib.sh)"; finish; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'crash_world_stop; if [ -n "${CRASH_KEEP:-}" ]; then echo "kept: $tmp"; else rm -rf "$tmp"; fi' EXIT
+  local seed=${CRASH_SEED:-$((RANDOM * 32768 + RANDOM))} started=$SECONDS
+  crash_reference
+  local points
+  if [ -n "${CRASH_POINTS:-}" ]; then
+    points=$CRASH_POINTS
+  else
+    # CRASH_SAMPLE kill points: right after each change that must not be made twice, with its journal
+    # line lost (the worst moment to be killed), and a seeded sample of the other lines; then SIGINT at
+    # three sampled points, once followed by a second SIGINT
+    local torn
+    torn=$(crash_change_lines | head -n "$CRASH_SAMPLE")
+    points="$(sed 's/^/torn:/' <<<"$torn") "
+    points+=$(crash_sample "$REF_LINES" "$seed" "$((CRASH_SAMPLE - $(grep -c . <<<"$torn")))" "$torn" | sed 's/^/kill:/')
+    local ints
+    mapfile -t ints < <(crash_sample "$((REF_LINES - 1))" "$((seed + 1))" 3 "")
+    points+=" int:${ints[0]} int:${ints[1]} int:${ints[2]},$((ints[2] + 1))"
+    points=$(tr ' ' '\n' <<<"$points" | grep . | tr '\n' ' ')
+  fi
+  echo "crash matrix of $CRASH_PB ($CRASH_WORLD world from $CRASH_FX): $REF_LINES journal lines, seed $seed" \
+    "(CRASH_SEED=$seed reproduces it)"
+  echo "points: $points"
+  for point in $points; do
+    crash_point "$point"
+  done
+  echo "$(wc -w <<<"$points") points in $((SECONDS - started)) s"
+  finish
+}
