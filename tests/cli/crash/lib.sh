@@ -9,7 +9,8 @@
 #   CRASH_SAMPLE=N      how many kill points in all (default 20; every one when the run has fewer lines)
 #   CRASH_POINTS="..."  run only these points: kill:k (SIGKILL after journal line k), torn:k (killed after
 #                       line k, a change, and that line lost: a kill between a call and its journal line),
-#                       int:k (SIGINT after line k), int:k,k2 (and a second SIGINT after k2: abort at once)
+#                       int:k (SIGINT after line k), int:k,k2 (and a second SIGINT after k2: abort at once),
+#                       twice:k,j (killed after line k, the resume killed after its j-th line, resumed again)
 #   CRASH_SPEED=X       a served world's clock speed (default 2000)
 #   CRASH_KEEP=1        keep the working directory (journals, world dumps, outputs) and say where it is
 set -u
@@ -54,8 +55,13 @@ crash_apply() {
   out=$(cat "$tmp/out") err=$(cat "$tmp/err")
 }
 
-crash_resume() {  # STATE RUN
-  PATH="$CRASH_PATH" run resume "$2" --state-dir "$1" --yes --no-color
+# crash_resume STATE RUN [NAME=VALUE...]: refit resume RUN --yes, with those variables in its environment.
+crash_resume() {
+  local state=$1 id=$2
+  shift 2
+  { env "$@" PATH="$CRASH_PATH" "$REFIT" resume "$id" --state-dir "$state" --yes --no-color >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null
+  code=$?
+  out=$(cat "$tmp/out") err=$(cat "$tmp/err")
 }
 
 # the_run STATE: the id of the one run journaled in STATE.
@@ -132,21 +138,22 @@ crash_change_lines() {
   jq -r "[$CRASH_ONCE_JQ] | length" "$REF_JOURNAL" | awk '$1 > 0 { print NR }'
 }
 
-# crash_point POINT: one point of the matrix (kill:k, torn:k, int:k or int:k,k2), on a fresh world. The
-# resume follows the stop at once (what is checked of the stopped run is checked on a copy of its state
-# directory afterwards), so that what the stopped run started is, as far as the world's clock allows,
-# still going on when the resume looks at it.
+# crash_point POINT: one point of the matrix, on a fresh world: kill:k, torn:k, int:k, int:k,k2, or twice:k,j
+# (killed after line k, then the resume killed after its own j-th line, then resumed again). Each resume
+# follows the stop at once (what is checked of a stopped run is checked afterwards, on a copy of its state
+# directory), so that what the stopped run started is, as far as the world's clock allows, still going on
+# when the resume looks at it.
 crash_point() {
   local point=$1 kind=${1%%:*} at=${1#*:}
   local k=${at%%,*} dir="$tmp/point-${1//[:,]/-}" label
   label="$point (after line $k: $(line_text "$REF_JOURNAL" "$k"))"
   mkdir -p "$dir"
-  local state="$dir/state" dropped="" session_status="" expect=137
+  local state="$dir/state" dropped="" expect=137 sessions=()
   crash_world_start "$dir"
   case $kind in
-    kill | torn) crash_apply "$state" REFIT_TEST_KILL_AFTER_EVENT="$k" ;;
+    kill | torn | twice) crash_apply "$state" REFIT_TEST_KILL_AFTER_EVENT="$k" ;;
     int) crash_apply "$state" REFIT_TEST_INTERRUPT_AFTER_EVENT="$at" ;;
-    *) fail "unknown point $point (kill:k, torn:k, int:k or int:k,k2)"; crash_world_stop; return ;;
+    *) fail "unknown point $point (kill:k, torn:k, int:k, int:k,k2 or twice:k,j)"; crash_world_stop; return ;;
   esac
   [ "$kind" = int ] && expect=130
   if [ "$code" != "$expect" ]; then
@@ -162,42 +169,70 @@ crash_point() {
     dropped=$(tail -1 "$journal")
     sed -i '$d' "$journal"
   fi
-  cp -r "$state" "$dir/stopped"
-  crash_resume "$state" "$id"
+  cp -r "$state" "$dir/stopped-1"
+  sessions+=("apply $(crash_stopped_status "$kind" "$at")")
+  if [ "$kind" = twice ]; then
+    crash_resume "$state" "$id" REFIT_TEST_KILL_AFTER_EVENT="${at#*,}"
+    if [ "$code" = 137 ]; then
+      cp -r "$state" "$dir/stopped-2"
+      sessions+=("resume killed")
+    elif [ "$code" != 0 ]; then
+      fail "$label: the first resume: expected it killed (137), got $code" "stdout: $(tail -c 1500 <<<"$out")" "stderr: ${err:0:1200}"
+      crash_world_stop
+      return
+    fi
+  fi
+  if [ "$code" != 0 ]; then crash_resume "$state" "$id"; fi
   local resume_code=$code resume_out=$out resume_err=$err
-  # the stopped run, as it was left
-  local stopped="$dir/stopped/runs/$id.jsonl"
-  jq -e . "$stopped" >/dev/null 2>&1 && pass || fail "$label: the stopped run's journal is not JSON lines"
-  case $kind in
-    kill) [ "$(wc -l <"$stopped")" = "$k" ] && pass || fail "$label: the killed run's journal has not $k lines" ;;
-    int)
-      if [ "$at" = "$k" ]; then
-        session_status=interrupted
-        [ "$(tail -2 "$stopped" | jq -c '[.event, .status]' | tr '\n' ' ')" = \
-          '["run_interrupted",null] ["run_finished","interrupted"] ' ] && pass ||
-          fail "$label: the journal does not end with run_interrupted and run_finished interrupted" "$(tail -3 "$stopped")"
-      else
-        # aborted at once by the second interrupt: nothing journaled after it
-        [ "$(tail -1 "$stopped" | jq -r .event)" != run_finished ] && pass || fail "$label: the aborted run journaled its end"
-      fi
-      ;;
-  esac
-  PATH="$CRASH_PATH" run runs --state-dir "$dir/stopped" -o json
-  [ "$(jq -r '.[0].status' <<<"$out")" = interrupted ] && pass || fail "$label: refit runs does not say interrupted" "$out"
+  # the stopped sessions, as they were left
+  crash_check_stopped "$label" "$kind" "$at" "$dir/stopped-1/runs/$id.jsonl"
+  [ ! -d "$dir/stopped-2" ] ||
+    crash_check_stopped "$label (the resume)" kill "$(($(wc -l <"$dir/stopped-1/runs/$id.jsonl") + ${at#*,}))" \
+      "$dir/stopped-2/runs/$id.jsonl"
   code=$resume_code out=$resume_out err=$resume_err
   if [ "$code" != 0 ]; then
     fail "$label: the resume: expected exit 0, got $code" "stdout: $(tail -c 1500 <<<"$out")" "stderr: ${err:0:1200}"
   else
-    crash_check "$label" "$dir" "$journal" "$stopped" "$dropped" "$session_status"
+    local last
+    last=$(ls -d "$dir"/stopped-* | tail -1)
+    crash_check "$label" "$dir" "$journal" "$last/runs/$id.jsonl" "$dropped" "${sessions[@]}" "resume succeeded"
   fi
   crash_world_stop
 }
 
-# crash_check LABEL DIR JOURNAL STOPPED DROPPED SESSION_STATUS: after a resume that succeeded, the world,
-# the changes and the journal. STOPPED is the journal as the stopped session left it; DROPPED the line
-# lost from it (torn), or empty; SESSION_STATUS what refit runs says of the stopped session.
+# crash_stopped_status KIND AT: what refit runs -o json says of a session stopped so ("killed": none).
+crash_stopped_status() {
+  if [ "$1" = int ] && [ "$2" = "${2%%,*}" ]; then echo interrupted; else echo killed; fi
+}
+
+# crash_check_stopped LABEL KIND AT JOURNAL: the journal a stopped session left (KIND and AT as a point's),
+# and refit runs of its state directory.
+crash_check_stopped() {
+  local label=$1 kind=$2 at=$3 journal=$4 k=${3%%,*}
+  jq -e . "$journal" >/dev/null 2>&1 && pass || fail "$label: the stopped run's journal is not JSON lines"
+  case $kind in
+    kill) [ "$(wc -l <"$journal")" = "$k" ] && pass || fail "$label: the killed run's journal has not $k lines" ;;
+    int)
+      if [ "$at" = "$k" ]; then
+        [ "$(tail -2 "$journal" | jq -c '[.event, .status]' | tr '\n' ' ')" = \
+          '["run_interrupted",null] ["run_finished","interrupted"] ' ] && pass ||
+          fail "$label: the journal does not end with run_interrupted and run_finished interrupted" "$(tail -3 "$journal")"
+      else
+        # aborted at once by the second interrupt: nothing journaled after it
+        [ "$(tail -1 "$journal" | jq -r .event)" != run_finished ] && pass || fail "$label: the aborted run journaled its end"
+      fi
+      ;;
+  esac
+  PATH="$CRASH_PATH" run runs --state-dir "$(dirname "$(dirname "$journal")")" -o json
+  [ "$(jq -r '.[0].status' <<<"$out")" = interrupted ] && pass || fail "$label: refit runs does not say interrupted" "$out"
+}
+
+# crash_check LABEL DIR JOURNAL STOPPED DROPPED SESSION...: after a resume that succeeded, the world, the
+# changes and the journal. STOPPED is the journal as the last stopped session left it; DROPPED the line
+# lost from it (torn), or empty; each SESSION "MODE STATUS" as refit runs should list it ("killed": none).
 crash_check() {
-  local label=$1 dir=$2 journal=$3 stopped=$4 dropped=$5 session_status=$6
+  local label=$1 dir=$2 journal=$3 stopped=$4 dropped=$5
+  shift 5
   crash_world_dump "$dir/world.json"
   if diff -u "$REF_WORLD" "$dir/world.json" >"$dir/world.diff"; then pass; else
     fail "$label: the resumed run's world differs from the uninterrupted run's" "$(head -40 "$dir/world.diff")"
@@ -207,21 +242,29 @@ crash_check() {
   local extra
   extra=$(comm -13 "$REF_ONCE" "$dir/once.txt")
   [ -z "$extra" ] && pass || fail "$label: made more often than in the uninterrupted run:" "$extra"
+  local expected
+  expected=$(printf '%s\n' "$@" | jq -R -s -c 'split("\n") | map(select(. != "") | split(" ") | [.[0], (.[1] | sub("^killed$"; ""))])')
   PATH="$CRASH_PATH" run runs --state-dir "$(dirname "$(dirname "$journal")")" -o json
-  [ "$(jq -c '.[0] | [.status, [.sessions[] | [.mode, .status]]]' <<<"$out")" = \
-    "[\"succeeded\",[[\"apply\",\"$session_status\"],[\"resume\",\"succeeded\"]]]" ] && pass ||
-    fail "$label: refit runs does not say: apply ${session_status:-killed}, then resume succeeded" "$out"
-  # the journal: the stopped session's lines kept as they were, then the resumed session's
+  [ "$(jq -c '.[0] | [.status, [.sessions[] | [.mode, .status]]]' <<<"$out")" = "[\"succeeded\",$expected]" ] && pass ||
+    fail "$label: refit runs does not list the sessions $* and the status succeeded" "$out"
   local stopped_lines
   stopped_lines=$(wc -l <"$stopped")
   head -n "$stopped_lines" "$journal" | cmp -s - "$stopped" && pass ||
-    fail "$label: the resume changed the lines of the stopped session"
+    fail "$label: the resume changed the lines of the stopped sessions"
   local why
-  why=$(jq -r -n --slurpfile stopped "$stopped" --rawfile ref_steps "$REF_STEPS" '
+  why=$(crash_journal_problems "$stopped" "$journal" "$REF_STEPS")
+  [ -z "$why" ] && pass || fail "$label: the journal does not tell the run as it went:" "${why//$'\n'/; }"
+}
+
+# crash_journal_problems STOPPED JOURNAL STEPS: what is wrong (a line each; nothing when all is right) with
+# the journal of a run resumed to success (JOURNAL) that was stopped when its journal was STOPPED, STEPS
+# being the steps an uninterrupted run goes through (a file, one a line).
+crash_journal_problems() {
+  jq -r -n --slurpfile stopped "$1" --rawfile ref_steps "$3" '
     def ended: map(select(.event == "step_finished" or .event == "step_skipped") | .step);
     [inputs] as $all | $all[($stopped | length):] as $resumed
     | ($stopped | ended) as $before
-    | ([$stopped[] | select(.event == "step_started") | .step] - $before) as $cut
+    | ([$stopped[] | select(.event == "step_started") | .step] - $before | unique) as $cut
     | ($stopped | any(.event == "phase_started" and .phase == "run" and .step == $cut[0])) as $run_began
     | [$resumed[] | select(.event == "run_resumed")][0] as $resumed_at
     | [
@@ -230,10 +273,9 @@ crash_check() {
         (if ($resumed | map(select(.event == "run_started")) | length) != 1 then "not one run_started in the resume" else empty end),
         (if $resumed[-1].event != "run_finished" or $resumed[-1].status != "succeeded" then
            "the resumed session does not end with run_finished succeeded" else empty end),
-        (if ($cut | length) > 1 then "the stopped session left more than one step unfinished: \($cut)" else empty end),
+        (if ($cut | length) > 1 then "the stopped sessions left more than one step unfinished: \($cut)" else empty end),
         (if ($cut | length) == 1 and $resumed_at.from_step != $cut[0] then
            "run_resumed goes on from \($resumed_at.from_step | tojson), not from the stopped step \($cut[0])" else empty end),
-        # the stopped step: passed over by its `done` only when its run had begun (else it runs as usual)
         # the stopped step: when its run had begun, only its `done` may pass it over (as completed); else
         # it goes as it would have (run, or skipped by its `when` or `done`)
         ($cut[] | . as $s
@@ -244,16 +286,15 @@ crash_check() {
            elif ($resumed | any(.step == $s and .event == "step_skipped" and (.reason == "when" or .reason == "done"))) then empty
            else "the stopped step \($s) neither ran nor was skipped by its when or done" end),
         # steps that ended before are passed over, never started again
-        ($before[] | . as $s
+        ($before | unique | .[] | . as $s
          | if ($resumed | any(.step == $s and .event == "step_skipped" and .reason == "completed")) then empty
            else "step \($s) ended before the stop but is not passed over as completed" end),
-        ([$resumed[] | select(.event == "step_started") | .step] as $again | $before[] | select(IN($again[])) |
+        ([$resumed[] | select(.event == "step_started") | .step] as $again | $before | unique | .[] | select(IN($again[])) |
            "step \(.) ended before the stop and started again"),
-        # and every step of the uninterrupted run ended, in one session or the other
+        # and every step of the uninterrupted run ended, in one session or another
         (($ref_steps | split("\n") | map(select(. != ""))) - ($all | ended) | .[] |
            "step \(.) of the uninterrupted run never ended")
-      ] | .[]' "$journal")
-  [ -z "$why" ] && pass || fail "$label: the journal does not tell the run as it went:" "${why//$'\n'/; }"
+      ] | .[]' "$2"
 }
 
 # crash_matrix WORLD PLAYBOOK FIXTURE TARGET [PARAMS...]: the matrix of one playbook, applied to a WORLD
@@ -272,15 +313,19 @@ crash_matrix() {
     points=$CRASH_POINTS
   else
     # CRASH_SAMPLE kill points: right after each change that must not be made twice, with its journal
-    # line lost (the worst moment to be killed), and a seeded sample of the other lines; then SIGINT at
-    # three sampled points, once followed by a second SIGINT
+    # line lost (the worst moment to be killed), and a seeded sample of the other lines; SIGINT at three
+    # sampled points, once followed by a second SIGINT
     local torn
     torn=$(crash_change_lines | head -n "$CRASH_SAMPLE")
     points="$(sed 's/^/torn:/' <<<"$torn") "
     points+=$(crash_sample "$REF_LINES" "$seed" "$((CRASH_SAMPLE - $(grep -c . <<<"$torn")))" "$torn" | sed 's/^/kill:/')
-    local ints
+    local ints twice
     mapfile -t ints < <(crash_sample "$((REF_LINES - 1))" "$((seed + 1))" 3 "")
     points+=" int:${ints[0]} int:${ints[1]} int:${ints[2]},$((ints[2] + 1))"
+    # and twice, a run killed again while it resumes (after its j-th line), then resumed again
+    RANDOM=$((seed + 2))
+    mapfile -t twice < <(crash_sample "$REF_LINES" "$((seed + 2))" 2 "")
+    for k in "${twice[@]}"; do points+=" twice:$k,$((1 + RANDOM % (REF_LINES - k)))"; done
     points=$(tr ' ' '\n' <<<"$points" | grep . | tr '\n' ' ')
   fi
   echo "crash matrix of $CRASH_PB ($CRASH_WORLD world from $CRASH_FX): $REF_LINES journal lines, seed $seed" \
