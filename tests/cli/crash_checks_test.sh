@@ -7,7 +7,8 @@ source tests/cli/crash/lib.sh
 tmp=$(mktemp -d)
 trap 'stop_sim_serve; rm -rf "$tmp"' EXIT
 CRASH_WORLD=served CRASH_PB=tests/cli/playbooks/durable.lua CRASH_FX=examples/clusters/eks-1.20.yaml CRASH_TARGET=demo
-CRASH_PARAMS=()
+CRASH_WORLD_ARGS=() CRASH_PARAMS=()
+crash_absolute_paths
 
 crash_reference
 [ "$REF_LINES" = 55 ] && pass || fail "the reference run of durable.lua has not 55 journal lines: $REF_LINES"

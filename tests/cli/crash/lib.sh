@@ -22,35 +22,58 @@ CRASH_SAMPLE=${CRASH_SAMPLE:-20}
 # --- The worlds a playbook runs against: a kind of world is three functions, crash_<kind>_start DIR
 # (a fresh world from $CRASH_FX in DIR; sets CRASH_TARGET_ARGS, how apply reaches it, and CRASH_PATH, the
 # PATH apply and resume run with), crash_<kind>_dump FILE (the world as it is now, without what differs
-# between two runs: lib.sh's normalize_world) and crash_<kind>_stop.
+# between two runs: lib.sh's normalize_world) and crash_<kind>_stop. $CRASH_WORLD_ARGS are the options
+# matrix.conf gives the kind.
 
-# served: a world served by `refit sim serve`, which outlives a killed client, reached through the real
-# Kubernetes backend (--context $CRASH_TARGET), its vendor tools through the server's shims. Its clock
-# follows the wall clock (times $CRASH_SPEED), so between a stop and the resume the world goes on for
-# about 0.1-0.3 s of wall time (3-10 minutes at 2000x): an update that takes longer (an EKS control plane,
-# a node group) is still going on when the resume looks at it; a shorter one has ended.
+# served: a world served by `refit sim serve` (with $CRASH_WORLD_ARGS: --tls, --token-auth, ...), which
+# outlives a killed client, reached through the real Kubernetes backend, its vendor tools through the
+# server's shims. $CRASH_TARGET is a context of the served kubeconfig, or inventory:NAME=CONTEXT (an
+# inventory naming that context NAME). The world's clock follows the wall clock (times $CRASH_SPEED), so
+# between a stop and the resume it goes on for about 0.1-0.3 s of wall time (3-10 minutes at 2000x): an
+# update that takes longer (an EKS control plane, a node group) is still going on when the resume looks
+# at it; a shorter one has ended.
 crash_served_start() {
-  start_sim_serve "$1" "$CRASH_FX" --speed "$CRASH_SPEED" --shims "$1/bin"
-  CRASH_TARGET_ARGS=(--kubeconfig "$KC" --context "$CRASH_TARGET")
+  start_sim_serve "$1" "$CRASH_FX" --speed "$CRASH_SPEED" --shims "$1/bin" "${CRASH_WORLD_ARGS[@]}"
+  if [[ $CRASH_TARGET == inventory:* ]]; then
+    local name=${CRASH_TARGET#inventory:}
+    printf 'clusters:\n  %s:\n    context: %s\n    kubeconfig: %s\n' "${name%%=*}" "${name#*=}" "$KC" >"$1/inventory.yaml"
+    CRASH_TARGET_ARGS=(--inventory "$1/inventory.yaml")
+  else
+    CRASH_TARGET_ARGS=(--kubeconfig "$KC" --context "$CRASH_TARGET")
+  fi
   CRASH_PATH="$1/bin:$PATH"
+  served_credentials "$1"
 }
-crash_served_dump() { served_dump >"$1.raw" && normalize_world "$1.raw" >"$1"; }
+crash_served_dump() { served_dump "${CURL_CREDS[@]}" >"$1.raw" && normalize_world "$1.raw" >"$1"; }
 crash_served_stop() { stop_sim_serve; }
 
-crash_world_start() { "crash_${CRASH_WORLD}_start" "$@"; }
+# crash_absolute_paths: the binary, the fixture and a playbook file by their absolute paths (apply and
+# resume run in a directory of their own).
+crash_absolute_paths() {
+  REFIT=$(realpath "$REFIT") CRASH_FX=$(realpath "$CRASH_FX")
+  if [ -f "$CRASH_PB" ]; then CRASH_PB=$(realpath "$CRASH_PB"); fi
+}
+
+# crash_world_start DIR: also makes DIR/work, where apply and resume run.
+crash_world_start() {
+  mkdir -p "$1/work"
+  CRASH_WORKDIR=$1/work
+  "crash_${CRASH_WORLD}_start" "$@"
+}
 crash_world_dump() { "crash_${CRASH_WORLD}_dump" "$@"; }
 crash_world_stop() { "crash_${CRASH_WORLD}_stop" "$@"; }
 
 # --- Running the playbook.
 
 # crash_apply STATE [NAME=VALUE...]: applies the playbook to the world, journaled in STATE, with those
-# variables in its environment; sets $out, $err and $code.
+# variables in its environment; sets $out, $err and $code. It runs in $CRASH_WORKDIR, as the resume does
+# (a playbook may write files there, or run a tool by a relative path: kkp/upgrade's ./kubermatic-installer).
 crash_apply() {
   local state=$1
   shift
   # (braces: bash would say "Killed" when the apply is)
-  { env "$@" PATH="$CRASH_PATH" "$REFIT" apply "$CRASH_PB" "${CRASH_TARGET_ARGS[@]}" "${CRASH_PARAMS[@]}" --yes \
-      --state-dir "$state" --no-color >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null
+  { (cd "$CRASH_WORKDIR" && exec env "$@" PATH="$CRASH_PATH" "$REFIT" apply "$CRASH_PB" "${CRASH_TARGET_ARGS[@]}" \
+      "${CRASH_PARAMS[@]}" --yes --state-dir "$state" --no-color >"$tmp/out" 2>"$tmp/err"); } 2>/dev/null
   code=$?
   out=$(cat "$tmp/out") err=$(cat "$tmp/err")
 }
@@ -59,7 +82,8 @@ crash_apply() {
 crash_resume() {
   local state=$1 id=$2
   shift 2
-  { env "$@" PATH="$CRASH_PATH" "$REFIT" resume "$id" --state-dir "$state" --yes --no-color >"$tmp/out" 2>"$tmp/err"; } 2>/dev/null
+  { (cd "$CRASH_WORKDIR" && exec env "$@" PATH="$CRASH_PATH" "$REFIT" resume "$id" --state-dir "$state" --yes \
+      --no-color >"$tmp/out" 2>"$tmp/err"); } 2>/dev/null
   code=$?
   out=$(cat "$tmp/out") err=$(cat "$tmp/err")
 }
@@ -298,10 +322,15 @@ crash_journal_problems() {
 }
 
 # crash_matrix WORLD PLAYBOOK FIXTURE TARGET [PARAMS...]: the matrix of one playbook, applied to a WORLD
-# (a kind above) made from FIXTURE, targeting TARGET, with PARAMS (--set k=v ...).
+# made from FIXTURE, targeting TARGET, with PARAMS (--set k=v ...). WORLD is a kind above, then the kind's
+# options, separated by commas (served,--tls,--token-auth).
 crash_matrix() {
-  CRASH_WORLD=$1 CRASH_PB=$2 CRASH_FX=$3 CRASH_TARGET=$4
+  IFS=, read -r -a CRASH_WORLD_ARGS <<<"$1"
+  CRASH_WORLD=${CRASH_WORLD_ARGS[0]} CRASH_WORLD_ARGS=("${CRASH_WORLD_ARGS[@]:1}")
+  CRASH_PB=$2 CRASH_FX=$3 CRASH_TARGET=$4
   shift 4
+  crash_absolute_paths
+  local described="$CRASH_PB (${CRASH_WORLD_ARGS[*]:+${CRASH_WORLD_ARGS[*]} }$CRASH_WORLD world from $(realpath --relative-to=. "$CRASH_FX"))"
   CRASH_PARAMS=("$@")
   declare -F "crash_${CRASH_WORLD}_start" >/dev/null || { fail "no kind of world $CRASH_WORLD (tests/cli/crash/lib.sh)"; finish; exit 1; }
   tmp=$(mktemp -d)
@@ -328,7 +357,7 @@ crash_matrix() {
     for k in "${twice[@]}"; do points+=" twice:$k,$((1 + RANDOM % (REF_LINES - k)))"; done
     points=$(tr ' ' '\n' <<<"$points" | grep . | tr '\n' ' ')
   fi
-  echo "crash matrix of $CRASH_PB ($CRASH_WORLD world from $CRASH_FX): $REF_LINES journal lines, seed $seed" \
+  echo "crash matrix of $described: $REF_LINES journal lines, seed $seed" \
     "(CRASH_SEED=$seed reproduces it)"
   echo "points: $points"
   for point in $points; do
