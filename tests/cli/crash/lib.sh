@@ -10,14 +10,17 @@
 #   CRASH_POINTS="..."  run only these points: kill:k (SIGKILL after journal line k), torn:k (killed after
 #                       line k, a change, and that line lost: a kill between a call and its journal line),
 #                       int:k (SIGINT after line k), int:k,k2 (and a second SIGINT after k2: abort at once),
-#                       twice:k,j (killed after line k, the resume killed after its j-th line, resumed again)
+#                       twice:k,j (killed after line k, the resume killed after its j-th line, resumed again),
+#                       late:k (killed after line k, resumed an hour of the world's time later)
 #   CRASH_SPEED=X       a served world's clock speed (default 2000)
+#   CRASH_JOBS=N        how many points run at once (default 2)
 #   CRASH_KEEP=1        keep the working directory (journals, world dumps, outputs) and say where it is
 set -u
 source tests/cli/lib.sh
 
 CRASH_SPEED=${CRASH_SPEED:-2000}
 CRASH_SAMPLE=${CRASH_SAMPLE:-20}
+CRASH_JOBS=${CRASH_JOBS:-2}
 
 # --- The worlds a playbook runs against: a kind of world is three functions, crash_<kind>_start DIR
 # (a fresh world from $CRASH_FX in DIR; sets CRASH_TARGET_ARGS, how apply reaches it, and CRASH_PATH, the
@@ -73,9 +76,9 @@ crash_apply() {
   shift
   # (braces: bash would say "Killed" when the apply is)
   { (cd "$CRASH_WORKDIR" && exec env "$@" PATH="$CRASH_PATH" "$REFIT" apply "$CRASH_PB" "${CRASH_TARGET_ARGS[@]}" \
-      "${CRASH_PARAMS[@]}" --yes --state-dir "$state" --no-color >"$tmp/out" 2>"$tmp/err"); } 2>/dev/null
+      "${CRASH_PARAMS[@]}" --yes --state-dir "$state" --no-color >"$CRASH_WORKDIR/../out" 2>"$CRASH_WORKDIR/../err"); } 2>/dev/null
   code=$?
-  out=$(cat "$tmp/out") err=$(cat "$tmp/err")
+  out=$(cat "$CRASH_WORKDIR/../out") err=$(cat "$CRASH_WORKDIR/../err")
 }
 
 # crash_resume STATE RUN [NAME=VALUE...]: refit resume RUN --yes, with those variables in its environment.
@@ -83,9 +86,9 @@ crash_resume() {
   local state=$1 id=$2
   shift 2
   { (cd "$CRASH_WORKDIR" && exec env "$@" PATH="$CRASH_PATH" "$REFIT" resume "$id" --state-dir "$state" --yes \
-      --no-color >"$tmp/out" 2>"$tmp/err"); } 2>/dev/null
+      --no-color >"$CRASH_WORKDIR/../out" 2>"$CRASH_WORKDIR/../err"); } 2>/dev/null
   code=$?
-  out=$(cat "$tmp/out") err=$(cat "$tmp/err")
+  out=$(cat "$CRASH_WORKDIR/../out") err=$(cat "$CRASH_WORKDIR/../err")
 }
 
 # the_run STATE: the id of the one run journaled in STATE.
@@ -162,8 +165,9 @@ crash_change_lines() {
   jq -r "[$CRASH_ONCE_JQ] | length" "$REF_JOURNAL" | awk '$1 > 0 { print NR }'
 }
 
-# crash_point POINT: one point of the matrix, on a fresh world: kill:k, torn:k, int:k, int:k,k2, or twice:k,j
-# (killed after line k, then the resume killed after its own j-th line, then resumed again). Each resume
+# crash_point POINT: one point of the matrix, on a fresh world: kill:k, torn:k, int:k, int:k,k2, twice:k,j
+# (killed after line k, then the resume killed after its own j-th line, then resumed again) or late:k
+# (killed after line k, resumed an hour of the world's time later). But for late points, each resume
 # follows the stop at once (what is checked of a stopped run is checked afterwards, on a copy of its state
 # directory), so that what the stopped run started is, as far as the world's clock allows, still going on
 # when the resume looks at it.
@@ -175,9 +179,9 @@ crash_point() {
   local state="$dir/state" dropped="" expect=137 sessions=()
   crash_world_start "$dir"
   case $kind in
-    kill | torn | twice) crash_apply "$state" REFIT_TEST_KILL_AFTER_EVENT="$k" ;;
+    kill | torn | twice | late) crash_apply "$state" REFIT_TEST_KILL_AFTER_EVENT="$k" ;;
     int) crash_apply "$state" REFIT_TEST_INTERRUPT_AFTER_EVENT="$at" ;;
-    *) fail "unknown point $point (kill:k, torn:k, int:k, int:k,k2 or twice:k,j)"; crash_world_stop; return ;;
+    *) fail "unknown point $point (kill:k, torn:k, int:k, int:k,k2, twice:k,j or late:k)"; crash_world_stop; return ;;
   esac
   [ "$kind" = int ] && expect=130
   if [ "$code" != "$expect" ]; then
@@ -195,6 +199,8 @@ crash_point() {
   fi
   cp -r "$state" "$dir/stopped-1"
   sessions+=("apply $(crash_stopped_status "$kind" "$at")")
+  # late: the operator comes back an hour (of the world's time) later, when what the run started has ended
+  [ "$kind" != late ] || sleep "$(bc <<<"scale=3; 3600000 / $CRASH_SPEED / 1000")"
   if [ "$kind" = twice ]; then
     crash_resume "$state" "$id" REFIT_TEST_KILL_AFTER_EVENT="${at#*,}"
     if [ "$code" = 137 ]; then
@@ -209,7 +215,7 @@ crash_point() {
   if [ "$code" != 0 ]; then crash_resume "$state" "$id"; fi
   local resume_code=$code resume_out=$out resume_err=$err
   # the stopped sessions, as they were left
-  crash_check_stopped "$label" "$kind" "$at" "$dir/stopped-1/runs/$id.jsonl"
+  crash_check_stopped "$label" "${kind/late/kill}" "$at" "$dir/stopped-1/runs/$id.jsonl"
   [ ! -d "$dir/stopped-2" ] ||
     crash_check_stopped "$label (the resume)" kill "$(($(wc -l <"$dir/stopped-1/runs/$id.jsonl") + ${at#*,}))" \
       "$dir/stopped-2/runs/$id.jsonl"
@@ -355,14 +361,44 @@ crash_matrix() {
     RANDOM=$((seed + 2))
     mapfile -t twice < <(crash_sample "$REF_LINES" "$((seed + 2))" 2 "")
     for k in "${twice[@]}"; do points+=" twice:$k,$((1 + RANDOM % (REF_LINES - k)))"; done
+    # and late, right after two of those changes (or two other lines), resumed once they have taken effect
+    local changes=() late=() n
+    [ -z "$torn" ] || mapfile -t changes <<<"$torn"
+    if ((${#changes[@]} > 0)); then
+      for n in $(crash_sample "$((${#changes[@]} + 1))" "$((seed + 3))" 2 ""); do late+=("${changes[n - 1]}"); done
+    else
+      mapfile -t late < <(crash_sample "$REF_LINES" "$((seed + 3))" 2 "")
+    fi
+    for n in "${late[@]}"; do points+=" late:$n"; done
     points=$(tr ' ' '\n' <<<"$points" | grep . | tr '\n' ' ')
   fi
   echo "crash matrix of $described: $REF_LINES journal lines, seed $seed" \
     "(CRASH_SEED=$seed reproduces it)"
   echo "points: $points"
-  for point in $points; do
-    crash_point "$point"
-  done
-  echo "$(wc -w <<<"$points") points in $((SECONDS - started)) s"
+  crash_run_points $points
+  echo "$(wc -w <<<"$points") points in $((SECONDS - started)) s, $CRASH_JOBS at a time"
   finish
+}
+
+# crash_run_points POINT...: each point in a subshell of its own, $CRASH_JOBS at a time; their reports in
+# order, their passes and failures counted.
+crash_run_points() {
+  local i=0 n point
+  for point in "$@"; do
+    i=$((i + 1))
+    (
+      trap 'crash_world_stop' EXIT
+      passes=0 failures=0
+      crash_point "$point" >"$tmp/report-$i" 2>&1
+      echo "$passes $failures" >"$tmp/counts-$i"
+    ) &
+    while (($(jobs -rp | wc -l) >= CRASH_JOBS)); do wait -n; done
+  done
+  wait
+  for ((n = 1; n <= i; n++)); do
+    cat "$tmp/report-$n"
+    local counts
+    read -r -a counts <"$tmp/counts-$n" 2>/dev/null || { fail "point $n ended without its counts"; continue; }
+    passes=$((passes + counts[0])) failures=$((failures + counts[1]))
+  done
 }
