@@ -175,6 +175,7 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   }
   options.tls = access.tls;
   options.auth = access.auth;
+  options.client_access = access.client;
   serve::SimServer server(runtime, options);
   server.start();
 

@@ -85,6 +85,18 @@ int l_version(lua_State* L) {
   return 1;
 }
 
+// c:kubeconfig(): the context the cluster is reached through (cluster.hpp), or nil.
+int l_kubeconfig(lua_State* L) {
+  Handle& h = check_handle(L);
+  nlohmann::json view = h.cluster->kubeconfig();
+  if (view.is_null()) {
+    lua_pushnil(L);
+  } else {
+    push_json(L, view, NullMode::Drop);
+  }
+  return 1;
+}
+
 int l_set_version(lua_State* L) {
   Handle& h = check_handle(L);
   std::string v = luaL_checkstring(L, 2);
@@ -328,10 +340,20 @@ int l_tostring(lua_State* L) {
   return 1;
 }
 
+// Two handles on one cluster are equal: ctx:connect makes a new handle each time, and a playbook may
+// ask whether a kubeconfig reaches the cluster it already has (a management cluster's own).
+int l_eq(lua_State* L) {
+  Handle& a = check_handle(L);
+  auto* b = static_cast<Handle*>(luaL_testudata(L, 2, kHandleType));
+  lua_pushboolean(L, b != nullptr && a.cluster == b->cluster);
+  return 1;
+}
+
 void push_metatable(lua_State* L) {
   if (luaL_newmetatable(L, kHandleType)) {
     const luaL_Reg methods[] = {
         {"name", guarded<l_name>},         {"version", guarded<l_version>},
+        {"kubeconfig", guarded<l_kubeconfig>},
         {"get", guarded<l_get>},           {"list", guarded<l_list>},
         {"create", guarded<l_write<Write::Create>>},
         {"apply", guarded<l_write<Write::Apply>>},
@@ -344,6 +366,8 @@ void push_metatable(lua_State* L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, guarded<l_tostring>);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, guarded<l_eq>);
+    lua_setfield(L, -2, "__eq");
   }
 }
 

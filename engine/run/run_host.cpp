@@ -38,6 +38,10 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 // level: 1 for a cluster handle's write (the playbook line that called it), 0 for a command (ctx
 // adds the position itself).
 [[noreturn]] void refuse_in(const char* phase, const std::string& what, int level) {
+  if (std::string_view(phase) == "snapshot") {
+    throw lua::Error(fmt::format("a snapshot hook only reads the live clusters ({}): refit plan and refit snapshot "
+                                 "never change them", what), level);
+  }
   if (std::string_view(phase) == "irreversible") {
     throw lua::Error(fmt::format("an irreversible step's recovery text function must only read the world ({}): "
                                  "build the text from what it reads", what), level);

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "cluster/sim/sim_runtime.hpp"
-#include "lua/cluster_binding.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
@@ -15,7 +14,10 @@
 #include "run/interrupt.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
+#include "run/run_context.hpp"
+#include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
+#include "run/snapshot_connect.hpp"
 
 namespace refit::run {
 
@@ -25,32 +27,6 @@ void prepare_vm(lua::Vm& vm) {
 }
 
 namespace {
-
-using NamedClusters = std::vector<std::pair<std::string, cluster::Cluster*>>;
-
-// Pushes ctx = require("refit.context").new(host, params, clusters, default, state) and returns a
-// ref. `state`: ctx.state as a journaled run left it (an object), or null.
-int make_context(lua::Vm& vm, RunHost& host, int params_ref, const NamedClusters& clusters,
-                 const std::string& default_name, const nlohmann::json& state) {
-  lua_State* L = vm.state();
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "refit.context");
-  if (auto err = vm.pcall(1, 1)) throw SetupError(err->message);
-  lua_getfield(L, -1, "new");
-  lua_remove(L, -2);
-  host.push_host_table(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, params_ref);
-  lua_newtable(L);
-  for (const auto& [name, c] : clusters) {
-    lua::push_cluster_handle(L, c, &host);
-    lua_setfield(L, -2, name.c_str());
-  }
-  lua_pushstring(L, default_name.c_str());
-  if (state.is_object()) lua::push_json(L, state, lua::NullMode::Drop);
-  else lua_pushnil(L);
-  if (auto err = vm.pcall(5, 1)) throw SetupError(err->message);
-  return luaL_ref(L, LUA_REGISTRYINDEX);
-}
 
 // The playbook, its parameters, and what reports may show of them.
 struct LoadedRun {
@@ -141,7 +117,12 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   host.set_writes_files(options.mode != "plan");
   if (world.connector) host.set_connector(world.connector);
   const nlohmann::json& state = options.history ? options.history->state : nlohmann::json();
-  int ctx_ref = make_context(vm, host, loaded.params_ref, world.clusters, world.default_name, state);
+  int ctx_ref = LUA_NOREF;
+  try {
+    ctx_ref = make_context(vm, host, loaded.params_ref, world.clusters, world.default_name, state);
+  } catch (const std::runtime_error& e) {
+    throw SetupError(e.what());
+  }
 
   const bool journaled = options.state_dir && options.mode != "plan";
   if (journaled) {
@@ -202,9 +183,12 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
 
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
+// `connector_for`, when given, makes ctx:connect's connector for the loaded world (snapshot plans).
+using ConnectorFor = std::function<RunHost::Connector(sim::SimRuntime&)>;
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
-                      EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
+                      EventFields started, const std::function<void(EventBus&)>& before_run = {},
+                      const ConnectorFor& connector_for = {}) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
@@ -220,6 +204,7 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.default_name = world.default_cluster()->name();
   parts.timeline = &runtime;
   parts.executor = &runtime;
+  if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
@@ -271,6 +256,22 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   real.output_line = [&](const std::string& line) {
     if (bus_ptr != nullptr) bus_ptr->emit_here("log", {{"level", "debug"}, {"message", line}});
   };
+  // A plan also reads the cloud side the playbook names (snapshot_hooks.hpp); its warnings, like
+  // those of connecting, wait for the run's events.
+  std::unique_ptr<SnapshotHooks> hooks;
+  if (plan) {
+    SnapshotHookOptions hook_options;
+    hook_options.playbook = options.playbook;
+    hook_options.sets = options.sets;
+    hook_options.values_file = options.values_file;
+    hook_options.vm = options.vm;
+    hook_options.warn = [&early_warnings](const std::string& message) { early_warnings.push_back(message); };
+    try {
+      hooks = std::make_unique<SnapshotHooks>(std::move(hook_options));
+    } catch (const playbook::LoadError& e) {
+      throw SetupError(e.what());
+    }
+  }
   std::unique_ptr<RealWorld> world;
   try {
     world = std::make_unique<RealWorld>(std::move(real));
@@ -286,13 +287,24 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     } catch (const std::exception& e) {
       throw SetupError(fmt::format("cannot snapshot the live clusters: {}", e.what()));
     }
+    try {
+      hooks->read(*world, fixture);
+    } catch (const SnapshotHookError& e) {
+      throw SetupError(e.what());
+    }
+    hooks.reset();
     std::string display = options.inventory ? "snapshot of the clusters of " + *options.inventory
                                             : "snapshot of context " + options.context;
     EventFields started = {{"world", "snapshot"}, {"targets", world->describe()}};
-    world.reset();
-    return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
+    // The live world stays: a cluster the playbook reaches through ctx:connect is snapshotted then.
+    SessionResult result = run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
       runtime.load_document(fixture, display, ".", options.scenario);
-    }, std::move(started), emit_early_warnings);
+    }, std::move(started), [&](EventBus& bus) {
+      bus_ptr = &bus;
+      emit_early_warnings(bus);
+    }, [&world](sim::SimRuntime& runtime) { return snapshot_connector(*world, runtime); });
+    bus_ptr = nullptr;
+    return result;
   }
   if (options.confirm && !options.confirm(world->describe())) {
     throw SetupError("not applied: nothing was changed");

@@ -40,12 +40,13 @@ local LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 -- A string param left unset arrives as "".
 local given = refit.given
 
+-- The EKS cluster: --set cluster / region, else what the kubeconfig context says (refit.eks.identify).
 local function cluster_name(ctx)
-  return given(ctx.params.cluster) or ctx.cluster:name()
+  return eks.target(ctx).name
 end
 
 local function api(ctx)
-  return eks.client(ctx, cluster_name(ctx), { region = given(ctx.params.region) })
+  return eks.client_for(ctx)
 end
 
 -- The hop of this run: the control plane's minor when the run started (from) and the target (to).
@@ -903,8 +904,13 @@ control plane already at `to`, only what lags behind it is upgraded. See docs/ek
       help = "target Kubernetes minor, e.g. 1.21 (default: one minor above the control plane)",
       example = "1.21",
     },
-    cluster = refit.param.string { help = "EKS cluster name (default: the name of the target cluster)" },
-    region = refit.param.string { help = "AWS region of the cluster (default: the aws CLI's configuration)" },
+    cluster = refit.param.string {
+      help = "EKS cluster name (default: the kubeconfig context's `aws eks get-token --cluster-name`, or its " ..
+             "arn:aws:eks:...:cluster/NAME name, else the name of the target cluster)",
+    },
+    region = refit.param.string {
+      help = "AWS region of the cluster (default: the kubeconfig context's, else the aws CLI's configuration)",
+    },
     resolve_conflicts = refit.param.enum {
       values = { "NONE", "OVERWRITE", "PRESERVE" }, default = "PRESERVE",
       help = "how update-addon treats settings changed on an EKS add-on's objects",
@@ -918,6 +924,9 @@ control plane already at `to`, only what lags behind it is upgraded. See docs/ek
     nodegroup_timeout = refit.param.duration { default = "3h", help = "limit for each node group's rolling update" },
     fargate_timeout = refit.param.duration { default = "10m", help = "limit for each Fargate pod's relaunch" },
   },
+  -- A plan from live clusters (refit plan --context) needs the EKS side too: refit.eks reads it,
+  -- read-only, into the fixture's eks section (docs/real-clusters.md).
+  snapshot = { eks = eks.snapshot },
   preflight = {
     refit.check "cluster-active" (check_cluster_active),
     refit.check "version-route" (check_version_route),
