@@ -30,7 +30,7 @@ CRASH_JOBS=${CRASH_JOBS:-2}
 
 # served: a world served by `refit sim serve` (with $CRASH_WORLD_ARGS: --tls, --token-auth, ...), which
 # outlives a killed client, reached through the real Kubernetes backend, its vendor tools through the
-# server's shims. $CRASH_TARGET is a context of the served kubeconfig, or inventory:NAME=CONTEXT (an
+# server's shims (in DIR/bin, where apply and resume run). $CRASH_TARGET is a context of the served kubeconfig, or inventory:NAME=CONTEXT (an
 # inventory naming that context NAME). The world's clock follows the wall clock (times $CRASH_SPEED), so
 # between a stop and the resume it goes on for about 0.1-0.3 s of wall time (3-10 minutes at 2000x): an
 # update that takes longer (an EKS control plane, a node group) is still going on when the resume looks
@@ -45,6 +45,8 @@ crash_served_start() {
     CRASH_TARGET_ARGS=(--kubeconfig "$KC" --context "$CRASH_TARGET")
   fi
   CRASH_PATH="$1/bin:$PATH"
+  # apply and resume run beside the shims: kkp/upgrade runs ./kubermatic-installer
+  CRASH_WORKDIR="$1/bin"
   served_credentials "$1"
 }
 crash_served_dump() { served_dump "${CURL_CREDS[@]}" >"$1.raw" && normalize_world "$1.raw" >"$1"; }
@@ -57,7 +59,8 @@ crash_absolute_paths() {
   if [ -f "$CRASH_PB" ]; then CRASH_PB=$(realpath "$CRASH_PB"); fi
 }
 
-# crash_world_start DIR: also makes DIR/work, where apply and resume run.
+# crash_world_start DIR: also makes DIR/work, where apply and resume run unless the kind says otherwise
+# (CRASH_WORKDIR, a directory in DIR).
 crash_world_start() {
   mkdir -p "$1/work"
   CRASH_WORKDIR=$1/work
