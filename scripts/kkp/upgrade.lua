@@ -649,6 +649,11 @@ local function record_done_step()
   return refit.step "record-upgrade-done" {
     summary = "record the upgrade as done on the KubermaticConfiguration (the backup directory stays recorded)",
     when = function(ctx) return not idle(ctx) end,
+    done = function(ctx)
+      local from, to = route(ctx)
+      local rec = upgrade_record(config(ctx))
+      return rec.state == DONE and rec.from == from and rec.to == to
+    end,
     run = function(ctx)
       local from, to = route(ctx)
       ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = { [ANNOTATIONS.state] = DONE } } })

@@ -342,7 +342,7 @@ crash_matrix() {
   local described="$CRASH_PB (${CRASH_WORLD_ARGS[*]:+${CRASH_WORLD_ARGS[*]} }$CRASH_WORLD world from $(realpath --relative-to=. "$CRASH_FX"))"
   CRASH_PARAMS=("$@")
   declare -F "crash_${CRASH_WORLD}_start" >/dev/null || { fail "no kind of world $CRASH_WORLD (tests/cli/crash/lib.sh)"; finish; exit 1; }
-  tmp=$(mktemp -d)
+  tmp=$(mktemp -d -t refit-crash.XXXXXX)
   trap 'crash_world_stop; if [ -n "${CRASH_KEEP:-}" ]; then echo "kept: $tmp"; else rm -rf "$tmp"; fi' EXIT
   local seed=${CRASH_SEED:-$((RANDOM * 32768 + RANDOM))} started=$SECONDS
   crash_reference
@@ -350,11 +350,15 @@ crash_matrix() {
   if [ -n "${CRASH_POINTS:-}" ]; then
     points=$CRASH_POINTS
   else
-    # CRASH_SAMPLE kill points: right after each change that must not be made twice, with its journal
-    # line lost (the worst moment to be killed), and a seeded sample of the other lines; SIGINT at three
-    # sampled points, once followed by a second SIGINT
-    local torn
-    torn=$(crash_change_lines | head -n "$CRASH_SAMPLE")
+    # CRASH_SAMPLE kill points: right after each change that must not be made twice (a sample of them
+    # when they are more than half the points), with its journal line lost (the worst moment to be
+    # killed), and a seeded sample of the other lines; SIGINT at three sampled points, once followed by a
+    # second SIGINT
+    local torn changes
+    changes=$(crash_change_lines)
+    # at most half of the sample: the other half are kills anywhere
+    torn=$(crash_sample "$(($(grep -c . <<<"$changes") + 1))" "$((seed + 4))" "$((CRASH_SAMPLE / 2))" "" |
+           while read -r n; do sed -n "${n}p" <<<"$changes"; done)
     points="$(sed 's/^/torn:/' <<<"$torn") "
     points+=$(crash_sample "$REF_LINES" "$seed" "$((CRASH_SAMPLE - $(grep -c . <<<"$torn")))" "$torn" | sed 's/^/kill:/')
     local ints twice
