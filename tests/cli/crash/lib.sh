@@ -330,6 +330,37 @@ crash_journal_problems() {
       ] | .[]' "$2"
 }
 
+# crash_choose_points SEED: the points of the matrix of the reference run, the same ones for the same seed.
+# CRASH_SAMPLE kill points in all: right after changes that must not be made twice, with their line lost
+# (torn: every one, or a sample of them when they are more than half the points), two of those changes
+# resumed late, two killed again while they resume (twice), the rest a sample of the other lines; then
+# SIGINT at three sampled points, once followed by a second SIGINT right after.
+crash_choose_points() {
+  local seed=$1 changes=() torn=() late=() twice=() kills=() ints=() points=() n k
+  mapfile -t changes < <(crash_change_lines)
+  for n in $(crash_sample "$((${#changes[@]} + 1))" "$((seed + 4))" "$((CRASH_SAMPLE / 2))" ""); do
+    torn+=("${changes[n - 1]}")
+  done
+  if ((${#torn[@]} > 0)); then
+    for n in $(crash_sample "$((${#torn[@]} + 1))" "$((seed + 3))" 2 ""); do late+=("${torn[n - 1]}"); done
+  else
+    mapfile -t late < <(crash_sample "$REF_LINES" "$((seed + 3))" 2 "")
+  fi
+  mapfile -t twice < <(crash_sample "$REF_LINES" "$((seed + 2))" 2 "")
+  n=$((CRASH_SAMPLE - ${#torn[@]} - ${#late[@]} - ${#twice[@]}))
+  mapfile -t kills < <(crash_sample "$REF_LINES" "$seed" "$((n > 0 ? n : 0))" "${torn[*]}")
+  mapfile -t ints < <(crash_sample "$((REF_LINES - 1))" "$((seed + 1))" 3 "")
+  for k in "${torn[@]}"; do points+=("torn:$k"); done
+  for k in "${kills[@]}"; do points+=("kill:$k"); done
+  RANDOM=$((seed + 2))
+  for k in "${twice[@]}"; do points+=("twice:$k,$((1 + RANDOM % (REF_LINES - k)))"); done
+  for k in "${late[@]}"; do points+=("late:$k"); done
+  for n in "${!ints[@]}"; do
+    if ((n < 2)); then points+=("int:${ints[n]}"); else points+=("int:${ints[n]},$((ints[n] + 1))"); fi
+  done
+  echo "${points[*]}"
+}
+
 # crash_matrix WORLD PLAYBOOK FIXTURE TARGET [PARAMS...]: the matrix of one playbook, applied to a WORLD
 # made from FIXTURE, targeting TARGET, with PARAMS (--set k=v ...). WORLD is a kind above, then the kind's
 # options, separated by commas (served,--tls,--token-auth).
@@ -346,39 +377,7 @@ crash_matrix() {
   trap 'crash_world_stop; if [ -n "${CRASH_KEEP:-}" ]; then echo "kept: $tmp"; else rm -rf "$tmp"; fi' EXIT
   local seed=${CRASH_SEED:-$((RANDOM * 32768 + RANDOM))} started=$SECONDS
   crash_reference
-  local points
-  if [ -n "${CRASH_POINTS:-}" ]; then
-    points=$CRASH_POINTS
-  else
-    # CRASH_SAMPLE kill points: right after each change that must not be made twice (a sample of them
-    # when they are more than half the points), with its journal line lost (the worst moment to be
-    # killed), and a seeded sample of the other lines; SIGINT at three sampled points, once followed by a
-    # second SIGINT
-    local torn changes
-    changes=$(crash_change_lines)
-    # at most half of the sample: the other half are kills anywhere
-    torn=$(crash_sample "$(($(grep -c . <<<"$changes") + 1))" "$((seed + 4))" "$((CRASH_SAMPLE / 2))" "" |
-           while read -r n; do sed -n "${n}p" <<<"$changes"; done)
-    points="$(sed 's/^/torn:/' <<<"$torn") "
-    points+=$(crash_sample "$REF_LINES" "$seed" "$((CRASH_SAMPLE - $(grep -c . <<<"$torn")))" "$torn" | sed 's/^/kill:/')
-    local ints twice
-    mapfile -t ints < <(crash_sample "$((REF_LINES - 1))" "$((seed + 1))" 3 "")
-    points+=" int:${ints[0]} int:${ints[1]} int:${ints[2]},$((ints[2] + 1))"
-    # and twice, a run killed again while it resumes (after its j-th line), then resumed again
-    RANDOM=$((seed + 2))
-    mapfile -t twice < <(crash_sample "$REF_LINES" "$((seed + 2))" 2 "")
-    for k in "${twice[@]}"; do points+=" twice:$k,$((1 + RANDOM % (REF_LINES - k)))"; done
-    # and late, right after two of those changes (or two other lines), resumed once they have taken effect
-    local changes=() late=() n
-    [ -z "$torn" ] || mapfile -t changes <<<"$torn"
-    if ((${#changes[@]} > 0)); then
-      for n in $(crash_sample "$((${#changes[@]} + 1))" "$((seed + 3))" 2 ""); do late+=("${changes[n - 1]}"); done
-    else
-      mapfile -t late < <(crash_sample "$REF_LINES" "$((seed + 3))" 2 "")
-    fi
-    for n in "${late[@]}"; do points+=" late:$n"; done
-    points=$(tr ' ' '\n' <<<"$points" | grep . | tr '\n' ' ')
-  fi
+  local points=${CRASH_POINTS:-$(crash_choose_points "$seed")}
   echo "crash matrix of $described: $REF_LINES journal lines, seed $seed" \
     "(CRASH_SEED=$seed reproduces it)"
   echo "points: $points"
