@@ -13,14 +13,14 @@
 #                       twice:k,j (killed after line k, the resume killed after its j-th line, resumed again),
 #                       late:k (killed after line k, resumed an hour of the world's time later)
 #   CRASH_SPEED=X       a served world's clock speed (default 2000)
-#   CRASH_JOBS=N        how many points run at once (default 2)
+#   CRASH_JOBS=N        how many points run at once (default 3)
 #   CRASH_KEEP=1        keep the working directory (journals, world dumps, outputs) and say where it is
 set -u
 source tests/cli/lib.sh
 
 CRASH_SPEED=${CRASH_SPEED:-2000}
 CRASH_SAMPLE=${CRASH_SAMPLE:-20}
-CRASH_JOBS=${CRASH_JOBS:-2}
+CRASH_JOBS=${CRASH_JOBS:-3}
 
 # --- The worlds a playbook runs against: a kind of world is three functions, crash_<kind>_start DIR
 # (a fresh world from $CRASH_FX in DIR; sets CRASH_TARGET_ARGS, how apply reaches it, and CRASH_PATH, the
