@@ -30,7 +30,6 @@ void WatchHub::add_cluster(const std::string& cluster, std::uint64_t resource_ve
   std::lock_guard lock(mutex_);
   History& history = clusters_[cluster];
   history.dropped_through = resource_version;
-  history.latest = resource_version;
 }
 
 void WatchHub::record(const std::string& cluster, const sim::Change& change, std::int64_t world_ms) {
@@ -46,7 +45,6 @@ void WatchHub::record(const std::string& cluster, const sim::Change& change, std
     std::lock_guard lock(mutex_);
     History& history = clusters_[cluster];
     history.events.push_back(std::move(event));
-    history.latest = std::max(history.latest, history.events.back()->resource_version);
     while (history.events.size() > capacity_) {
       history.dropped_through = history.events.front()->resource_version;
       history.events.pop_front();
@@ -79,12 +77,6 @@ HistoryRead WatchHub::read_after(const std::string& cluster, std::uint64_t after
       return HistoryRead::Events;  // nothing new before the deadline
     }
   }
-}
-
-std::uint64_t WatchHub::latest(const std::string& cluster) const {
-  std::lock_guard lock(mutex_);
-  auto it = clusters_.find(cluster);
-  return it == clusters_.end() ? 0 : it->second.latest;
 }
 
 void WatchHub::stop() {

@@ -53,8 +53,6 @@ class WatchHub {
   HistoryRead read_after(const std::string& cluster, std::uint64_t after, std::chrono::steady_clock::time_point deadline,
                          std::vector<WatchEventPtr>& out, std::uint64_t& oldest);
 
-  // The latest resourceVersion recorded for `cluster` (for BOOKMARK events).
-  std::uint64_t latest(const std::string& cluster) const;
 
   // Wakes and ends every watch (the server is stopping).
   void stop();
@@ -64,7 +62,6 @@ class WatchHub {
   struct History {
     std::deque<WatchEventPtr> events;
     std::uint64_t dropped_through = 0;  // changes at or before this resourceVersion are not kept
-    std::uint64_t latest = 0;
   };
 
   std::size_t capacity_;

@@ -154,9 +154,12 @@ class WatchStream {
     }
   }
 
+  // At the version this stream has read every event up to: never the hub's latest, which may hold
+  // events published since the last read, and a client that re-opens its watch from the bookmark
+  // would never see them.
   std::string bookmark() const {
     Json object = {{"kind", format_.kind}, {"apiVersion", format_.api_version},
-                   {"metadata", {{"resourceVersion", std::to_string(std::max(cursor_, hub_.latest(cluster_)))}}}};
+                   {"metadata", {{"resourceVersion", std::to_string(cursor_)}}}};
     return Json{{"type", "BOOKMARK"}, {"object", std::move(object)}}.dump() + "\n";
   }
 

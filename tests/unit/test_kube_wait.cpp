@@ -385,3 +385,49 @@ TEST_CASE("kube wait: the world's clock runs at the served worlds' speed only wh
   CHECK(world.find("b") != nullptr);
   CHECK(world.find("z") == nullptr);
 }
+
+// A wait that reads two collections opens two watches at once. Over HTTP/1.1 the second must get a
+// connection of its own at once: a served world sends a watch's headers with its first event, so a
+// watch parked until the first connection shows whether it can multiplex would see nothing for as
+// long as the first stays quiet, and the wait would run to its timeout past the change it waits for.
+TEST_CASE("kube wait: over HTTP/1.1 a wait's watches do not wait on each other", "[kube][kube-wait]") {
+  refit::test::WatchFeed nodes;  // before the server, which ends its streams when it goes
+  FakeApiServer server;          // the deployments' watch streams from server.feed(), which stays quiet
+  server.add_feed(nodes);
+  server.serve_discovery();
+  server.routes().Get(kDeployments, [&server](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("watch") == "1") return FakeApiServer::stream(res, server.feed());
+    Json coredns = deployment("coredns", 1, "100");
+    res.set_content(Json{{"kind", "DeploymentList"}, {"metadata", {{"resourceVersion", "100"}}},
+                         {"items", Json::array({coredns})}}.dump(), "application/json");
+  });
+  server.routes().Get("/api/v1/nodes", [&nodes](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("watch") == "1") return FakeApiServer::stream(res, nodes);
+    res.set_content(Json{{"kind", "NodeList"}, {"metadata", {{"resourceVersion", "100"}}},
+                         {"items", Json::array({{{"metadata", {{"name", "node-1"}, {"resourceVersion", "100"}}}}})}}
+                        .dump(), "application/json");
+  });
+  server.start();
+  KubeWorld world;
+  auto endpoint = test_endpoint(server.url());
+  endpoint.sim_speed = 1000.0;  // ten minutes of the world's time in 600 ms
+  KubeCluster& cluster = world.add_cluster("prod", endpoint);
+  REQUIRE(cluster.protocol() == "");  // nothing asked yet
+
+  world.wait_began();
+  auto labels_of_node = [&] {
+    Json labels;
+    cluster.list({"v1", "Node", "", "", ""}, [&](const Json& n) { labels = n["metadata"].value("labels", Json()); });
+    return labels;
+  };
+  REQUIRE(cluster.get(kCoredns, [](const Json&) {}));
+  CHECK(labels_of_node().is_null());
+  nodes.push(event("MODIFIED", {{"apiVersion", "v1"}, {"kind", "Node"},
+                                {"metadata", {{"name", "node-1"}, {"resourceVersion", "101"},
+                                              {"labels", {{"upgraded", "yes"}}}}}}));
+  const std::int64_t deadline = world.now() + 600'000;
+  world.advance_to(deadline);
+  CHECK(world.now() < deadline);  // it returned on the node's change
+  CHECK(labels_of_node() == Json{{"upgraded", "yes"}});
+  world.wait_ended();
+}

@@ -60,8 +60,11 @@ WatchStream::WatchStream(WatchHub& hub, HttpClient& http, const std::string& tar
   // The server ends a watch after its timeoutSeconds; no client timeout beyond the connect one.
   curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, 0L);
   // Over HTTP/2 the watches of a wait share one connection: a watch opened while another is still
-  // connecting waits for it instead of opening a second.
-  curl_easy_setopt(easy_, CURLOPT_PIPEWAIT, 1L);
+  // connecting waits for it instead of opening a second. Only when the cluster is known to speak
+  // HTTP/2 (its requests so far did): over HTTP/1.1 libcurl parks such a watch until the other
+  // connection shows it cannot multiplex, which a watch that streams may never show, so the parked
+  // watch would see nothing for as long as the other stays open.
+  if (http_.protocol() == "HTTP/2") curl_easy_setopt(easy_, CURLOPT_PIPEWAIT, 1L);
   http_.count_request();
   curl_multi_add_handle(hub_.multi_, easy_);
   ++hub_.streams_;
