@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add_paths(app, global, command);
   add_sim(app, global, command);
   add_snapshot(app, global, command);
+  add_unlock(app, global, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -21,6 +21,10 @@ void add_global_options(CLI::App& app, GlobalOptions& options);
 lua::VmOptions vm_options(const GlobalOptions& options);
 bool use_color(const GlobalOptions& options);
 
+// --lease-duration on a subcommand that changes clusters (apply, resume, rollback): how long the run's
+// lease lasts unless renewed ("2m", "90s", "1h", or seconds), at least 4 s.
+void add_lease_duration(CLI::App& sub, std::int64_t& seconds);
+
 // Prints "refit: <message>" on stderr.
 void print_error(const std::string& message);
 
@@ -36,5 +40,6 @@ void add_test(CLI::App& app, GlobalOptions& global, Command& command);
 void add_paths(CLI::App& app, GlobalOptions& global, Command& command);
 void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec
 void add_snapshot(CLI::App& app, GlobalOptions& global, Command& command);
+void add_unlock(CLI::App& app, GlobalOptions& global, Command& command);
 
 }  // namespace refit::cli

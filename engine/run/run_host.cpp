@@ -51,6 +51,11 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 
 void RunHost::before_mutation(const std::string&, const std::string& verb, const cluster::ObjectRef& ref) {
   if (read_only_phase_ != nullptr) refuse_in(read_only_phase_, verb + " " + describe_ref(ref), 1);
+  if (change_guard_) {
+    if (auto reason = change_guard_()) {
+      throw lua::Error(fmt::format("refit stopped before {} {}: {}", verb, describe_ref(ref), *reason), 1);
+    }
+  }
 }
 
 void RunHost::on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
@@ -149,6 +154,9 @@ exec::Result RunHost::exec(const exec::Request& request) {
   // The display form is for refusals, warnings and timeouts only: a wait's polls never need it.
   auto command = [&request] { return exec::display_command(request.argv); };
   if (request.mutates && read_only_phase_ != nullptr) refuse_in(read_only_phase_, "runs " + command(), 0);
+  if (request.mutates && change_guard_) {
+    if (auto reason = change_guard_()) throw lua::Error(fmt::format("refit stopped before {}: {}", command(), *reason), 0);
+  }
   const std::int64_t start = timeline_.now();
   if (deadline_ && start >= *deadline_) throw_deadline("before " + command());
 

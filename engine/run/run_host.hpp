@@ -36,6 +36,11 @@ class RunHost final : public lua::MutationObserver {
   // failed check or precondition leaves it untouched. `phase` names the phase for the error.
   void set_read_only(const char* phase) { read_only_phase_ = phase; }
 
+  // Asked before every change to a cluster (a write through a playbook's handle, a command marked
+  // mutates): a reason makes the change fail with it instead (the run's lease was taken by another run).
+  using ChangeGuard = std::function<std::optional<std::string>()>;
+  void set_change_guard(ChangeGuard guard) { change_guard_ = std::move(guard); }
+
   // Whether ctx:write_file writes (refit apply) or only records what it would write (refit plan).
   void set_writes_files(bool writes) { writes_files_ = writes; }
 
@@ -72,6 +77,7 @@ class RunHost final : public lua::MutationObserver {
   const char* read_only_phase_ = nullptr;
   bool writes_files_ = false;
   Connector connector_;
+  ChangeGuard change_guard_;
   int wait_depth_ = 0;
   std::int64_t polls_ = 0;   // read-only commands run inside the current wait
 };

@@ -452,6 +452,7 @@ RunOutcome Runner::run() {
   }
   bus_.set_position("", "");
   set_ctx_step("");
+  if (before_finish_) before_finish_();
   bus_.emit("run_finished", {{"status", status_name(outcome.status)},
                              {"exit_code", exit_code(outcome.status)},
                              {"duration", bus_.now() - started},

@@ -2,6 +2,7 @@
 // rollback chain and the cleanups (docs/playbooks.md, "Semantics"). Everything it does is an event.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ class Runner {
 
   // Runs to the end and emits run_finished.
   RunOutcome run();
+
+  // Called once the run is over, just before run_finished (the session releases its leases there, so
+  // that run_finished stays the last event).
+  void set_before_finish(std::function<void()> fn) { before_finish_ = std::move(fn); }
 
  private:
   struct Step {
@@ -79,6 +84,7 @@ class Runner {
   std::vector<Step> steps_;
   std::string ctx_step_;  // what ctx.step holds now, so it is written only when it changes
   int ordinal_ = 0;  // steps started so far: the number people see (an each is not one)
+  std::function<void()> before_finish_;
 };
 
 }  // namespace refit::run

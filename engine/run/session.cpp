@@ -1,5 +1,7 @@
 #include "run/session.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "cluster/sim/sim_runtime.hpp"
@@ -8,9 +10,14 @@
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
+#include "exec/executor.hpp"
+#include "run/lease_keeper.hpp"
+#include "run/lease_renewal.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_host.hpp"
+#include "run/run_id.hpp"
+#include "run/utc_time.hpp"
 
 namespace refit::run {
 
@@ -20,8 +27,6 @@ void prepare_vm(lua::Vm& vm) {
 }
 
 namespace {
-
-using NamedClusters = std::vector<std::pair<std::string, cluster::Cluster*>>;
 
 // Pushes ctx = require("refit.context").new(host, params, clusters, default) and returns a ref.
 int make_context(lua::Vm& vm, RunHost& host, int params_ref, const NamedClusters& clusters,
@@ -78,7 +83,30 @@ struct WorldParts {
   exec::Executor* executor = nullptr;
   RunHost::Connector connector;   // real worlds only
   EventFields started;            // the world's fields of run_started
+  LeaseClock lease_clock;         // the time leases are written in
+  RenewalStarter lease_renewal;   // how this world keeps them fresh
+  std::vector<std::string> unlock_world;  // the world's arguments of `refit unlock`
 };
+
+// Holds the run's leases from run_started to run_finished (docs/leases.md). Returns the reason the
+// run may not start (another live run holds a target), else none; `lease` then owns the leases,
+// which `runner` releases before run_finished (and the keeper's destructor on any other way out).
+std::optional<std::string> hold_leases(const SessionOptions& options, const LoadedRun& loaded, WorldParts& world,
+                                       EventBus& bus, RunHost& host, Runner& runner,
+                                       std::unique_ptr<LeaseKeeper>& lease) {
+  LeaseOptions lease_options{options.run_id.empty() ? new_run_id() : options.run_id, host_name(),
+                             loaded.playbook.name, options.lease_duration_s};
+  std::vector<std::string> unlock = {"refit", "unlock", loaded.playbook.name};
+  unlock.insert(unlock.end(), world.unlock_world.begin(), world.unlock_world.end());
+  lease = std::make_unique<LeaseKeeper>(bus, std::move(lease_options), world.clusters, world.lease_clock,
+                                        exec::display_command(unlock));
+  if (auto refusal = lease->acquire()) return refusal;
+  lease->start_renewal(world.lease_renewal);
+  LeaseKeeper* keeper = lease.get();
+  host.set_change_guard([keeper] { return keeper->lost_reason(); });
+  runner.set_before_finish([keeper] { keeper->release(); });
+  return std::nullopt;
+}
 
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
                   const std::vector<EventSink*>& sinks, std::function<void(EventBus&)> before_run = {}) {
@@ -102,6 +130,16 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   bus.emit("run_started", std::move(started));
 
   Runner runner(vm, host, loaded.playbook.ref, ctx_ref, loaded.playbook.file);
+  std::unique_ptr<LeaseKeeper> lease;
+  if (options.mode != "plan") {
+    if (auto refusal = hold_leases(options, loaded, world, bus, host, runner, lease)) {
+      std::string message = bus.redacted(*refusal);
+      bus.emit("run_finished", {{"status", status_name(RunStatus::PreconditionFailed)},
+                                {"exit_code", exit_code(RunStatus::PreconditionFailed)}, {"duration", 0},
+                                {"message", message}, {"changed", false}});
+      return {RunStatus::PreconditionFailed, message};
+    }
+  }
   RunOutcome outcome = runner.run();
   outcome.message = bus.redacted(outcome.message);
   return outcome;
@@ -139,6 +177,9 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.executor = &runtime;
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
+  parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
+  parts.lease_renewal = renew_on_virtual_clock(world.clock());
+  parts.unlock_world = {"--sim", options.fixture};
   result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
     if (before_run) before_run(bus);
@@ -222,6 +263,18 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.executor = &world->executor();
   parts.connector = [&world](const std::string& text, const std::string& name) { return world->connect(text, name); };
   parts.started = {{"world", "real"}, {"targets", world->describe()}};
+  parts.lease_clock = wall_clock_ms;
+  // Each request of the renewal thread is bounded by the renewal interval (2 to 15 s), so that the
+  // thread stops soon after the run ends, even when a server no longer answers.
+  const std::int64_t renewal_timeout = std::clamp<std::int64_t>(options.lease_duration_s * 1000 / 4, 2'000, 15'000);
+  parts.lease_renewal = renew_from_thread([&world, renewal_timeout](const std::string& name, auto pause) {
+    return world->separate_connection(name, std::move(pause), renewal_timeout);
+  });
+  if (options.inventory) parts.unlock_world = {"--inventory", *options.inventory};
+  else parts.unlock_world = {"--context", options.context};
+  if (!options.kubeconfig.empty()) {
+    parts.unlock_world.insert(parts.unlock_world.end(), {"--kubeconfig", options.kubeconfig});
+  }
   SessionResult result;
   result.outcome = run_in(vm, loaded, options, parts, sinks, [&](EventBus& bus) {
     bus_ptr = &bus;

@@ -30,6 +30,10 @@ struct SessionOptions {
   bool capture_world = false;              // keep dumps of the world before and after (tests)
   std::string save_world;                  // --save-world FILE: the simulated world as the run left it (JSON)
   bool verbose = false;                    // stream real commands' output
+  // apply (never plan) holds a Lease in every target while it runs (docs/leases.md): held by the
+  // run id (empty: a new one, new_run_id()) for lease_duration_s, renewed every quarter of it.
+  std::string run_id;
+  std::int64_t lease_duration_s = 120;     // --lease-duration
   // Called with the targets ("name: context (server)") before a real run changes anything; false
   // stops the run (nothing changed). Unset: no question is asked.
   std::function<bool(const std::vector<std::string>& targets)> confirm;
