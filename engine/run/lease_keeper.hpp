@@ -16,6 +16,7 @@
 #include "cluster/cluster.hpp"
 #include "run/event.hpp"
 #include "run/lease.hpp"
+#include "run/timeline.hpp"
 
 namespace refit::run {
 
@@ -100,6 +101,27 @@ class LeaseKeeper {
   std::mutex mutex_;  // guards what follows: renewals may run on another thread
   std::vector<Target> state_;
   std::vector<std::pair<std::string, EventFields>> pending_;
+};
+
+// The world's timeline, reporting what renewals on another thread found (a warning, a lost lease) as
+// soon as the run's time moves (a wait's poll, a sleep), rather than at the run's next change.
+class LeaseReportingTimeline final : public Timeline {
+ public:
+  explicit LeaseReportingTimeline(Timeline& world) : world_(world) {}
+  // From when the leases are held; null: nothing to report.
+  void report(LeaseKeeper* keeper) { keeper_ = keeper; }
+
+  std::int64_t now() const override { return world_.now(); }
+  void advance_to(std::int64_t t) override {
+    world_.advance_to(t);
+    if (keeper_ != nullptr) keeper_->emit_pending();
+  }
+  void wait_began() override { world_.wait_began(); }
+  void wait_ended() override { world_.wait_ended(); }
+
+ private:
+  Timeline& world_;
+  LeaseKeeper* keeper_ = nullptr;
 };
 
 }  // namespace refit::run

@@ -110,7 +110,7 @@ std::optional<std::string> hold_leases(const SessionOptions& options, const Load
 
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
                   const std::vector<EventSink*>& sinks, std::function<void(EventBus&)> before_run = {}) {
-  Timeline& timeline = *world.timeline;
+  LeaseReportingTimeline timeline(*world.timeline);
   const std::int64_t origin = timeline.now();
   EventBus bus([&timeline, origin] { return timeline.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
@@ -132,7 +132,9 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   Runner runner(vm, host, loaded.playbook.ref, ctx_ref, loaded.playbook.file);
   std::unique_ptr<LeaseKeeper> lease;
   if (options.mode != "plan") {
-    if (auto refusal = hold_leases(options, loaded, world, bus, host, runner, lease)) {
+    std::optional<std::string> refusal = hold_leases(options, loaded, world, bus, host, runner, lease);
+    timeline.report(lease.get());
+    if (refusal) {
       std::string message = bus.redacted(*refusal);
       bus.emit("run_finished", {{"status", status_name(RunStatus::PreconditionFailed)},
                                 {"exit_code", exit_code(RunStatus::PreconditionFailed)}, {"duration", 0},

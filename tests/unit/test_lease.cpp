@@ -11,6 +11,7 @@
 #include "run/lease.hpp"
 #include "run/lease_keeper.hpp"
 #include "run/lease_renewal.hpp"
+#include "run/timeline.hpp"
 #include "run/run_id.hpp"
 #include "run/unlock.hpp"
 #include "run/utc_time.hpp"
@@ -40,9 +41,13 @@ class InterleavedCluster final : public refit::cluster::Cluster {
  public:
   explicit InterleavedCluster(refit::sim::SimCluster& inner) : inner_(inner) {}
   std::function<void()> before_next_replace;
+  bool unreachable = false;  // every read fails as when no response comes
   const std::string& name() const override { return inner_.name(); }
   refit::cluster::ServerVersion version() const override { return inner_.version(); }
-  bool get(const refit::cluster::ObjectRef& r, const std::function<void(const Json&)>& v) override { return inner_.get(r, v); }
+  bool get(const refit::cluster::ObjectRef& r, const std::function<void(const Json&)>& v) override {
+    if (unreachable) throw ApiError(0, "", "GET https://demo:6443/...: Connection refused");
+    return inner_.get(r, v);
+  }
   void list(const refit::cluster::ListQuery& q, const std::function<void(const Json&)>& v) override { inner_.list(q, v); }
   void create(Json o, const StoredVisitor& s) override { inner_.create(std::move(o), s); }
   void apply(Json o, const refit::cluster::ApplyOptions& a, const StoredVisitor& s) override { inner_.apply(std::move(o), a, s); }
@@ -278,6 +283,52 @@ TEST_CASE("a keeper takes every target or none, and renews on the virtual clock"
     keeper.release();
     CHECK(names() == "");
   }
+}
+
+// A timeline that only counts the time it is told to advance to.
+class CountingTimeline final : public Timeline {
+ public:
+  std::int64_t now() const override { return now_; }
+  void advance_to(std::int64_t t) override { now_ = t; }
+
+ private:
+  std::int64_t now_ = 0;
+};
+
+TEST_CASE("what a renewal thread found is reported as soon as the run's time moves", "[lease]") {
+  refit::sim::SimCluster sim("demo", "v1.21.5", [] { return 0; });
+  InterleavedCluster other_connection(sim);
+  CountingTimeline world;
+  LeaseReportingTimeline timeline(world);
+  EventBus bus([&timeline] { return timeline.now(); });
+  EventRecorder events;
+  bus.add_sink(&events);
+  LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa"), {{"demo", &sim}}, [] { return kEpoch; }, "");
+  REQUIRE_FALSE(keeper.acquire());
+  timeline.report(&keeper);
+  events.events.clear();
+
+  other_connection.unreachable = true;
+  keeper.renew({&other_connection});  // as the renewal thread does: nothing is emitted from there
+  CHECK(events.events.empty());
+  timeline.advance_to(1'000);
+  REQUIRE(events.events.size() == 1);
+  CHECK(events.events[0].name == "log");
+  CHECK(events.events[0].fields["level"] == "warn");
+  CHECK(events.events[0].fields["message"] ==
+        "cluster demo: could not renew the Lease kube-system/refit-eks-upgrade: GET https://demo:6443/...: Connection "
+        "refused; refit tries again in 30 s (the lease lasts 120 s from its last renewal)");
+  CHECK(events.events[0].time == 1'000);
+  CHECK_FALSE(keeper.lost_reason());  // a renewal that could not be made is not a lease lost
+
+  other_connection.unreachable = false;
+  REQUIRE(try_take(sim, options_of("20260101-000100-bbbbbb"), kEpoch + 200'000).kind == TakeResult::Kind::TakenOver);
+  keeper.renew({&other_connection});
+  timeline.advance_to(2'000);
+  REQUIRE(events.events.size() == 2);
+  CHECK(events.events[1].name == "lease_lost");
+  CHECK(events.events[1].fields["taken_by"] == "20260101-000100-bbbbbb");
+  CHECK(keeper.lost_reason());
 }
 
 TEST_CASE("refit unlock removes expired leases, and live ones only when forced", "[lease]") {
