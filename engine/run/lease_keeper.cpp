@@ -132,6 +132,13 @@ void LeaseKeeper::renew(const std::vector<cluster::Cluster*>& connections) {
   }
 }
 
+void LeaseKeeper::renew_here() {
+  std::vector<cluster::Cluster*> own;
+  for (const auto& target : targets_) own.push_back(target.second);
+  renew(own);
+  emit_pending();
+}
+
 void LeaseKeeper::emit_pending() {
   std::vector<std::pair<std::string, EventFields>> events;
   {

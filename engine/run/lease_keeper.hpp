@@ -16,7 +16,6 @@
 #include "cluster/cluster.hpp"
 #include "run/event.hpp"
 #include "run/lease.hpp"
-#include "run/timeline.hpp"
 
 namespace refit::run {
 
@@ -28,7 +27,8 @@ using LeaseClock = std::function<std::int64_t()>;
 
 class LeaseKeeper;
 
-// Keeps a keeper's leases renewed until it is destroyed (lease_renewal.hpp has one per kind of world).
+// Keeps a keeper's leases renewed until it is destroyed: a thread against real clusters
+// (lease_renewal.hpp); a simulated world renews on the run's own time instead (lease_timeline.hpp).
 class LeaseRenewal {
  public:
   virtual ~LeaseRenewal() = default;
@@ -58,6 +58,8 @@ class LeaseKeeper {
   // own, or a renewal thread's). Never throws: a server that cannot be reached is a warning, and the
   // renewal is tried again next time. Safe from any thread; its events wait for emit_pending().
   void renew(const std::vector<cluster::Cluster*>& connections);
+  // The same through the run's own connections, on the run's thread, and its events emitted.
+  void renew_here();
 
   // Emits the events renewals produced (warnings, lease_lost). Run's thread only.
   void emit_pending();
@@ -101,27 +103,6 @@ class LeaseKeeper {
   std::mutex mutex_;  // guards what follows: renewals may run on another thread
   std::vector<Target> state_;
   std::vector<std::pair<std::string, EventFields>> pending_;
-};
-
-// The world's timeline, reporting what renewals on another thread found (a warning, a lost lease) as
-// soon as the run's time moves (a wait's poll, a sleep), rather than at the run's next change.
-class LeaseReportingTimeline final : public Timeline {
- public:
-  explicit LeaseReportingTimeline(Timeline& world) : world_(world) {}
-  // From when the leases are held; null: nothing to report.
-  void report(LeaseKeeper* keeper) { keeper_ = keeper; }
-
-  std::int64_t now() const override { return world_.now(); }
-  void advance_to(std::int64_t t) override {
-    world_.advance_to(t);
-    if (keeper_ != nullptr) keeper_->emit_pending();
-  }
-  void wait_began() override { world_.wait_began(); }
-  void wait_ended() override { world_.wait_ended(); }
-
- private:
-  Timeline& world_;
-  LeaseKeeper* keeper_ = nullptr;
 };
 
 }  // namespace refit::run

@@ -10,29 +10,6 @@ namespace refit::run {
 
 namespace {
 
-class VirtualClockRenewal final : public LeaseRenewal {
- public:
-  VirtualClockRenewal(sim::VirtualClock& clock, LeaseKeeper& keeper) : clock_(clock), keeper_(keeper) {
-    for (const auto& target : keeper.targets()) connections_.push_back(target.second);
-    schedule();
-  }
-  ~VirtualClockRenewal() override { clock_.cancel(next_); }
-
- private:
-  void schedule() {
-    next_ = clock_.schedule(clock_.now_ms() + keeper_.renew_interval_ms(), [this] {
-      keeper_.renew(connections_);
-      keeper_.emit_pending();
-      schedule();
-    }, "refit renews its lease");
-  }
-
-  sim::VirtualClock& clock_;
-  LeaseKeeper& keeper_;
-  std::vector<cluster::Cluster*> connections_;
-  sim::VirtualClock::EventId next_ = 0;
-};
-
 class ThreadRenewal final : public LeaseRenewal {
  public:
   ThreadRenewal(LeaseKeeper& keeper, const LeaseConnector& connect) : keeper_(keeper) {
@@ -75,12 +52,6 @@ class ThreadRenewal final : public LeaseRenewal {
 };
 
 }  // namespace
-
-RenewalStarter renew_on_virtual_clock(sim::VirtualClock& clock) {
-  return [&clock](LeaseKeeper& keeper) -> std::unique_ptr<LeaseRenewal> {
-    return std::make_unique<VirtualClockRenewal>(clock, keeper);
-  };
-}
 
 RenewalStarter renew_from_thread(LeaseConnector connect) {
   return [connect = std::move(connect)](LeaseKeeper& keeper) -> std::unique_ptr<LeaseRenewal> {

@@ -13,6 +13,7 @@
 #include "exec/executor.hpp"
 #include "run/lease_keeper.hpp"
 #include "run/lease_renewal.hpp"
+#include "run/lease_timeline.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_host.hpp"
@@ -84,7 +85,7 @@ struct WorldParts {
   RunHost::Connector connector;   // real worlds only
   EventFields started;            // the world's fields of run_started
   LeaseClock lease_clock;         // the time leases are written in
-  RenewalStarter lease_renewal;   // how this world keeps them fresh
+  RenewalStarter lease_renewal;   // a thread that renews them; none: renewed on the run's time (simulation)
   std::vector<std::string> unlock_world;  // the world's arguments of `refit unlock`
 };
 
@@ -110,7 +111,7 @@ std::optional<std::string> hold_leases(const SessionOptions& options, const Load
 
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
                   const std::vector<EventSink*>& sinks, std::function<void(EventBus&)> before_run = {}) {
-  LeaseReportingTimeline timeline(*world.timeline);
+  LeaseTimeline timeline(*world.timeline);
   const std::int64_t origin = timeline.now();
   EventBus bus([&timeline, origin] { return timeline.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
@@ -133,7 +134,7 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   std::unique_ptr<LeaseKeeper> lease;
   if (options.mode != "plan") {
     std::optional<std::string> refusal = hold_leases(options, loaded, world, bus, host, runner, lease);
-    timeline.report(lease.get());
+    timeline.attach(lease.get(), !world.lease_renewal);
     if (refusal) {
       std::string message = bus.redacted(*refusal);
       bus.emit("run_finished", {{"status", status_name(RunStatus::PreconditionFailed)},
@@ -180,7 +181,6 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
   parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
-  parts.lease_renewal = renew_on_virtual_clock(world.clock());
   parts.unlock_world = {"--sim", options.fixture};
   result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });

@@ -10,7 +10,7 @@
 #include "cluster/sim/virtual_clock.hpp"
 #include "run/lease.hpp"
 #include "run/lease_keeper.hpp"
-#include "run/lease_renewal.hpp"
+#include "run/lease_timeline.hpp"
 #include "run/timeline.hpp"
 #include "run/run_id.hpp"
 #include "run/unlock.hpp"
@@ -219,7 +219,28 @@ TEST_CASE("renewing and releasing touch only this run's Lease", "[lease]") {
   CHECK(renew(c, other, kEpoch).kind == RenewResult::Kind::Removed);
 }
 
-TEST_CASE("a keeper takes every target or none, and renews on the virtual clock", "[lease]") {
+// A timeline that only counts the time it is told to advance to.
+class CountingTimeline final : public Timeline {
+ public:
+  std::int64_t now() const override { return now_; }
+  void advance_to(std::int64_t t) override { now_ = t; }
+
+ private:
+  std::int64_t now_ = 0;
+};
+
+// The virtual clock as a run's timeline.
+class ClockTimeline final : public Timeline {
+ public:
+  explicit ClockTimeline(refit::sim::VirtualClock& clock) : clock_(clock) {}
+  std::int64_t now() const override { return clock_.now_ms(); }
+  void advance_to(std::int64_t t) override { clock_.advance_to(t); }
+
+ private:
+  refit::sim::VirtualClock& clock_;
+};
+
+TEST_CASE("a keeper takes every target or none, and renews on the run's virtual time", "[lease]") {
   refit::sim::VirtualClock clock;
   auto now = [&clock] { return clock.now_ms(); };
   refit::sim::SimCluster a("a", "v1.21.5", now), b("b", "v1.21.5", now);
@@ -250,62 +271,68 @@ TEST_CASE("a keeper takes every target or none, and renews on the virtual clock"
     CHECK(stored_lease(b)["spec"]["holderIdentity"] == "20251231-235959-bbbbbb");
   }
 
-  SECTION("renewals every quarter of the duration as virtual time passes, until released") {
+  SECTION("renewals every quarter of the duration as the run's time passes, until released") {
+    ClockTimeline world(clock);
+    LeaseTimeline timeline(world);
     LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa", 60), {{"a", &a}, {"b", &b}}, lease_clock, "");
     REQUIRE_FALSE(keeper.acquire());
-    keeper.start_renewal(renew_on_virtual_clock(clock));
-    clock.advance_to(44'999);
+    timeline.attach(&keeper, true);
+    // The world's own events at a renewal time happen before the renewal.
+    std::string seen_at_30s;
+    clock.schedule(30'000, [&] { seen_at_30s = stored_lease(a)["spec"]["renewTime"]; });
+    timeline.advance_to(44'999);
+    CHECK(seen_at_30s == "2026-01-01T00:00:15.000000Z");
     CHECK(stored_lease(a)["spec"]["renewTime"] == "2026-01-01T00:00:30.000000Z");
     CHECK(stored_lease(b)["spec"]["renewTime"] == "2026-01-01T00:00:30.000000Z");
-    clock.advance_to(45'000);
+    timeline.advance_to(45'000);
     CHECK(stored_lease(b)["spec"]["renewTime"] == "2026-01-01T00:00:45.000000Z");
+    // Time a command's model let pass without the timeline: renewed once, when the run's time moves.
+    clock.advance_to(600'000);
+    timeline.advance_to(601'000);
+    CHECK(stored_lease(a)["spec"]["renewTime"] == "2026-01-01T00:10:00.000000Z");
+    timeline.advance_to(614'999);
+    CHECK(stored_lease(a)["spec"]["renewTime"] == "2026-01-01T00:10:00.000000Z");
+    timeline.advance_to(615'000);
+    CHECK(stored_lease(a)["spec"]["renewTime"] == "2026-01-01T00:10:15.000000Z");
     CHECK_FALSE(keeper.lost_reason());
     CHECK(names() == "lease_acquired:a lease_acquired:b ");
     keeper.release();
     CHECK(names() == "lease_released:a lease_released:b ");
-    CHECK(clock.pending() == 0);
     CHECK(stored_lease(a).is_null());
   }
 
   SECTION("a renewal that finds the lease removed makes the run stop, once") {
+    ClockTimeline world(clock);
+    LeaseTimeline timeline(world);
     LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa"), {{"a", &a}}, lease_clock, "");
     REQUIRE_FALSE(keeper.acquire());
-    keeper.start_renewal(renew_on_virtual_clock(clock));
+    timeline.attach(&keeper, true);
     REQUIRE(remove_lease(a, "eks/upgrade"));
-    clock.advance_to(30'000);
+    timeline.advance_to(30'000);
+    CHECK(names() == "lease_acquired:a lease_lost:a ");
     std::optional<std::string> reason = keeper.lost_reason();
     REQUIRE(reason);
     CHECK(*reason == "cluster a: the Lease kube-system/refit-eks-upgrade that keeps other runs out was removed "
                      "(refit unlock --force, or by hand), so this run no longer holds the cluster");
-    CHECK(names() == "lease_acquired:a lease_lost:a ");
-    clock.advance_to(120'000);
+    timeline.advance_to(120'000);
     CHECK(keeper.lost_reason() == reason);
     keeper.release();
     CHECK(names() == "");
+    CHECK(stored_lease(a).is_null());
   }
 }
-
-// A timeline that only counts the time it is told to advance to.
-class CountingTimeline final : public Timeline {
- public:
-  std::int64_t now() const override { return now_; }
-  void advance_to(std::int64_t t) override { now_ = t; }
-
- private:
-  std::int64_t now_ = 0;
-};
 
 TEST_CASE("what a renewal thread found is reported as soon as the run's time moves", "[lease]") {
   refit::sim::SimCluster sim("demo", "v1.21.5", [] { return 0; });
   InterleavedCluster other_connection(sim);
   CountingTimeline world;
-  LeaseReportingTimeline timeline(world);
+  LeaseTimeline timeline(world);
   EventBus bus([&timeline] { return timeline.now(); });
   EventRecorder events;
   bus.add_sink(&events);
   LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa"), {{"demo", &sim}}, [] { return kEpoch; }, "");
   REQUIRE_FALSE(keeper.acquire());
-  timeline.report(&keeper);
+  timeline.attach(&keeper, false);
   events.events.clear();
 
   other_connection.unreachable = true;
