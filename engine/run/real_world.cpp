@@ -116,7 +116,7 @@ std::unique_ptr<cluster::Cluster> RealWorld::separate_connection(const std::stri
   kube::KubeClusterOptions options;
   // The run's own connection to this endpoint already reported what the server warns about.
   options.warn = [](const std::string&) {};
-  options.http.connect_timeout_ms = std::min<std::int64_t>(timeout_ms, 15'000);
+  options.http.connect_timeout_ms = timeout_ms;
   options.http.request_timeout_ms = timeout_ms;
   options.retry.max_elapsed_ms = timeout_ms;
   options.retry.max_delay_ms = std::min<std::int64_t>(timeout_ms, 8'000);

@@ -5,12 +5,12 @@
 #include <fmt/format.h>
 
 #include "cluster/sim/sim_runtime.hpp"
+#include "exec/executor.hpp"
 #include "lua/cluster_binding.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
-#include "exec/executor.hpp"
 #include "run/lease_keeper.hpp"
 #include "run/lease_renewal.hpp"
 #include "run/lease_timeline.hpp"
