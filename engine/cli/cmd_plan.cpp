@@ -68,6 +68,7 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
                   "YAML file mapping the playbook's cluster names to kubeconfig contexts");
   sub->add_option("--kubeconfig", opts->session.kubeconfig, "kubeconfig file (else KUBECONFIG, else ~/.kube/config)");
   if (mode == "apply") sub->add_flag("-y,--yes", opts->yes, "apply to real clusters without asking for confirmation");
+  if (mode == "apply") add_lease_duration(*sub, opts->session.lease_duration_s);
   sub->add_option("--set", opts->session.sets, "parameter value name=value (repeatable; wins over -f)");
   sub->add_option("-f,--values", opts->session.values_file, "YAML file of parameter values");
   sub->add_option("--scenario", opts->session.scenario, "fault scenario (YAML) to inject into the world");

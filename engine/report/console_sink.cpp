@@ -191,6 +191,23 @@ void ConsoleSink::on_event(const run::Event& e) {
     flush_details();
     return;  // run_finished says what happened and how to go on
   }
+  // Leases are taken before the preflight and released after the last step: their lines stand on their own.
+  if (n == "lease_taken_over") {
+    out_ << "  " << paint("warning: " + str(f, "message"), kYellow) << '\n';
+    return;
+  }
+  if (n == "lease_acquired" || n == "lease_released") {
+    if (options_.verbose) {
+      out_ << "  " << paint(fmt::format("{} the lease {} in cluster {} (run {})",
+                                        n == "lease_released" ? "released" : flag(f, "again") ? "took again" : "took",
+                                        str(f, "lease"), str(f, "cluster"), str(f, "holder")), kDim) << '\n';
+    }
+    return;
+  }
+  if (n == "lease_lost") {
+    details_.push_back(paint(str(f, "message"), kRed));
+    return;
+  }
   if (n == "check_started") {
     section("Preflight checks");
     details_.clear();

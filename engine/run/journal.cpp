@@ -14,10 +14,12 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <regex>
 
 #include <fmt/format.h>
 
 #include "run/interrupt.hpp"
+#include "run/utc_time.hpp"
 
 namespace refit::run::journal {
 
@@ -71,11 +73,14 @@ bool is_id_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 
 }  // namespace
 
 std::string new_run_id() {
-  std::tm t = utc(std::time(nullptr));
   std::random_device random;
   std::uniform_int_distribution<unsigned> hex(0, 0xffffff);
-  return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}-{:06x}", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour,
-                     t.tm_min, t.tm_sec, hex(random));
+  return fmt::format("{}-{:06x}", utc_compact_text(wall_clock_ms()), hex(random));
+}
+
+bool looks_like_run_id(const std::string& text) {
+  static const std::regex shape("[0-9]{8}(-([0-9]{1,6}(-[0-9a-f]{0,6})?)?)?");
+  return std::regex_match(text, shape);
 }
 
 std::vector<std::string> run_ids(const std::string& dir) {

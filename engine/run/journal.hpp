@@ -24,8 +24,12 @@ std::string state_dir(const std::optional<std::string>& given);
 std::string runs_dir(const std::string& state_dir);
 std::string journal_path(const std::string& state_dir, const std::string& run_id);
 
-// A new run id: the UTC time and 6 random hex digits, "20261121-101502-3fa9c1" (ids sort by time).
+// A new run id: the UTC time and 6 random hex digits, "20261121-101502-3fa9c1" (ids sort by time,
+// and two runs started in the same second still differ). It names the journal and holds the leases.
 std::string new_run_id();
+// Whether `text` has the shape of a run id or of a prefix of one (8 digits, then optionally `-`, up
+// to 6 digits, `-` and up to 6 hex digits): `refit unlock 20261121-10` names a run, not a playbook.
+bool looks_like_run_id(const std::string& text);
 // The ids of the journals in DIR/runs, sorted (oldest first); none when the directory does not exist.
 std::vector<std::string> run_ids(const std::string& state_dir);
 // The id of the run whose id starts with `prefix` (unique). Throws JournalError when none or several do.

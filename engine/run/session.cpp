@@ -2,22 +2,28 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "cluster/sim/sim_runtime.hpp"
+#include "exec/executor.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
 #include "run/interrupt.hpp"
+#include "run/lease_keeper.hpp"
+#include "run/lease_renewal.hpp"
+#include "run/lease_timeline.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_context.hpp"
 #include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
 #include "run/snapshot_connect.hpp"
+#include "run/utc_time.hpp"
 
 namespace refit::run {
 
@@ -88,6 +94,9 @@ struct WorldParts {
   exec::Executor* executor = nullptr;
   RunHost::Connector connector;   // real worlds only
   EventFields started;            // the world's fields of run_started
+  LeaseClock lease_clock;         // the time leases are written in
+  RenewalStarter lease_renewal;   // a thread that renews them; none: renewed on the run's time (simulation)
+  std::vector<std::string> unlock_world;  // the world's arguments of `refit unlock`
 };
 
 // The journal of this session: a new run's, or the continued run's, to which it appends.
@@ -104,10 +113,30 @@ std::unique_ptr<journal::JournalSink> open_journal(const LoadedRun& loaded, cons
   }
 }
 
+// Holds the run's leases from run_started to run_finished (docs/leases.md), as run `run_id` (the
+// journal's). Returns the reason the run may not start (another live run holds a target), else
+// none; `lease` then owns the leases, which `runner` releases before run_finished (and the keeper's
+// destructor on any other way out). A lease lost meanwhile stops the run as an interrupt does.
+std::optional<std::string> hold_leases(const SessionOptions& options, const LoadedRun& loaded, WorldParts& world,
+                                       const std::string& run_id, EventBus& bus, RunHost& host, Runner& runner,
+                                       std::unique_ptr<LeaseKeeper>& lease) {
+  LeaseOptions lease_options{run_id, journal::this_host(), loaded.playbook.name, options.lease_duration_s};
+  std::vector<std::string> unlock = {"refit", "unlock", loaded.playbook.name};
+  unlock.insert(unlock.end(), world.unlock_world.begin(), world.unlock_world.end());
+  lease = std::make_unique<LeaseKeeper>(bus, std::move(lease_options), world.clusters, world.lease_clock,
+                                        exec::display_command(unlock));
+  if (auto refusal = lease->acquire()) return refusal;
+  lease->start_renewal(world.lease_renewal);
+  LeaseKeeper* keeper = lease.get();
+  host.set_stop_check([keeper] { return keeper->lost_reason(); });
+  runner.set_before_finish([keeper] { keeper->release(); });
+  return std::nullopt;
+}
+
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
                   const std::vector<EventSink*>& sinks, SessionResult& result,
                   std::function<void(EventBus&)> before_run = {}) {
-  Timeline& timeline = *world.timeline;
+  LeaseTimeline timeline(*world.timeline);
   const std::int64_t origin = timeline.now();
   EventBus bus([&timeline, origin] { return timeline.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
@@ -124,10 +153,14 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
     throw SetupError(e.what());
   }
 
+  // The run's id: the journal's name, and the holder of its leases (an unjournaled apply, in
+  // refit test, has one for its leases alone).
   const bool journaled = options.state_dir && options.mode != "plan";
+  const std::string run_id = options.mode == "plan" ? std::string()
+                             : options.run_id.empty() ? journal::new_run_id() : options.run_id;
   if (journaled) {
     try {
-      result.run_id = options.run_id.empty() ? journal::new_run_id() : options.run_id;
+      result.run_id = run_id;
       result.journal = journal::journal_path(journal::state_dir(options.state_dir), result.run_id);
     } catch (const journal::JournalError& e) {
       throw SetupError(e.what());
@@ -164,6 +197,22 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   if (journal) started["run_id"] = result.run_id;
   bus.emit("run_started", std::move(started));
 
+  std::unique_ptr<LeaseKeeper> lease;
+  if (options.mode != "plan") {
+    std::optional<std::string> refusal = hold_leases(options, loaded, world, run_id, bus, host, runner, lease);
+    timeline.attach(lease.get(), !world.lease_renewal);
+    if (refusal) {
+      // Another run holds a target: nothing ran. `locked` tells the journal's reader that this
+      // session took no part in the run (a resume refused so leaves the run as it was).
+      std::string message = bus.redacted(*refusal);
+      bus.emit("run_finished", {{"status", status_name(RunStatus::PreconditionFailed)},
+                                {"exit_code", exit_code(RunStatus::PreconditionFailed)}, {"duration", 0},
+                                {"message", message}, {"changed", false}, {"locked", true}});
+      if (options.handle_signals) interrupt::uninstall();
+      if (journal && journal->failure()) message += "; " + *journal->failure();
+      return {RunStatus::PreconditionFailed, message};
+    }
+  }
   RunOutcome outcome = runner.run();
   if (options.handle_signals) interrupt::uninstall();
   outcome.message = bus.redacted(outcome.message);
@@ -207,6 +256,8 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
+  parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
+  parts.unlock_world = {"--sim", options.fixture};
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
     if (before_run) before_run(bus);
@@ -317,6 +368,18 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.executor = &world->executor();
   parts.connector = [&world](const std::string& text, const std::string& name) { return world->connect(text, name); };
   parts.started = {{"world", "real"}, {"targets", world->describe()}};
+  parts.lease_clock = wall_clock_ms;
+  // Each request of the renewal thread is bounded by the renewal interval (2 to 15 s), so that the
+  // thread stops soon after the run ends, even when a server no longer answers.
+  const std::int64_t renewal_timeout = std::clamp<std::int64_t>(options.lease_duration_s * 1000 / 4, 2'000, 15'000);
+  parts.lease_renewal = renew_from_thread([&world, renewal_timeout](const std::string& name, auto pause) {
+    return world->separate_connection(name, std::move(pause), renewal_timeout);
+  });
+  if (options.inventory) parts.unlock_world = {"--inventory", *options.inventory};
+  else parts.unlock_world = {"--context", options.context};
+  if (!options.kubeconfig.empty()) {
+    parts.unlock_world.insert(parts.unlock_world.end(), {"--kubeconfig", options.kubeconfig});
+  }
   SessionResult result;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&](EventBus& bus) {
     bus_ptr = &bus;
