@@ -234,7 +234,6 @@ ProcessResult run_process(const ProcessSpec& spec) {
     return result;
   }
   if (rc != 0) throw SpawnError(fmt::format("cannot start {}: {}", display_command(spec.argv), std::strerror(rc)));
-  result.started = true;
   // A first interrupt lets the command finish (its group does not get the terminal's SIGINT); a
   // second one ends its group (run/interrupt.hpp).
   run::interrupt::RunningCommand running(pid);
@@ -326,12 +325,8 @@ ProcessResult run_process(const ProcessSpec& spec) {
   err.read.reset();
   for (auto& c : captures) c.finish();
   result.duration_ms = ms_between(started, Clock::now());
-  if (WIFSIGNALED(status)) {
-    result.signal = WTERMSIG(status);
-    result.code = 128 + result.signal;
-  } else if (WIFEXITED(status)) {
-    result.code = WEXITSTATUS(status);
-  }
+  if (WIFSIGNALED(status)) result.code = 128 + WTERMSIG(status);
+  else if (WIFEXITED(status)) result.code = WEXITSTATUS(status);
   result.out = std::move(captures[0].text);
   result.err = std::move(captures[1].text);
   result.out_dropped = captures[0].dropped;

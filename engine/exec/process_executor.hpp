@@ -1,8 +1,7 @@
-// Running commands for real (`refit apply`, the reads of `refit plan` against live clusters, and
-// kubeconfig exec credential plugins, through run_process): the argv is spawned directly (never through
-// a shell, so no argument is ever re-parsed), in its own process group so that a timeout ends
-// everything it started, with stdin from /dev/null and stdout and stderr captured separately, each up
-// to a cap.
+// Running commands for real (`refit apply`, and the reads of `refit plan` against live clusters): the
+// argv is spawned directly (never through a shell, so no argument is ever re-parsed), in its own
+// process group so that a timeout ends everything it started, with stdin from /dev/null and stdout
+// and stderr captured separately, each up to a cap.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,8 +36,6 @@ struct ProcessSpec {
 
 struct ProcessResult {
   int code = 0;              // the exit status; 128 + N for a death by signal N; 127 not found, 126 not runnable
-  bool started = false;      // the program ran; false for 127 and 126, with `err` saying why
-  int signal = 0;            // the signal that ended it, when one did
   std::string out;           // the first `output_cap` bytes
   std::string err;
   std::size_t out_dropped = 0;  // bytes written beyond the cap, not kept

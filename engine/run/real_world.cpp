@@ -91,12 +91,13 @@ RealWorld::RealWorld(RealWorldOptions options) : impl_(std::make_unique<Impl>())
     return it->second;
   };
   for (const Target& t : w.options.targets.clusters) {
-    kube::KubeCluster& c = w.kube->add_cluster(t.name, kubeconfig_for(t).endpoint(t.context));
+    kube::Endpoint endpoint = kubeconfig_for(t).endpoint(t.context);
+    std::string description = fmt::format("{}: context {} ({})", t.name, endpoint.context, endpoint.server);
+    kube::KubeCluster& c = w.kube->add_cluster(t.name, std::move(endpoint));
     Impl::check_reachable(c, t.name);
     w.clusters.emplace_back(t.name, &c);
     w.by_server.emplace(c.endpoint().server, &c);
-    // With the protocol the server agreed to (ALPN offers HTTP/2 over TLS).
-    w.described.push_back(fmt::format("{}: context {} ({}, {})", t.name, c.endpoint().context, c.endpoint().server, c.protocol()));
+    w.described.push_back(std::move(description));
   }
 
   exec::ProcessExecutorOptions exec_options;

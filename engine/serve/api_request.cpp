@@ -7,7 +7,6 @@
 
 #include "data/yaml.hpp"
 #include "data/json_errors.hpp"
-#include "serve/protobuf_body.hpp"
 
 namespace refit::serve {
 
@@ -43,7 +42,6 @@ std::string ApiRequest::media_type() const {
 }
 
 Json ApiRequest::body() const {
-  if (media_type() == kProtobufMediaType) return decode_protobuf_body(http.body, resource.kind, path.subresource);
   if (media_type().find("yaml") != std::string::npos) {
     try {
       return data::parse_yaml(http.body);

@@ -37,8 +37,7 @@ struct ApiRequest {
   bool dry_run() const;
   // The Content-Type's media type, lower case, without parameters.
   std::string media_type() const;
-  // The body as JSON (YAML, or Kubernetes protobuf for the kinds protobuf_body.hpp reads, when the
-  // media type says so); 400 when it does not parse.
+  // The body as JSON (YAML too when the media type says so); 400 when it does not parse.
   Json body() const;
   // The object this request is about, for messages.
   Subject subject(std::string_view name) const;

@@ -1,9 +1,5 @@
-// GET of an object and of a collection (lists with selectors and paging), as JSON or, for kubectl get's
-// human-readable output, as Tables.
+// GET of an object and of a collection (lists with selectors and paging).
 #include <charconv>
-#include <functional>
-#include <optional>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -11,7 +7,6 @@
 #include "serve/api_request.hpp"
 #include "serve/json_writer.hpp"
 #include "serve/list_paging.hpp"
-#include "serve/table_view.hpp"
 
 namespace refit::serve {
 namespace {
@@ -38,58 +33,20 @@ std::size_t parse_limit(const ApiRequest& request) {
   return static_cast<std::size_t>(limit);
 }
 
-// Where a page of a list ends.
-struct PageEnd {
-  std::uint64_t resource_version = 0;
-  std::size_t remaining = 0;  // objects after the page
-  ContinueToken next;         // the last object of the page
-};
-
-// Hands each object of one page of the request's list to `take`, in namespace/name order. A page starts
-// at its token, not at the kind's first object; the index walks (node, label) may still pass objects
-// before it, which after_token skips. Once the page is full the rest is only counted.
-PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optional<ContinueToken>& token,
-                  const std::function<void(const Json&)>& take) {
-  const ResourceInfo& resource = request.resource;
-  sim::ListQuery query{resource.api_version, resource.kind, resource.namespaced ? request.path.ns : std::string(),
-                       request.query("labelSelector"), request.query("fieldSelector")};
-  PageEnd end;
-  end.resource_version = token ? token->resource_version : request.cluster.store().resource_version();
-  end.next = ContinueToken{end.resource_version, {}, {}};
-  std::size_t included = 0;
-  try {
-    auto visit = [&](const Json& object) {
-      if (limit != 0 && included == limit) {
-        ++end.remaining;
-        return;
-      }
-      const Json& metadata = metadata_of(object);
-      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
-      if (token && !after_token(*token, ns, name)) return;
-      ++included;
-      take(object);
-      end.next.ns = ns;
-      end.next.name = name;
-    };
-    if (token) request.cluster.store().list_after(query, token->ns, token->name, visit);
-    else request.cluster.list(query, visit);
-  } catch (const SelectorError& e) {
-    throw bad_request(e.what());
-  }
-  return end;
-}
-
 // Items come first and metadata last: the continue token and the count of what is left are known
 // only once the items are written, and writing them into the response directly saves a copy of a
 // list that may hold 10,000 Nodes.
 std::string list_body(const ApiRequest& request, std::size_t limit, const std::optional<ContinueToken>& token) {
   const ResourceInfo& resource = request.resource;
+  sim::ListQuery query{resource.api_version, resource.kind, resource.namespaced ? request.path.ns : std::string(),
+                       request.query("labelSelector"), request.query("fieldSelector")};
+  std::uint64_t resource_version = token ? token->resource_version : request.cluster.store().resource_version();
+
   ItemCache& cache = request.world.item_cache(request.cluster.name());
   // Only Secrets may be served otherwise than stored: a list of 10,000 Nodes asks nothing of each.
   const ServedSecrets* secrets = resource.kind == "Secret" && resource.group.empty() ? request.world.secrets().get() : nullptr;
   // Only a whole list of the kind is like the last one.
-  bool whole = limit == 0 && !token && (!resource.namespaced || request.path.ns.empty()) &&
-               request.query("labelSelector").empty() && request.query("fieldSelector").empty();
+  bool whole = limit == 0 && !token && query.ns.empty() && query.label_selector.empty() && query.field_selector.empty();
   std::string out;
   if (whole) out.reserve(cache.list_size_hint(resource.kind) + 4096);
   JsonWriter writer(out);
@@ -98,36 +55,44 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   writer.raw(",\"apiVersion\":");
   writer.string(resource.api_version);
   writer.raw(",\"items\":[");
-  bool first = true;
-  PageEnd end = walk_page(request, limit, token, [&](const Json& object) {
-    if (!first) writer.raw(",");
-    first = false;
-    // Custom resources keep apiVersion and kind in list items; built-in kinds do not. A served
-    // kubeconfig Secret is written afresh (its stored form is what the cache would keep).
-    std::optional<Json> served = secrets != nullptr ? secrets->served(object) : std::nullopt;
-    if (served) writer.object(*served, resource.api_version, resource.custom);
-    else writer.raw(cache.item(object, resource.api_version, resource.custom));
-  });
+  std::size_t included = 0, remaining = 0;
+  ContinueToken next{resource_version, {}, {}};
+  try {
+    // A page starts at its token, not at the kind's first object; the index walks (node, label) may
+    // still pass objects before it, which after_token skips. Every walk is in namespace/name order,
+    // so once the page is full the rest is only counted.
+    auto visit = [&](const Json& object) {
+      if (limit != 0 && included == limit) {
+        ++remaining;
+        return;
+      }
+      const Json& metadata = metadata_of(object);
+      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
+      if (token && !after_token(*token, ns, name)) return;
+      if (included++ != 0) writer.raw(",");
+      // Custom resources keep apiVersion and kind in list items; built-in kinds do not. A served
+      // kubeconfig Secret is written afresh (its stored form is what the cache would keep).
+      std::optional<Json> served = secrets != nullptr ? secrets->served(object) : std::nullopt;
+      if (served) writer.object(*served, resource.api_version, resource.custom);
+      else writer.raw(cache.item(object, resource.api_version, resource.custom));
+      next.ns = ns;
+      next.name = name;
+    };
+    if (token) request.cluster.store().list_after(query, token->ns, token->name, visit);
+    else request.cluster.list(query, visit);
+  } catch (const SelectorError& e) {
+    throw bad_request(e.what());
+  }
   writer.raw("],\"metadata\":{\"resourceVersion\":");
-  writer.string(std::to_string(end.resource_version));
-  if (end.remaining != 0) {
+  writer.string(std::to_string(resource_version));
+  if (remaining != 0) {
     writer.raw(",\"continue\":");
-    writer.string(encode_continue(end.next));
-    writer.raw(fmt::format(",\"remainingItemCount\":{}", end.remaining));
+    writer.string(encode_continue(next));
+    writer.raw(fmt::format(",\"remainingItemCount\":{}", remaining));
   }
   writer.raw("}}");
   if (whole) cache.note_list_size(resource.kind, out.size());
   return out;
-}
-
-// kubectl get's human-readable output: the objects as a Table, when the Accept header asks for one.
-std::optional<std::string> table_body(const ApiRequest& request, const std::vector<const Json*>& objects,
-                                      const TablePage& page) {
-  std::optional<std::string> version = table_requested(request.http.get_header_value("Accept"));
-  if (!version) return std::nullopt;
-  return table_of(*version, request.resource.kind, objects, request.world.runtime().now(),
-                  request.query("includeObject"), page)
-      .dump();
 }
 
 }  // namespace
@@ -135,9 +100,7 @@ std::optional<std::string> table_body(const ApiRequest& request, const std::vect
 void handle_get(const ApiRequest& request) {
   std::string body;
   bool found = request.cluster.get(request.ref(), [&](const Json& object) {
-    std::optional<std::string> table =
-        table_body(request, {&object}, TablePage{std::string(string_at(metadata_of(object), "resourceVersion")), {}, {}});
-    body = table ? std::move(*table) : request.world.served_json(object, request.resource.api_version);
+    body = request.world.served_json(object, request.resource.api_version);
   });
   if (!found) throw not_found(request.subject());
   respond_json(request.response, 200, std::move(body));
@@ -149,19 +112,6 @@ void handle_list(const ApiRequest& request) {
   if (std::string text = request.query("continue"); !text.empty()) {
     token = decode_continue(text);
     if (!token) throw bad_request("continue: the continue token is not valid (it was not issued by this server)");
-  }
-  if (table_requested(request.http.get_header_value("Accept"))) {
-    std::vector<Json> objects;  // copies: the store hands out references only while it walks
-    PageEnd end = walk_page(request, limit, token, [&](const Json& object) { objects.push_back(object); });
-    std::vector<const Json*> rows;
-    for (const Json& object : objects) rows.push_back(&object);
-    TablePage page{std::to_string(end.resource_version), {}, {}};
-    if (end.remaining != 0) {
-      page.continue_token = encode_continue(end.next);
-      page.remaining = end.remaining;
-    }
-    respond_json(request.response, 200, *table_body(request, rows, page));
-    return;
   }
   respond_json(request.response, 200, list_body(request, limit, token));
 }

@@ -16,7 +16,7 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
   }
   if (sim::SimCluster* def = world.default_cluster()) default_ = def->name();
   runtime_.set_change_tap_with_old([this](const std::string& cluster, const sim::Change& change) {
-    hub_.record(cluster, change, runtime_.now());
+    hub_.record(cluster, change);
     auto it = catalogs_.find(cluster);
     if (it == catalogs_.end()) return;
     // A status patch cannot change an apiVersion or a CRD's spec, which is all the catalog reads.

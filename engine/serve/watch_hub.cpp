@@ -33,9 +33,8 @@ void WatchHub::add_cluster(const std::string& cluster, std::uint64_t resource_ve
   history.latest = resource_version;
 }
 
-void WatchHub::record(const std::string& cluster, const sim::Change& change, std::int64_t world_ms) {
+void WatchHub::record(const std::string& cluster, const sim::Change& change) {
   auto event = std::make_shared<WatchEvent>();
-  event->world_ms = world_ms;
   event->type = change.type;
   event->resource_version = resource_version_of(change.object);
   event->kind = string_member(change.object, "kind");

@@ -27,7 +27,6 @@ struct WatchEvent {
   std::string kind;
   std::shared_ptr<const Json> object;  // after the change; for a deletion, the last state
   std::shared_ptr<const Json> old;     // before a modification; null otherwise
-  std::int64_t world_ms = 0;           // the world's time of the change (a Table row's age is as of then)
 };
 
 using WatchEventPtr = std::shared_ptr<const WatchEvent>;
@@ -44,7 +43,7 @@ class WatchHub {
   void add_cluster(const std::string& cluster, std::uint64_t resource_version);
 
   // Records a change; called under the world's lock, from the change tap.
-  void record(const std::string& cluster, const sim::Change& change, std::int64_t world_ms = 0);
+  void record(const std::string& cluster, const sim::Change& change);
 
   // The changes of `cluster` after `after`, waiting until there is one, `deadline` passes (an empty
   // result) or the hub stops. TooOld: changes after `after` were dropped (`oldest` says from which

@@ -12,7 +12,6 @@
 #include "serve/api_request.hpp"
 #include "serve/connection_probe.hpp"
 #include "serve/json_writer.hpp"
-#include "serve/table_view.hpp"
 
 namespace refit::serve {
 namespace {
@@ -39,33 +38,6 @@ const Json& metadata_of(const Json& object) {
   return it != object.end() ? *it : kNone;
 }
 
-// How a watch writes an event's object: as itself, or as a one-row Table when kubectl asked for Tables
-// (get -w without -o), as the API server does.
-struct EventFormat {
-  std::string api_version;
-  std::string kind;
-  std::optional<std::string> table_version;
-  std::string include_object;
-  // Served kubeconfig Secrets are written as a client reads them (served_secrets.hpp).
-  std::shared_ptr<const ServedSecrets> secrets;
-
-  void line(std::string& out, std::string_view type, const Json& object, std::int64_t world_ms) const {
-    JsonWriter writer(out);
-    writer.raw("{\"type\":\"");
-    writer.raw(type);
-    writer.raw("\",\"object\":");
-    if (table_version) {
-      const Json& metadata = metadata_of(object);
-      TablePage page{std::string(string_at(metadata, "resourceVersion")), {}, {}};
-      writer.raw(table_of(*table_version, kind, {&object}, world_ms, include_object, page).dump());
-    } else {
-      std::optional<Json> served = secrets ? secrets->served(object) : std::nullopt;
-      writer.object(served ? *served : object, api_version);
-    }
-    writer.raw("}\n");
-  }
-};
-
 struct WatchFilter {
   std::string group, kind, ns;
   LabelSelector labels;
@@ -86,11 +58,12 @@ struct WatchFilter {
 
 class WatchStream {
  public:
-  WatchStream(WatchHub& hub, std::string cluster, WatchFilter filter, EventFormat format, std::uint64_t cursor,
-              Clock::time_point deadline, bool bookmarks, std::string initial, int local_port, int remote_port)
-      : hub_(hub), cluster_(std::move(cluster)), filter_(std::move(filter)), format_(std::move(format)),
-        cursor_(cursor), deadline_(deadline), bookmarks_(bookmarks), initial_(std::move(initial)),
-        probe_(local_port, remote_port) {}
+  WatchStream(WatchHub& hub, std::shared_ptr<const ServedSecrets> secrets, std::string cluster, WatchFilter filter,
+              const ResourceInfo& resource, std::uint64_t cursor, Clock::time_point deadline, bool bookmarks,
+              std::string initial, int local_port, int remote_port)
+      : hub_(hub), secrets_(std::move(secrets)), cluster_(std::move(cluster)), filter_(std::move(filter)), api_version_(resource.api_version),
+        kind_(resource.kind), cursor_(cursor), deadline_(deadline), bookmarks_(bookmarks),
+        initial_(std::move(initial)), probe_(local_port, remote_port) {}
 
   // Streams until the end; false when the client went away (the write failed or it closed).
   bool run(httplib::DataSink& sink) {
@@ -125,12 +98,19 @@ class WatchStream {
  private:
   static bool write(httplib::DataSink& sink, const std::string& text) { return sink.write(text.data(), text.size()); }
 
+  void line(std::string& out, std::string_view type, const Json& object) const {
+    JsonWriter writer(out);
+    writer.raw("{\"type\":\"");
+    writer.raw(type);
+    writer.raw("\",\"object\":");
+    auto served = secrets_->served(object);
+    writer.object(served ? *served : object, api_version_);
+    writer.raw("}\n");
+  }
+
   // As the API server's watch cache: an object that starts matching the selectors is ADDED for
   // this watch, one that stops matching is DELETED (with its previous content at the new version).
   void render(const WatchEvent& event, std::string& out) const {
-    auto line = [&](std::string& text, std::string_view type, const Json& object) {
-      format_.line(text, type, object, event.world_ms);
-    };
     if (!filter_.same_kind(event)) return;
     bool now_matches = filter_.matches(*event.object);
     switch (event.type) {
@@ -155,7 +135,7 @@ class WatchStream {
   }
 
   std::string bookmark() const {
-    Json object = {{"kind", format_.kind}, {"apiVersion", format_.api_version},
+    Json object = {{"kind", kind_}, {"apiVersion", api_version_},
                    {"metadata", {{"resourceVersion", std::to_string(std::max(cursor_, hub_.latest(cluster_)))}}}};
     return Json{{"type", "BOOKMARK"}, {"object", std::move(object)}}.dump() + "\n";
   }
@@ -166,9 +146,11 @@ class WatchStream {
   }
 
   WatchHub& hub_;
+  std::shared_ptr<const ServedSecrets> secrets_;
   std::string cluster_;
   WatchFilter filter_;
-  EventFormat format_;
+  std::string api_version_;
+  std::string kind_;
   std::uint64_t cursor_;
   Clock::time_point deadline_;
   bool bookmarks_;
@@ -219,8 +201,6 @@ void handle_watch(const ApiRequest& request) {
     deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(*request.watch_lifetime_ms));
   }
   bool bookmarks = request.flag("allowWatchBookmarks");
-  EventFormat format{resource.api_version, resource.kind, table_requested(request.http.get_header_value("Accept")),
-                     request.query("includeObject"), request.world.secrets()};
 
   // Without a resourceVersion (or "0"), the watch starts with the current state as ADDED events.
   std::string from = request.query("resourceVersion");
@@ -229,8 +209,13 @@ void handle_watch(const ApiRequest& request) {
   if (from.empty() || from == "0") {
     cursor = request.cluster.store().resource_version();
     sim::ListQuery query{resource.api_version, resource.kind, filter.ns, request.query("labelSelector"), field_selector};
-    const std::int64_t now = request.world.runtime().now();
-    request.cluster.list(query, [&](const Json& object) { format.line(initial, "ADDED", object, now); });
+    request.cluster.list(query, [&](const Json& object) {
+      JsonWriter writer(initial);
+      writer.raw("{\"type\":\"ADDED\",\"object\":");
+      auto served = request.world.secrets()->served(object);
+      writer.object(served ? *served : object, resource.api_version);
+      writer.raw("}\n");
+    });
   } else {
     auto [end, ec] = std::from_chars(from.data(), from.data() + from.size(), cursor);
     if (ec != std::errc() || end != from.data() + from.size()) {
@@ -238,9 +223,9 @@ void handle_watch(const ApiRequest& request) {
     }
   }
 
-  auto stream = std::make_shared<WatchStream>(request.world.hub(), request.cluster.name(), std::move(filter),
-                                              std::move(format), cursor, deadline, bookmarks, std::move(initial),
-                                              request.http.local_port, request.http.remote_port);
+  auto stream = std::make_shared<WatchStream>(request.world.hub(), request.world.secrets(), request.cluster.name(),
+                                              std::move(filter), resource, cursor, deadline, bookmarks,
+                                              std::move(initial), request.http.local_port, request.http.remote_port);
   request.response.status = 200;
   request.response.set_chunked_content_provider("application/json", [stream](std::size_t, httplib::DataSink& sink) {
     // This runs after the handler, outside the router's error handling: a failure ends the stream

@@ -2,7 +2,6 @@
 // change), exec credential plugins (v1 and v1beta1; cached until expiry or invalidate(); failures
 // named without the plugin's output), and redaction: no secret in any message or description.
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,14 +192,9 @@ TEST_CASE("An exec plugin (v1) runs once, is cached, and runs again after invali
   CHECK(endpoint.credentials->describe() == "exec plugin " + fixture_plugin() + " (client.authentication.k8s.io/v1)");
 }
 
-TEST_CASE("An exec plugin inherits refit's environment, reads an empty stdin and none of refit's descriptors",
-          "[credentials][exec]") {
+TEST_CASE("An exec plugin inherits refit's environment and reads an empty stdin", "[credentials][exec]") {
   TempDir dir;
   ScopedVariable inherited("REFIT_TEST_INHERITED", "yes");
-  // A descriptor of ours without O_CLOEXEC (as a library may open one) stays ours.
-  int leaked = ::open("/dev/null", O_RDONLY);
-  REQUIRE(leaked >= 3);
-  ScopedVariable leaked_fd("REFIT_TEST_FD", std::to_string(leaked));
   // Our stdin has something to read: the plugin must not get it (nor wait on a terminal).
   int pipe_fds[2];
   REQUIRE(::pipe(pipe_fds) == 0);
@@ -213,20 +207,7 @@ TEST_CASE("An exec plugin inherits refit's environment, reads an empty stdin and
   std::optional<std::string> token = endpoint.credentials->bearer_token();
   ::dup2(saved_stdin, 0);
   ::close(saved_stdin);
-  ::close(leaked);
-  CHECK(token == "stdin=;inherited=yes;fd=closed");
-}
-
-TEST_CASE("An exec plugin that leaves a child holding its output is done soon after it exits", "[credentials][exec]") {
-  TempDir dir;
-  CredentialOptions options;
-  options.plugin_timeout = std::chrono::milliseconds(20'000);
-  Endpoint endpoint = plugin_endpoint(dir, kV1, "background", "", options);
-  // Waiting for the pipe to close would take the child's 30 s: the timeout would stop the plugin and
-  // there would be no token. The child is left running, as kubectl leaves it.
-  CHECK(endpoint.credentials->bearer_token() == "SECRETPLUGINTOKEN-1");
-  pid_t child = std::stoi(read_text(dir.path("runs") + ".child"));
-  CHECK(::kill(child, SIGKILL) == 0);
+  CHECK(token == "stdin=;inherited=yes");
 }
 
 TEST_CASE("An exec plugin (v1beta1) with provideClusterInfo is told the cluster", "[credentials][exec]") {
@@ -328,7 +309,6 @@ TEST_CASE("Plugin failures name the context and the command, and never the plugi
             " gave no usable credential: its status.expirationTimestamp is not an RFC 3339 time "
             "(2024-05-01T10:00:00Z)");
   CHECK(failure(kV1, "killed") == who + " was killed by signal 9 (Killed)");
-  CHECK(failure(kV1, "flood") == who + " printed more than 4 MiB on stdout (an ExecCredential is a few KiB)");
 
   // A plugin that hangs (with a child holding its output open) is stopped at the timeout.
   CredentialOptions quick;
@@ -336,7 +316,7 @@ TEST_CASE("Plugin failures name the context and the command, and never the plugi
   CHECK(failure(kV1, "hang", quick) == who + " did not finish within 200ms and was stopped");
 }
 
-TEST_CASE("A plugin that is not installed is named, with its installHint; one that cannot run says why", "[credentials][exec]") {
+TEST_CASE("A plugin that is not installed is named, with its installHint", "[credentials][exec]") {
   auto endpoint_for = [](const std::string& exec_fields) {
     return Kubeconfig::parse(
                "current-context: ctx\n"
@@ -360,13 +340,6 @@ TEST_CASE("A plugin that is not installed is named, with its installHint; one th
   CHECK(error_of([&] { relative.credentials->client_certificate(); }) ==
         "context \"ctx\": credential plugin \"/nonexistent/dir/bin/plugin\" (user \"u\" in kc) was not found\n"
         "Install it, or correct exec.command in the kubeconfig.");
-
-  TempDir dir;
-  std::string not_executable = dir.write("plugin", "#!/bin/sh\necho '{}'\n");  // mode 0644
-  Endpoint unrunnable = endpoint_for("      command: " + not_executable + "\n");
-  CHECK(error_of([&] { unrunnable.credentials->bearer_token(); }) ==
-        "context \"ctx\": credential plugin \"" + not_executable + "\" (user \"u\" in kc) could not be started: " +
-            not_executable + ": permission denied");
 }
 
 TEST_CASE("No secret reaches a message or a description", "[credentials][redaction]") {

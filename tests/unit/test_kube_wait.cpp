@@ -34,13 +34,12 @@ Json event(const std::string& type, const Json& object) { return {{"type", type}
 
 // Deployments in kube-system: coredns and metrics-server, listed and watched.
 struct Api {
-  enum class WatchMode { Stream, Forbidden, Failing, GoneOnce, Short };
+  enum class WatchMode { Stream, Forbidden, Failing, GoneOnce };
   FakeApiServer server;
   std::mutex mutex;
   int coredns_ready = 1;
   std::string list_version = "100";
   std::atomic<WatchMode> watch_mode{WatchMode::Stream};
-  std::atomic<bool> lists_fail{false};
   std::vector<std::string> warnings;
   std::unique_ptr<KubeWorld> world;
   KubeCluster* cluster = nullptr;
@@ -60,13 +59,6 @@ struct Api {
           res.set_content(status_body(500, "InternalError", "etcd is down"), "application/json");
           return;
         }
-        if (watch_mode == WatchMode::Short) {  // ends at once, with only a bookmark of where it began
-          Json bookmark = {{"type", "BOOKMARK"},
-                           {"object", {{"kind", "Deployment"},
-                                       {"metadata", {{"resourceVersion", req.get_param_value("resourceVersion")}}}}}};
-          res.set_content(bookmark.dump() + "\n", "application/json");
-          return;
-        }
         if (watch_mode == WatchMode::GoneOnce) {
           watch_mode = WatchMode::Stream;
           res.status = 410;
@@ -74,11 +66,6 @@ struct Api {
           return;
         }
         FakeApiServer::stream(res, server.feed());
-        return;
-      }
-      if (lists_fail) {
-        res.status = 500;
-        res.set_content(status_body(500, "InternalError", "etcd is down"), "application/json");
         return;
       }
       std::lock_guard lock(mutex);
@@ -237,80 +224,19 @@ TEST_CASE("kube wait: a watch refused with 410 Gone when it opens lists again", 
   api.world->wait_ended();
 }
 
-// Millisecond pauses between failed watches: the tests stay quick.
-refit::kube::KubeClusterOptions quick_backoff() {
+TEST_CASE("kube wait: a watch that keeps failing fails the wait with the server's reason", "[kube][kube-wait]") {
   refit::kube::KubeClusterOptions options;
-  options.retry = refit::kube::RetryPolicy{6, 1, 2, 60'000};
-  return options;
-}
-
-// Moves the world on until `done` (at most 2,000 steps of 5 ms of world time).
-template <class Done>
-bool advance_until(Api& api, Done done) {
-  for (int i = 0; i < 2000 && !done(); ++i) api.world->advance_to(api.world->now() + 5);
-  return done();
-}
-
-TEST_CASE("kube wait: watches that keep ending at once are not given up on: the wait lists instead",
-          "[kube][kube-wait]") {
-  Api api(std::nullopt, quick_backoff());
-  api.watch_mode = Api::WatchMode::Short;
-  api.world->wait_began();
-  CHECK(api.ready() == 1);
-  const std::string watches = "GET " + kDeployments + "?allowWatchBookmarks";
-  // Far more failed watches than the transport's attempts: the wait goes on.
-  REQUIRE(advance_until(api, [&] { return api.server.count(watches) >= 12; }));
-  // Each watch after a failed one comes after a list that fetched what it missed.
-  std::vector<std::string> requests = api.server.requests();
-  REQUIRE(requests.size() >= 6);
-  for (std::size_t i = 0; i + 1 < requests.size(); i += 2) {
-    CHECK(requests[i] == api.list_request());
-    CHECK(requests[i + 1].rfind(watches, 0) == 0);
-  }
-  REQUIRE(api.warnings.size() == 1);
-  CHECK(api.warnings[0] == "prod: context \"test-context\" (" + api.server.url() +
-                               "): watches of deployments.apps in namespace kube-system end at once with nothing new "
-                               "(3 in a row): the wait lists them instead, less and less often (up to every 1 s), "
-                               "until a watch stays open");
-
-  // A change the watches never deliver is seen through the lists.
-  {
-    std::lock_guard lock(api.mutex);
-    api.coredns_ready = 3;
-    api.list_version = "200";
-  }
-  CHECK(advance_until(api, [&] { return api.ready() == 3; }));
-
-  // Watches stay open again: the wait is back to watching, and lists no more.
-  api.watch_mode = Api::WatchMode::Stream;
-  REQUIRE(advance_until(api, [&] { return api.server.requests().back() == api.watch_request("200"); }));
-  api.server.clear_requests();
-  api.server.feed().push(event("MODIFIED", deployment("coredns", 4, "201")));
-  CHECK(advance_until(api, [&] { return api.ready() == 4; }));
-  api.world->advance_to(api.world->now() + 50);
-  CHECK(api.server.requests().empty());
-  CHECK(api.warnings.size() == 1);
-  api.world->wait_ended();
-}
-
-TEST_CASE("kube wait: watches the server refuses make the wait list; a list that fails fails it", "[kube][kube-wait]") {
-  Api api(std::nullopt, quick_backoff());
+  options.retry = refit::kube::RetryPolicy{6, 1, 2, 60'000};  // millisecond pauses: the test stays quick
+  Api api(std::nullopt, options);
   api.watch_mode = Api::WatchMode::Failing;
   api.world->wait_began();
   CHECK(api.ready() == 1);
-  const std::string watches = "GET " + kDeployments + "?allowWatchBookmarks";
-  REQUIRE(advance_until(api, [&] { return api.server.count(watches) >= 8; }));
-  REQUIRE(api.warnings.size() == 1);
-  CHECK(api.warnings[0] == "prod: context \"test-context\" (" + api.server.url() +
-                               "): watches of deployments.apps in namespace kube-system are answered with status 500 "
-                               "(3 in a row): the wait lists them instead, less and less often (up to every 1 s), "
-                               "until a watch stays open");
-  api.lists_fail = true;
-  auto error = refit::test::api_error_of([&] { advance_until(api, [] { return false; }); });
+  auto error = refit::test::api_error_of([&] { api.world->advance_to(api.world->now() + 600'000); });
   CHECK(error.status == 500);
-  CHECK(std::string(error.what()) == "list deployments.apps in namespace kube-system failed on context \"test-context\" (" +
+  CHECK(std::string(error.what()) == "watch deployments.apps in namespace kube-system failed on context \"test-context\" (" +
                                          api.server.url() + "): the server answered 500 InternalError: etcd is down "
                                          "(after 6 attempts)");
+  CHECK(api.server.count("GET " + kDeployments + "?allowWatchBookmarks") == 6);
   api.world->wait_ended();
 }
 

@@ -16,7 +16,7 @@
 #include <set>
 
 #include "cluster/kube/exec_credential.hpp"
-#include "exec/process_executor.hpp"
+#include "cluster/kube/plugin_process.hpp"
 
 namespace refit::kube {
 
@@ -154,11 +154,6 @@ class StaticCredentials : public Credentials {
   std::mutex mutex_;
 };
 
-// What a plugin may print on each stream (an ExecCredential is a few KiB), and how long it has to end
-// after the SIGTERM of a timeout.
-constexpr std::size_t kPluginOutputCap = 4 << 20;
-constexpr std::int64_t kPluginKillGraceMs = 1000;
-
 std::string describe_duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
   return fmt::format("{}ms", d.count());
@@ -243,49 +238,41 @@ class ExecPluginCredentials : public Credentials {
   }
 
   ExecCredentialStatus run() const {
-    exec::ProcessSpec spec;
-    spec.argv.push_back(config_.command);
-    spec.argv.insert(spec.argv.end(), config_.args.begin(), config_.args.end());
-    for (const auto& [name, value] : config_.env) spec.env[name] = value;  // a later entry wins, as in client-go
-    spec.env["KUBERNETES_EXEC_INFO"] = exec_credential_request(config_.api_version, config_.cluster_info);
-    spec.timeout_ms = options_.plugin_timeout.count();
-    spec.kill_grace_ms = kPluginKillGraceMs;
-    spec.output_cap = kPluginOutputCap;
-    // No on_line: what a plugin prints is a credential, for the parser only.
-    exec::ProcessResult result;
-    try {
-      result = exec::run_process(spec);
-    } catch (const exec::SpawnError& e) {
-      throw CredentialError(fmt::format("{} could not be started: {}", who_, e.what()));
-    }
+    PluginProcessRequest request;
+    request.argv.push_back(config_.command);
+    request.argv.insert(request.argv.end(), config_.args.begin(), config_.args.end());
+    request.env = config_.env;
+    request.env.emplace_back("KUBERNETES_EXEC_INFO",
+                             exec_credential_request(config_.api_version, config_.cluster_info));
+    request.timeout = options_.plugin_timeout;
+    PluginProcessResult result = run_plugin_process(request);
 
-    if (!result.started && result.code == 127) {
+    if (result.spawn_error == ENOENT) {
       bool on_path = config_.command.find('/') == std::string::npos;
       std::string hint = trim(config_.install_hint);
       throw CredentialError(
           fmt::format("{} was not found{}\n{}", who_, on_path ? " on PATH" : "",
                       hint.empty() ? "Install it, or correct exec.command in the kubeconfig." : hint));
     }
-    if (!result.started) {
-      // run_process's own words (the program and why), not the plugin's.
-      throw CredentialError(fmt::format("{} could not be started: {}", who_, trim(result.err)));
+    if (result.spawn_error != 0) {
+      throw CredentialError(fmt::format("{} could not be started: {}", who_, std::strerror(result.spawn_error)));
     }
     if (result.timed_out) {
       throw CredentialError(fmt::format("{} did not finish within {} and was stopped{}", who_,
                                         describe_duration(options_.plugin_timeout),
                                         stderr_tail(result.err, result.out)));
     }
-    if (result.out_dropped > 0) {
-      throw CredentialError(fmt::format("{} printed more than {} MiB on stdout (an ExecCredential is a few KiB)", who_,
-                                        kPluginOutputCap >> 20));
+    if (result.stdout_too_large) {
+      throw CredentialError(
+          fmt::format("{} printed too much on stdout and was stopped (an ExecCredential is a few KiB)", who_));
     }
     if (result.signal != 0) {
       throw CredentialError(fmt::format("{} was killed by signal {} ({}){}", who_, result.signal,
                                         strsignal(result.signal), stderr_tail(result.err, result.out)));
     }
-    if (result.code != 0) {
+    if (result.exit_code != 0) {
       throw CredentialError(
-          fmt::format("{} exited with status {}{}", who_, result.code, stderr_tail(result.err, result.out)));
+          fmt::format("{} exited with status {}{}", who_, result.exit_code, stderr_tail(result.err, result.out)));
     }
     try {
       return parse_exec_credential(result.out, config_.api_version);

@@ -314,18 +314,6 @@ HttpResponse HttpClient::perform(const HttpRequest& request) {
   }
 }
 
-std::string HttpClient::protocol() const {
-  long version = 0;
-  if (curl_easy_getinfo(easy_, CURLINFO_HTTP_VERSION, &version) != CURLE_OK) return "";
-  switch (version) {
-    case CURL_HTTP_VERSION_1_0: return "HTTP/1.0";
-    case CURL_HTTP_VERSION_1_1: return "HTTP/1.1";
-    case CURL_HTTP_VERSION_2_0: return "HTTP/2";
-    case CURL_HTTP_VERSION_3: return "HTTP/3";
-    default: return "";
-  }
-}
-
 TransportError HttpClient::transport_error(CURL* handle, int raw_code, std::string_view detail) const {
   auto code = static_cast<CURLcode>(raw_code);
   std::string reason = redact(detail.empty() ? std::string(curl_easy_strerror(code)) : std::string(detail));

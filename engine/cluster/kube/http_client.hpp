@@ -84,9 +84,6 @@ class HttpClient {
   const Endpoint& endpoint() const { return endpoint_; }
   // `cluster "c" (context "x", https://host:6443)`: names the endpoint in messages, without secrets.
   const std::string& where() const { return where_; }
-  // The HTTP version the last response came in ("HTTP/2", "HTTP/1.1"; empty before the first): what
-  // ALPN settled on with the server.
-  std::string protocol() const;
   // How many requests this client sent, retries and 401 repeats included.
   std::uint64_t requests_sent() const { return requests_sent_; }
   void count_request() { ++requests_sent_; }

@@ -73,8 +73,6 @@ class KubeCluster final : public cluster::Cluster {
   const Endpoint& endpoint() const { return http_.endpoint(); }
   // Requests sent, retries and watches included.
   std::uint64_t requests_sent() const { return http_.requests_sent(); }
-  // The HTTP version of the last answer ("HTTP/2", "HTTP/1.1"), once one came.
-  std::string protocol() const { return http_.protocol(); }
 
  private:
   struct Target;

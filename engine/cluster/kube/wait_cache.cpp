@@ -19,13 +19,9 @@ std::pair<std::string, std::string> identity(const Json& object) {
   return {string_member(*metadata, "namespace"), string_member(*metadata, "name")};
 }
 
-// A watch that ends this soon with nothing new is counted as a failure (client-go's reflector calls it
-// "a very short watch"), so that a server that closes watches at once is not asked again in a tight
-// loop, and what changed meanwhile is listed.
+// A watch that ends this soon without an event is counted as a failure, so that a server that closes
+// watches at once is not asked again in a tight loop.
 constexpr std::int64_t kShortestHealthyWatchMs = 1000;
-
-// After this many failed watches in a row the user hears that the wait polls.
-constexpr int kFailuresBeforeWarning = 3;
 
 }  // namespace
 
@@ -92,13 +88,11 @@ void WaitCache::on_event(Query& query, Json& event) {
     if (object.value("code", 0) == 410) query.relist = true;
     return;
   }
-  static const std::string kNoVersion;
-  const std::string& version =
-      metadata != object.end() && metadata->is_object() ? string_member(*metadata, "resourceVersion") : kNoVersion;
-  // A bookmark that repeats the resourceVersion the watch began at is no progress: a server that ends
-  // each watch at once with one must not count as watching.
-  if (type != "BOOKMARK" || (!version.empty() && version != query.resource_version)) ++query.delivered;
-  if (!version.empty()) query.resource_version = version;
+  ++query.delivered;
+  if (metadata != object.end() && metadata->is_object()) {
+    const std::string& version = string_member(*metadata, "resourceVersion");
+    if (!version.empty()) query.resource_version = version;
+  }
   if (type == "BOOKMARK") return;
   if (type == "DELETED") {
     query.objects.erase(identity(object));
@@ -161,14 +155,7 @@ void WaitCache::service() {
       continue;
     }
     if (query.stream && query.stream->ended()) watch_ended(query);
-    if (query.stream || query.polling || now < query.reopen_at) continue;
-    if (query.failures > 0) {
-      // The failed watches may have missed changes: list (which opens the next watch).
-      fill(query);
-      hub_.note_change();
-    } else {
-      open(query);
-    }
+    if (!query.stream && !query.polling && now >= query.reopen_at) open(query);
   }
 }
 
@@ -194,18 +181,16 @@ void WaitCache::watch_ended(Query& query) {
     return;
   }
   if (status == 401 && http_.endpoint().credentials && query.failures == 0) http_.endpoint().credentials->invalidate();
-  ++query.failures;
-  query.reopen_at = now + retry_delay_ms(transport_.policy(), query.failures, transport_.clock().random(), std::nullopt);
-  if (query.failures == kFailuresBeforeWarning && !query.warned_failing && warn_) {
-    query.warned_failing = true;
-    std::string why = status != 0 && status != 200 ? fmt::format("are answered with status {}", status)
-                      : broken                     ? "lose their connection"
-                                                   : "end at once with nothing new";
-    warn_(fmt::format("{}: watches of {} {} ({} in a row): the wait lists them instead, less and less often (up to "
-                      "every {} s), until a watch stays open",
-                      http_.where(), describe_subject(subject), why, query.failures,
-                      (transport_.policy().max_delay_ms + 999) / 1000));
+  if (++query.failures >= transport_.policy().max_attempts) {
+    if (status != 0 && status != 200) {
+      HttpResponse response{status, stream->error_body(), std::nullopt};
+      throw decode_api_error(response, subject, http_.where(), query.failures);
+    }
+    if (broken) throw connection_error(*broken, subject, query.failures);
+    throw cluster::ApiError(0, "", fmt::format("watch {}: {} ended the watch {} times in a row without an event",
+                                               describe_subject(subject), http_.where(), query.failures));
   }
+  query.reopen_at = now + retry_delay_ms(transport_.policy(), query.failures, transport_.clock().random(), std::nullopt);
 }
 
 std::optional<std::int64_t> WaitCache::next_due_ms() const {

@@ -2,13 +2,8 @@
 // with selectors, or one object by name) inside a wait lists it once and opens a watch from the list's
 // resourceVersion; later reads of it in the wait are answered from what the list and the events say,
 // so a wait costs a list and a watch however often its predicate runs. Watches that end are re-opened
-// from the last resourceVersion they saw; one that is too old (410 Gone) is listed again. A watch that
-// fails (ends within a second with nothing new, is refused with an error, or loses its connection) is
-// not given up on, as client-go's reflector does not give up: the collection is listed again, and a
-// new watch opened, after a pause that doubles with each failure in a row (the transport's backoff),
-// so the wait polls the list while watches keep failing and is back to watching once one stays open.
-// Only a list that fails, or a configuration problem, fails the wait. A user who may list but not
-// watch gets a warning and waits that poll (one list a read).
+// from the last resourceVersion they saw; one that is too old (410 Gone) is listed again. A user who
+// may list but not watch gets a warning and waits that poll (one list a read).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -53,9 +48,8 @@ class WaitCache {
   // (its watch event follows and changes nothing more). `stored` null: deleted.
   void note_written(const ApiResource& resource, const std::string& ns, const std::string& name, const Json* stored);
 
-  // Re-opens watches that ended and whose pause is over (listing first after a failed one), re-lists
-  // expired ones. Throws cluster::ApiError when a list fails or a watch cannot be made at all (a TLS or
-  // URL problem).
+  // Re-opens watches that ended and whose pause is over, re-lists expired ones. Throws cluster::ApiError
+  // when a watch keeps failing or a re-list fails.
   void service();
   // When service() has something to do next (RetryClock ms), if it waits for a pause to pass.
   std::optional<std::int64_t> next_due_ms() const;
@@ -69,11 +63,10 @@ class WaitCache {
     std::unique_ptr<WatchStream> stream;
     std::int64_t opened_at = 0;
     std::int64_t reopen_at = 0;  // when `stream` is null and not polling: when to open it again
-    int failures = 0;            // consecutive watches that ended in failure: list before the next one
-    std::uint64_t delivered = 0; // events the current watch delivered (bookmarks only when they moved on)
+    int failures = 0;            // consecutive watches that ended in failure
+    std::uint64_t delivered = 0; // events (not errors) the current watch delivered
     bool relist = false;
-    bool polling = false;        // the user may not watch: every read lists
-    bool warned_failing = false; // the user was told that this wait polls because watches fail
+    bool polling = false;
   };
 
   Query& ensure(const ApiResource& resource, const std::string& ns, const std::string& labels, const std::string& fields);

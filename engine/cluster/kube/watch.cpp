@@ -59,9 +59,6 @@ WatchStream::WatchStream(WatchHub& hub, HttpClient& http, const std::string& tar
   curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
   // The server ends a watch after its timeoutSeconds; no client timeout beyond the connect one.
   curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, 0L);
-  // Over HTTP/2 the watches of a wait share one connection: a watch opened while another is still
-  // connecting waits for it instead of opening a second.
-  curl_easy_setopt(easy_, CURLOPT_PIPEWAIT, 1L);
   http_.count_request();
   curl_multi_add_handle(hub_.multi_, easy_);
   ++hub_.streams_;
