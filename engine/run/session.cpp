@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include "cluster/sim/sim_runtime.hpp"
 #include "lua/cluster_binding.hpp"
 #include "lua/lib_codecs.hpp"
@@ -11,6 +14,8 @@
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_host.hpp"
+#include "run/sim_state/kept_world.hpp"
+#include "run/sim_state/state_error.hpp"
 
 namespace refit::run {
 
@@ -49,6 +54,7 @@ struct LoadedRun {
   playbook::Loaded playbook;
   int params_ref = LUA_NOREF;
   nlohmann::json params, params_text, secrets;
+  std::map<std::string, std::string> named_secrets;  // name -> value, for a kept world's file (never written)
 };
 
 LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
@@ -62,6 +68,9 @@ LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
     run.params = playbook::param_view(vm, run.playbook, run.params_ref, "redacted");
     run.params_text = playbook::param_view(vm, run.playbook, run.params_ref, "display");
     run.secrets = playbook::param_view(vm, run.playbook, run.params_ref, "secrets");
+    nlohmann::json named = playbook::param_view(vm, run.playbook, run.params_ref, "named_secrets");
+    if (named.is_object())
+      for (auto& [name, value] : named.items()) run.named_secrets[name] = value.get<std::string>();
   } catch (const playbook::LoadError& e) {
     throw SetupError(e.what());
   }
@@ -119,6 +128,47 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
 
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
+// REFIT_TEST_STOP_AT_SIM_STATE_LINE=N (tests, docs/testing.md): the process stops itself (SIGSTOP)
+// right after line N of the --sim-state file is written and synced, so that a test can kill -9 it at
+// a point it knows.
+std::optional<std::size_t> stop_at_sim_state_line() {
+  const char* text = std::getenv("REFIT_TEST_STOP_AT_SIM_STATE_LINE");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  unsigned long long line = std::strtoull(text, &end, 10);
+  if (*end != '\0' || line == 0) {
+    throw SetupError(fmt::format("REFIT_TEST_STOP_AT_SIM_STATE_LINE={}: a line number (1 or more) is expected", text));
+  }
+  return static_cast<std::size_t>(line);
+}
+
+// The world kept in --sim-state FILE: restored now (the world was just built from the fixture), and,
+// for apply, recording from here on.
+std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, const LoadedRun& loaded,
+                                                sim::SimRuntime& runtime) {
+  simstate::KeptWorldOptions kept;
+  kept.path = options.sim_state;
+  kept.record = options.mode == "apply";
+  kept.fixture = options.fixture;
+  kept.scenario = options.scenario;
+  kept.seed = options.seed;
+  kept.secrets = loaded.named_secrets;
+  std::unique_ptr<simstate::KeptWorld> world;
+  try {
+    world = std::make_unique<simstate::KeptWorld>(std::move(kept), runtime);
+  } catch (const simstate::StateError& e) {
+    throw SetupError(e.what());
+  }
+  auto stop_at = stop_at_sim_state_line();
+  if (options.sim_state_observer || stop_at) {
+    world->set_observer([&options, &runtime, stop_at](std::size_t line, const std::string& text) {
+      if (options.sim_state_observer) options.sim_state_observer(line, text, runtime);
+      if (stop_at && line == *stop_at) std::raise(SIGSTOP);
+    });
+  }
+  return world;
+}
+
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
                       EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
@@ -129,18 +179,27 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   } catch (const sim::FixtureError& e) {
     throw SetupError(e.what());
   }
+  std::unique_ptr<simstate::KeptWorld> kept;
+  if (!options.sim_state.empty()) kept = keep_world(options, loaded, runtime);
   SessionResult result;
   if (options.capture_world) result.world_before = runtime.dump();
 
   WorldParts parts;
-  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), c.get());
+  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
   parts.default_name = world.default_cluster()->name();
-  parts.timeline = &runtime;
-  parts.executor = &runtime;
+  parts.timeline = kept ? &kept->timeline() : &runtime;
+  parts.executor = kept ? &kept->executor() : &runtime;
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
-  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run](EventBus& bus) {
+  if (kept) {
+    parts.started["sim_state"] = options.sim_state;
+    parts.started["sim_state_inputs"] = kept->replayed();
+    parts.started["sim_state_clock"] = runtime.now();
+  }
+  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run, &kept](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
+    if (kept)
+      for (const auto& warning : kept->warnings()) bus.emit("log", {{"level", "warn"}, {"message", warning}});
     if (before_run) before_run(bus);
   });
   runtime.set_log(nullptr);
@@ -239,6 +298,10 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   seed_randomness(vm, options.seed);
   // 1. The playbook and its parameters, before any world exists.
   LoadedRun loaded = load_run(vm, options);
+  if (!options.sim_state.empty() && options.fixture.empty()) {
+    throw SetupError("--sim-state keeps a simulated world built from a fixture: give --sim FIXTURE too (a world made "
+                     "from live clusters is never kept in a file)");
+  }
   // 2. The world, and 3. the run.
   if (!options.fixture.empty()) {
     if (!options.context.empty() || options.inventory) {

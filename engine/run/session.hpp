@@ -12,6 +12,10 @@
 #include "run/event.hpp"
 #include "run/runner.hpp"
 
+namespace refit::sim {
+class SimRuntime;
+}
+
 namespace refit::run {
 
 struct SessionOptions {
@@ -29,6 +33,12 @@ struct SessionOptions {
   lua::VmOptions vm;
   bool capture_world = false;              // keep dumps of the world before and after (tests)
   std::string save_world;                  // --save-world FILE: the simulated world as the run left it (JSON)
+  // --sim-state FILE: the simulated world kept across runs (docs/sim-state.md): restored from FILE when
+  // it exists; apply keeps every input in it, plan only reads it. Requires `fixture`.
+  std::string sim_state;
+  // Tests: called after each line an apply keeps in sim_state, with its number, its text and the
+  // world as it is then (to compare it with the world rebuilt from the file cut at that line).
+  std::function<void(std::size_t line, const std::string& text, sim::SimRuntime& world)> sim_state_observer;
   bool verbose = false;                    // stream real commands' output
   // Called with the targets ("name: context (server)") before a real run changes anything; false
   // stops the run (nothing changed). Unset: no question is asked.
