@@ -54,10 +54,12 @@ expect_code 1 "another seed"
 expect_err_exact "refit: $S: this world was recorded with --seed 1, and this run has --seed 2: pass --seed 1, or delete $S to start over with seed 2" "names both seeds"
 
 # An apply killed with SIGKILL: the test hook stops it (SIGSTOP) right after the file's line N is
-# synced, here the command that starts rolling the second node group; the test sees N lines and
-# kills it. A fresh plan restores the partly upgraded world.
-N=$(grep -n '"update-nodegroup-version","--cluster-name","demo","--nodegroup-name","memory"' "$S" | head -1 | cut -d: -f1)
-[ -n "$N" ] && pass || fail "the kept run never updated node group memory"
+# written, here a poll of the wait for the second node group's update (the sixth clock advance after
+# the command that started it); the test sees N lines and kills it. A fresh plan restores the partly
+# upgraded world.
+M=$(grep -n '"update-nodegroup-version","--cluster-name","demo","--nodegroup-name","memory"' "$S" | head -1 | cut -d: -f1)
+[ -n "$M" ] && pass || fail "the kept run never updated node group memory"
+N=$(awk -v m="$M" 'NR > m && /^\{"advance"/ { if (++n == 6) { print NR; exit } }' "$S")
 K="$tmp/killed.jsonl"
 REFIT_TEST_STOP_AT_SIM_STATE_LINE=$N "$REFIT" apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$K" \
   >"$tmp/killed.out" 2>&1 &

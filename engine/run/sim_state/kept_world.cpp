@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
-#include "data/sha256.hpp"
 #include "run/sim_state/header.hpp"
 #include "run/sim_state/replay.hpp"
 #include "run/sim_state/state_error.hpp"
+#include "run/sim_state/world_digest.hpp"
 
 namespace refit::run::simstate {
 
@@ -34,7 +34,7 @@ KeptWorld::KeptWorld(KeptWorldOptions options, sim::SimRuntime& runtime)
       Header header;
       header.refit_version = refit_version();
       header.origin = origin_of(options_.fixture, options_.scenario, options_.seed);
-      header.world_sha256 = data::sha256_hex(runtime_.dump().dump());
+      header.world_sha256 = world_sha256(runtime_);
       writer_->start(header_line(header));
     }
   }
@@ -52,7 +52,7 @@ void KeptWorld::restore(const StateContents& contents) {
   const std::string& file = options_.path;
   Header header = parse_header(contents.lines.front().text, file);
   check_origin(header, origin_of(options_.fixture, options_.scenario, options_.seed), file);
-  check_world(header, data::sha256_hex(runtime_.dump().dump()), file);
+  check_world(header, world_sha256(runtime_), file);
   std::vector<StateLine> inputs(contents.lines.begin() + 1, contents.lines.end());
   replay_inputs(file, inputs, runtime_, SecretMarkers(options_.secrets), header.refit_version);
   replayed_ = inputs.size();

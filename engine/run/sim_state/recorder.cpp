@@ -14,14 +14,14 @@ void Recorder::check_usable() const {
   if (broken_) throw StateError(*broken_);
 }
 
-void Recorder::keep(nlohmann::json record) {
+void Recorder::keep(nlohmann::json record, bool sync) {
   std::string what = records::describe(record);
   markers_.hide(record);
   std::string text;
   try {
     // A string that is not UTF-8 cannot be written as JSON: refused (strict), rather than kept altered.
     text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
-    writer_.append(text);
+    writer_.append(text, sync);
   } catch (const std::exception& e) {
     broken_ = fmt::format("--sim-state {}: the simulated world has changed further than the file keeps: {} could not "
                           "be kept ({}); the run may change the world no more. The file holds the world as it was "
@@ -30,6 +30,21 @@ void Recorder::keep(nlohmann::json record) {
   }
   ++lines_;
   if (observer_) observer_(lines_, text);
+}
+
+void Recorder::wait_ended() {
+  if (--waits_ == 0) sync();
+}
+
+void Recorder::sync() {
+  try {
+    writer_.sync_appended();
+  } catch (const std::exception& e) {
+    broken_ = fmt::format("--sim-state {}: the simulated world has changed further than the file keeps: its last "
+                          "inputs could not be synced ({}); the run may change the world no more", writer_.path(),
+                          e.what());
+    throw StateError(*broken_);
+  }
 }
 
 }  // namespace refit::run::simstate

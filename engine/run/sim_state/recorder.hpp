@@ -1,7 +1,13 @@
-// Where the recording decorators keep the inputs they see: each becomes a line of FILE, synced before
-// the call that made it returns. When a line cannot be written the world is one input ahead of FILE:
-// from then on every input is refused before it changes anything, so FILE stays a prefix that
-// replays (the run fails, and says so).
+// Where the recording decorators keep the inputs they see: each becomes a line of FILE, written
+// before the call that made it returns (a kill at any moment leaves FILE a prefix that replays) and
+// synced to the disk then too, except a wait's polls (its clock advances and read-only commands),
+// which the wait's end syncs: a wait only reads, and a run that stops in the middle of one waits
+// again when it goes on, so what a crash of the machine could lose of a wait is virtual time the
+// next run lets pass anyway. A fleet's upgrade is mostly polls (docs/performance.md).
+//
+// When a line cannot be written the world is one input ahead of FILE: from then on every input is
+// refused before it changes anything, so FILE stays a prefix that replays (the run fails, and says
+// so).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -21,8 +27,17 @@ class Recorder {
 
   // Throws StateError when an earlier input could not be kept: call before changing the world.
   void check_usable() const;
-  // Writes the record (secret values hidden) as FILE's next line. Throws StateError.
-  void keep(nlohmann::json record);
+  // Writes the record (secret values hidden) as FILE's next line, synced to the disk unless `sync` is
+  // false (then by the next line that is, or by sync()). Throws StateError.
+  void keep(nlohmann::json record, bool sync = true);
+  // Syncs the lines kept without syncing. Throws StateError.
+  void sync();
+
+  // A ctx:wait begins and ends (they nest). A wait's polls (its clock advances and read-only
+  // commands) need no sync of their own: the wait's end syncs them (docs/sim-state.md).
+  void wait_began() { ++waits_; }
+  void wait_ended();
+  bool polling() const { return waits_ > 0; }
 
   // Called after each line is kept, with its number and text (tests compare worlds at those points;
   // REFIT_TEST_STOP_AFTER_SIM_INPUT stops the process there).
@@ -36,6 +51,7 @@ class Recorder {
   SecretMarkers markers_;
   std::size_t lines_;
   std::optional<std::string> broken_;
+  int waits_ = 0;
   Observer observer_;
 };
 

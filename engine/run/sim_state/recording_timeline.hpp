@@ -12,8 +12,8 @@ class RecordingTimeline final : public Timeline {
 
   std::int64_t now() const override { return inner_.now(); }
   void advance_to(std::int64_t t) override;
-  void wait_began() override { inner_.wait_began(); }
-  void wait_ended() override { inner_.wait_ended(); }
+  void wait_began() override;
+  void wait_ended() override;
 
  private:
   Timeline& inner_;

@@ -132,18 +132,24 @@ void StateWriter::cut_to(std::size_t size) {
   sync("truncate");
 }
 
-void StateWriter::append(std::string_view line) {
+void StateWriter::append(std::string_view line, bool sync_now) {
   // One write: the line and its newline land together, or the line stays torn and is dropped on load.
   std::string bytes;
   bytes.reserve(line.size() + 1);
   bytes.append(line);
   bytes += '\n';
   write_all(fd_, bytes, path_);
-  sync("write");
+  if (sync_now) sync("write");
+  else unsynced_ = true;
+}
+
+void StateWriter::sync_appended() {
+  if (unsynced_) sync("write");
 }
 
 void StateWriter::sync(const char* after) {
   if (::fdatasync(fd_) != 0) fail(path_, fmt::format("sync after {}", after).c_str(), errno);
+  unsynced_ = false;
 }
 
 }  // namespace refit::run::simstate

@@ -46,13 +46,17 @@ class StateWriter {
   void start(const std::string& header);
   // Cuts FILE back to `size` bytes: a torn last line goes, so that the next line starts clean.
   void cut_to(std::size_t size);
-  // Appends one line and syncs it to the disk before returning. Throws StateError.
-  void append(std::string_view line);
+  // Appends one line (a kill after this leaves it whole) and, with `sync`, syncs it to the disk before
+  // returning (a crash of the machine after this leaves it too). Throws StateError.
+  void append(std::string_view line, bool sync = true);
+  // Syncs what was appended without syncing.
+  void sync_appended();
 
  private:
   void sync(const char* after);
   std::string path_;
   int fd_ = -1;
+  bool unsynced_ = false;
 };
 
 }  // namespace refit::run::simstate
