@@ -148,7 +148,7 @@ std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, c
                                                 sim::SimRuntime& runtime) {
   simstate::KeptWorldOptions kept;
   kept.path = options.sim_state;
-  kept.record = options.mode == "apply";
+  kept.record = options.mode != "plan";  // apply, and whatever else changes the world (resume, rollback)
   kept.fixture = options.fixture;
   kept.scenario = options.scenario;
   kept.seed = options.seed;

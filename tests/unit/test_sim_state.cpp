@@ -431,6 +431,23 @@ TEST_CASE("secret parameters' values never reach the file; a replay puts back th
   CHECK(rebuild_error(kMinimalFixture, state) ==
         state + ":" + std::to_string(first_secret + 1) + ": this input holds the value of secret parameter token, " +
             "which this run was not given: pass --set token=... with the value the world was recorded with");
+
+  // A replay that comes out otherwise names the command as the file holds it: with the marker.
+  std::size_t command = 0;
+  while (lines[command].find("\"sts\"") == std::string::npos) ++command;
+  Json record = Json::parse(lines[command]);
+  record["code"] = 9;
+  lines[command] = record.dump();
+  write_file(state, joined(lines, lines.size()));
+  std::string error;
+  try {
+    rebuild(kMinimalFixture, state, 1, {{"token", token}});
+  } catch (const StateError& e) {
+    error = e.what();
+  }
+  CHECK(error.find(std::to_string(command + 1) + ": replaying command aws sts get-caller-identity --token "
+                   "'${refit-secret:token}': it exited 9 when recorded, and exited ") != std::string::npos);
+  CHECK(error.find(token) == std::string::npos);
 }
 
 TEST_CASE("secret markers hide every value and its base64 form, and put them back", "[sim-state]") {

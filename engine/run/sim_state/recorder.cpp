@@ -15,8 +15,8 @@ void Recorder::check_usable() const {
 }
 
 void Recorder::keep(nlohmann::json record, bool sync) {
-  std::string what = records::describe(record);
   markers_.hide(record);
+  std::string what = records::describe(record);  // after hiding: an error message names no secret either
   std::string text;
   try {
     // A string that is not UTF-8 cannot be written as JSON: refused (strict), rather than kept altered.

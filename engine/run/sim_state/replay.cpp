@@ -127,9 +127,10 @@ void replay_inputs(const std::string& file, const std::vector<StateLine>& inputs
                                     "hand; keep only the lines before this one to restore the world as it was then, or "
                                     "delete {} to start over from the fixture", file, line.number, why, file));
     };
-    Json record = Json::parse(line.text, nullptr, false);
-    if (record.is_discarded()) throw damaged("it is not JSON");
-    if (!record.is_object()) throw damaged("it is not a JSON object");
+    const Json recorded_input = Json::parse(line.text, nullptr, false);  // as written: secrets hidden
+    if (recorded_input.is_discarded()) throw damaged("it is not JSON");
+    if (!recorded_input.is_object()) throw damaged("it is not a JSON object");
+    Json record = recorded_input;
     if (SecretMarkers::may_hold_marker(line.text)) {
       if (auto missing = markers.reveal(record)) {
         throw StateError(fmt::format("{}:{}: this input holds the value of secret parameter {}, which this run was not "
@@ -147,13 +148,15 @@ void replay_inputs(const std::string& file, const std::vector<StateLine>& inputs
     } catch (const std::invalid_argument& e) {
       throw damaged(e.what());
     }
-    Json recorded = records::outcome_of(record);
+    Json recorded = records::outcome_of(recorded_input);
     if (!records::same_outcome(recorded, now)) {
+      markers.hide(now);  // what failed now may quote a secret the run was given
       throw StateError(fmt::format("{}:{}: replaying {}: it {} when recorded, and {} now. The fixture, the scenario or "
                                    "refit changed since the file was written (by refit {}): run with those it was "
                                    "written with, or delete {} to start over",
-                                   file, line.number, records::describe(record), records::describe_outcome(recorded),
-                                   records::describe_outcome(now), recorded_by, file));
+                                   file, line.number, records::describe(recorded_input),
+                                   records::describe_outcome(recorded), records::describe_outcome(now), recorded_by,
+                                   file));
     }
   }
 }
