@@ -20,7 +20,9 @@ Sha256::Sha256() : context_(std::make_unique<Context>()) {
 Sha256::~Sha256() = default;
 
 void Sha256::update(std::string_view bytes) {
-  if (EVP_DigestUpdate(context_->md, bytes.data(), bytes.size()) != 1) throw std::runtime_error("SHA-256 failed (OpenSSL)");
+  if (EVP_DigestUpdate(context_->md, bytes.data(), bytes.size()) != 1) {
+    throw std::runtime_error("SHA-256 failed (OpenSSL)");
+  }
 }
 
 std::string Sha256::hex() {

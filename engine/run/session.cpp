@@ -126,11 +126,9 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
   lua_pop(L, 1);
 }
 
-// `load` fills the world: from the fixture file, or from a snapshot of live clusters.
-// `before_run` sees the run's event bus before run_started (warnings found while connecting).
 // REFIT_TEST_STOP_AT_SIM_STATE_LINE=N (tests, docs/testing.md): the process stops itself (SIGSTOP)
-// right after line N of the --sim-state file is written and synced, so that a test can kill -9 it at
-// a point it knows.
+// right after line N of the --sim-state file is written, so that a test can kill -9 it at a point it
+// knows.
 std::optional<std::size_t> stop_at_sim_state_line() {
   const char* text = std::getenv("REFIT_TEST_STOP_AT_SIM_STATE_LINE");
   if (text == nullptr || *text == '\0') return std::nullopt;
@@ -169,6 +167,8 @@ std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, c
   return world;
 }
 
+// `load` fills the world: from the fixture file, or from a snapshot of live clusters.
+// `before_run` sees the run's event bus before run_started (warnings found while connecting).
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
                       EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
@@ -185,7 +185,9 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   if (options.capture_world) result.world_before = runtime.dump();
 
   WorldParts parts;
-  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
+  for (const auto& c : world.clusters()) {
+    parts.clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
+  }
   parts.default_name = world.default_cluster()->name();
   parts.timeline = kept ? &kept->timeline() : &runtime;
   parts.executor = kept ? &kept->executor() : &runtime;

@@ -393,7 +393,8 @@ TEST_CASE("a write through a handle from ctx:connect is kept too", "[sim-state]"
   TempDir dir;
   std::string state = dir.file("world.jsonl");
   const std::string fixture = "tests/scripts/fixtures/two-clusters.yaml";
-  auto options = apply_options("tests/scripts/playbooks/host_extras.lua", fixture, state, {"path=" + dir.file("out.yaml")});
+  auto options =
+      apply_options("tests/scripts/playbooks/host_extras.lua", fixture, state, {"path=" + dir.file("out.yaml")});
   WaitTracker events;
   refit::run::run_session(options, {&events});
   REQUIRE(events.status == "succeeded");

@@ -96,7 +96,8 @@ std::string describe_outcome(const Json& outcome) {
   if (auto error = outcome.find("error"); error != outcome.end() && error->is_object()) {
     std::string message = error->value("message", std::string());
     if (error->contains("status")) {
-      return fmt::format("failed: {} {}: {}", error->value("status", 0), error->value("reason", std::string()), message);
+      return fmt::format("failed: {} {}: {}", error->value("status", 0), error->value("reason", std::string()),
+                         message);
     }
     return "failed: " + message;
   }

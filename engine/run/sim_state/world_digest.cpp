@@ -14,7 +14,9 @@ namespace {
 // character by character as well as in runs, without building a text.
 class DigestBuffer final : public std::streambuf {
  public:
-  explicit DigestBuffer(data::Sha256& digest) : digest_(digest) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+  explicit DigestBuffer(data::Sha256& digest) : digest_(digest) {
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+  }
 
  protected:
   int_type overflow(int_type c) override {
