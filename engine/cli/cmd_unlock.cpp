@@ -15,6 +15,8 @@
 #include "run/real_world.hpp"
 #include "run/journal.hpp"
 #include "run/session.hpp"
+#include "run/sim_state/kept_world.hpp"
+#include "run/sim_state/state_error.hpp"
 #include "run/unlock.hpp"
 #include "run/utc_time.hpp"
 
@@ -26,6 +28,10 @@ struct UnlockOptions {
   std::string what;  // RUN or PLAYBOOK
   std::string fixture, context, kubeconfig;
   std::optional<std::string> inventory, state_dir;
+  // A simulated world kept in a file (--sim-state), built as the run built it (--scenario, --seed).
+  std::string sim_state;
+  std::optional<std::string> scenario;
+  std::uint64_t seed = 1;
   bool force = false;
 };
 
@@ -52,28 +58,56 @@ std::string playbook_name(const GlobalOptions& global, const std::string& arg) {
 // The arguments that name the world again, for the message that suggests --force.
 std::vector<std::string> world_args(const UnlockOptions& o) {
   std::vector<std::string> args;
-  if (!o.fixture.empty()) args = {"--sim", o.fixture};
-  else if (o.inventory) args = {"--inventory", *o.inventory};
-  else args = {"--context", o.context};
+  if (!o.fixture.empty()) {
+    args = {"--sim", o.fixture};
+    if (!o.sim_state.empty()) args.insert(args.end(), {"--sim-state", o.sim_state});
+    if (o.scenario) args.insert(args.end(), {"--scenario", *o.scenario});
+    if (o.seed != 1) args.insert(args.end(), {"--seed", std::to_string(o.seed)});
+  } else if (o.inventory) {
+    args = {"--inventory", *o.inventory};
+  } else {
+    args = {"--context", o.context};
+  }
   if (!o.kubeconfig.empty() && o.fixture.empty()) args.insert(args.end(), {"--kubeconfig", o.kubeconfig});
   return args;
 }
 
+// In a simulated world: the fixture's, where nothing is kept (what unlock would do, for rehearsals),
+// or the world kept in --sim-state FILE, restored as a run restores it, the lease's removal kept in
+// FILE as the run's inputs are (docs/sim-state.md).
 run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions& o, const run::UnlockRequest& request) {
   lua::Vm vm(vm_options(global));
   run::prepare_vm(vm);
-  sim::World world(1);
+  sim::World world(o.seed);
   sim::SimRuntime runtime(vm, world);
   try {
-    runtime.load(o.fixture, std::nullopt);
+    runtime.load(o.fixture, o.scenario);
   } catch (const sim::FixtureError& e) {
     throw run::SetupError(e.what());
   }
+  std::unique_ptr<run::simstate::KeptWorld> kept;
+  if (!o.sim_state.empty()) {
+    run::simstate::KeptWorldOptions options;
+    options.path = o.sim_state;
+    options.record = true;
+    options.fixture = o.fixture;
+    options.scenario = o.scenario;
+    options.seed = o.seed;
+    try {
+      kept = std::make_unique<run::simstate::KeptWorld>(std::move(options), runtime);
+    } catch (const run::simstate::StateError& e) {
+      throw run::SetupError(e.what());
+    }
+  }
   run::NamedClusters clusters;
-  for (const auto& c : world.clusters()) clusters.emplace_back(c->name(), c.get());
+  for (const auto& c : world.clusters()) clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
   run::UnlockReport report = run::unlock_leases(clusters, request, sim::virtual_epoch_unix_ms() + runtime.now());
-  report.lines.push_back(fmt::format("The simulated world of {} is not kept: this is what refit unlock would do in it.",
-                                     o.fixture));
+  if (kept) {
+    for (const auto& warning : kept->warnings()) print_error("warning: " + warning);
+  } else {
+    report.lines.push_back(fmt::format("The simulated world of {} is not kept: this is what refit unlock would do in "
+                                       "it.", o.fixture));
+  }
   return report;
 }
 
@@ -90,9 +124,10 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
   run::UnlockRequest request;
   request.force = o.force;
   if (run::journal::looks_like_run_id(o.what)) {
-    if (!o.fixture.empty() || !o.context.empty() || o.inventory) {
+    if (!o.fixture.empty() || !o.context.empty() || o.inventory || !o.sim_state.empty()) {
       throw run::SetupError(fmt::format("refit unlock {} finds the run's clusters in its journal: drop --sim, "
-                                        "--context and --inventory (they go with refit unlock PLAYBOOK)", o.what));
+                                        "--sim-state, --context and --inventory (they go with refit unlock PLAYBOOK)",
+                                        o.what));
     }
     UnlockTarget target = unlock_target_of_run(o.what, o.state_dir);
     request.run_id = target.run_id;
@@ -105,6 +140,9 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
       return 0;
     }
     o.fixture = target.fixture;
+    o.sim_state = target.sim_state;
+    o.scenario = target.scenario;
+    o.seed = target.seed;
     o.context = target.context;
     o.inventory = target.inventory;
     o.kubeconfig = target.kubeconfig;
@@ -113,6 +151,10 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
     if (worlds != 1) {
       throw run::SetupError(fmt::format("refit unlock {} needs the clusters to unlock: one of --context CTX, "
                                         "--inventory FILE or --sim FIXTURE", o.what));
+    }
+    if (!o.sim_state.empty() && o.fixture.empty()) {
+      throw run::SetupError(fmt::format("refit unlock {} --sim-state {}: give the fixture the world was built from "
+                                        "too (--sim FIXTURE)", o.what, o.sim_state));
     }
     request.playbook = playbook_name(global, o.what);
   }
@@ -138,6 +180,9 @@ void add_unlock(CLI::App& app, GlobalOptions& global, Command& command) {
   sub->add_option("--inventory", opts->inventory, "YAML file of the clusters to unlock (as refit apply --inventory)");
   sub->add_option("--kubeconfig", opts->kubeconfig, "kubeconfig file (else KUBECONFIG, else ~/.kube/config)");
   sub->add_option("--sim", opts->fixture, "the simulated world (fixture) to unlock");
+  sub->add_option("--sim-state", opts->sim_state, "the file the simulated world is kept in (refit apply --sim-state)");
+  sub->add_option("--scenario", opts->scenario, "the fault scenario the kept world was built with");
+  sub->add_option("--seed", opts->seed, "the seed the kept world was built with")->default_val(1);
   add_state_dir_option(sub, opts->state_dir);
   sub->add_flag("--force", opts->force, "remove the lease even when its holder still renews it");
   sub->callback([&global, &command, opts] {

@@ -165,7 +165,16 @@ void ConsoleSink::on_event(const run::Event& e) {
     std::string scenario = str(f, "scenario");
     out_ << paint(fmt::format("refit {} {}", mode_, str(f, "playbook")), kBold) << "  " << where;
     if (!scenario.empty()) out_ << ", scenario " << scenario;
-    out_ << ", seed " << str(f, "seed") << '\n';
+    out_ << ", seed " << str(f, "seed");
+    std::string kept = str(f, "sim_state");
+    if (!kept.empty()) {
+      std::int64_t inputs = num(f, "sim_state_inputs");
+      out_ << ", kept in " << kept
+           << (inputs > 0 ? fmt::format(" ({} inputs replayed, its clock at {})", inputs,
+                                        duration_text(num(f, "sim_state_clock")))
+                          : std::string(" (as the fixture builds it)"));
+    }
+    out_ << '\n';
     auto params = f.find("params_text");
     if (params != f.end() && params->is_object() && !params->empty()) {
       std::string line;
@@ -179,6 +188,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     // The id to resume or roll the run back by, should it stop.
     std::string run_id = str(f, "run_id");
     if (!run_id.empty()) out_ << paint("run " + run_id, kDim) << '\n';
+    flush_details();  // warnings from before the run started (setting up its world)
     return;
   }
   if (n == "run_resumed") {

@@ -1,7 +1,6 @@
 #include "run/journal.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -124,16 +123,6 @@ std::string wall_time_now() {
                      t.tm_min, t.tm_sec, ms % 1000);
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    throw JournalError("cannot compute a SHA-256 digest (OpenSSL failed)");
-  }
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
-}
 
 namespace {
 
@@ -238,7 +227,16 @@ void JournalSink::on_event(const Event& event) {
     }
   }
   line += ",\"wall\":\"" + wall_time_now() + "\"}\n";
+  if (!started_ && event.name != "run_started") {
+    held_.push_back(std::move(line));
+    return;
+  }
   write_line(line);
+  if (!started_) {
+    started_ = true;
+    for (const auto& held : held_) write_line(held);
+    held_.clear();
+  }
 }
 
 }  // namespace refit::run::journal

@@ -7,7 +7,11 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include "cluster/sim/sim_runtime.hpp"
+#include "data/sha256.hpp"
 #include "exec/executor.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
@@ -22,6 +26,8 @@
 #include "run/run_context.hpp"
 #include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
+#include "run/sim_state/kept_world.hpp"
+#include "run/sim_state/state_error.hpp"
 #include "run/snapshot_connect.hpp"
 #include "run/utc_time.hpp"
 
@@ -46,6 +52,7 @@ struct LoadedRun {
   nlohmann::json raw_values = nlohmann::json::object();
   std::vector<std::string> secret_names;
   nlohmann::json resume;   // the journal's run_started.resume
+  std::map<std::string, std::string> named_secrets;  // name -> value, for a kept world's file (never written)
 };
 
 std::string absolute(const std::string& path) {
@@ -60,7 +67,7 @@ LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
   lua_State* L = vm.state();
   try {
     playbook::Source source = playbook::find(options.playbook);
-    run.sha256 = journal::sha256_hex(source.content);
+    run.sha256 = data::sha256_hex(source.content);
     run.playbook_arg = source.dir.embedded ? options.playbook : absolute(source.display);
     run.playbook = playbook::load(vm, source);
     playbook::RawParams raw;
@@ -78,6 +85,9 @@ LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
     run.params = playbook::param_view(vm, run.playbook, run.params_ref, "redacted");
     run.params_text = playbook::param_view(vm, run.playbook, run.params_ref, "display");
     run.secrets = playbook::param_view(vm, run.playbook, run.params_ref, "secrets");
+    nlohmann::json named = playbook::param_view(vm, run.playbook, run.params_ref, "named_secrets");
+    if (named.is_object())
+      for (auto& [name, value] : named.items()) run.named_secrets[name] = value.get<std::string>();
   } catch (const playbook::LoadError& e) {
     throw SetupError(e.what());
   }
@@ -178,14 +188,14 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   } catch (const RunRefused& e) {
     throw SetupError(bus.redacted(e.what()));
   }
-  // Warnings found while connecting go to the reports only: a journal begins with run_started.
-  if (before_run) before_run(bus);
-  // The journal is the last sink: it records what every report was told.
+  // The journal is the last sink: it records what every report was told, the warnings of setting up
+  // the world too (a kept world's, a cluster's), which it writes right after run_started.
   std::unique_ptr<journal::JournalSink> journal;
   if (journaled) {
     journal = open_journal(loaded, options, result.journal);
     bus.add_sink(journal.get());
   }
+  if (before_run) before_run(bus);
 
   interrupt::reset();
   if (options.handle_signals) interrupt::install();
@@ -230,6 +240,47 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
   lua_pop(L, 1);
 }
 
+// REFIT_TEST_STOP_AT_SIM_STATE_LINE=N (tests, docs/testing.md): the process stops itself (SIGSTOP)
+// right after line N of the --sim-state file is written, so that a test can kill -9 it at a point it
+// knows.
+std::optional<std::size_t> stop_at_sim_state_line() {
+  const char* text = std::getenv("REFIT_TEST_STOP_AT_SIM_STATE_LINE");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  unsigned long long line = std::strtoull(text, &end, 10);
+  if (*end != '\0' || line == 0) {
+    throw SetupError(fmt::format("REFIT_TEST_STOP_AT_SIM_STATE_LINE={}: a line number (1 or more) is expected", text));
+  }
+  return static_cast<std::size_t>(line);
+}
+
+// The world kept in --sim-state FILE: restored now (the world was just built from the fixture), and,
+// for apply, recording from here on.
+std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, const LoadedRun& loaded,
+                                                sim::SimRuntime& runtime) {
+  simstate::KeptWorldOptions kept;
+  kept.path = options.sim_state;
+  kept.record = options.mode != "plan";  // apply, and whatever else changes the world (resume, rollback)
+  kept.fixture = options.fixture;
+  kept.scenario = options.scenario;
+  kept.seed = options.seed;
+  kept.secrets = loaded.named_secrets;
+  std::unique_ptr<simstate::KeptWorld> world;
+  try {
+    world = std::make_unique<simstate::KeptWorld>(std::move(kept), runtime);
+  } catch (const simstate::StateError& e) {
+    throw SetupError(e.what());
+  }
+  auto stop_at = stop_at_sim_state_line();
+  if (options.sim_state_observer || stop_at) {
+    world->set_observer([&options, &runtime, stop_at](std::size_t line, const std::string& text) {
+      if (options.sim_state_observer) options.sim_state_observer(line, text, runtime);
+      if (stop_at && line == *stop_at) std::raise(SIGSTOP);
+    });
+  }
+  return world;
+}
+
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
 // `connector_for`, when given, makes ctx:connect's connector for the loaded world (snapshot plans).
@@ -245,21 +296,38 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   } catch (const sim::FixtureError& e) {
     throw SetupError(e.what());
   }
+  std::unique_ptr<simstate::KeptWorld> kept;
+  if (!options.sim_state.empty()) kept = keep_world(options, loaded, runtime);
   SessionResult result;
   if (options.capture_world) result.world_before = runtime.dump();
 
   WorldParts parts;
-  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), c.get());
+  for (const auto& c : world.clusters()) {
+    parts.clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
+  }
   parts.default_name = world.default_cluster()->name();
-  parts.timeline = &runtime;
-  parts.executor = &runtime;
+  parts.timeline = kept ? &kept->timeline() : &runtime;
+  parts.executor = kept ? &kept->executor() : &runtime;
   if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
+  if (kept) {
+    parts.started["sim_state"] = options.sim_state;
+    parts.started["sim_state_inputs"] = kept->replayed();
+    parts.started["sim_state_clock"] = runtime.now();
+  }
   parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
   parts.unlock_world = {"--sim", options.fixture};
-  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
+  if (kept) {
+    // The kept world is where the lease stays: refit unlock rebuilds it as the run did.
+    parts.unlock_world.insert(parts.unlock_world.end(), {"--sim-state", options.sim_state});
+    if (options.scenario) parts.unlock_world.insert(parts.unlock_world.end(), {"--scenario", *options.scenario});
+    if (options.seed != 1) parts.unlock_world.insert(parts.unlock_world.end(), {"--seed", std::to_string(options.seed)});
+  }
+  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run, &kept](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
+    if (kept)
+      for (const auto& warning : kept->warnings()) bus.emit("log", {{"level", "warn"}, {"message", warning}});
     if (before_run) before_run(bus);
   });
   runtime.set_log(nullptr);
@@ -410,6 +478,10 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   seed_randomness(vm, options.seed);
   // 1. The playbook and its parameters, before any world exists.
   LoadedRun loaded = load_run(vm, options);
+  if (!options.sim_state.empty() && options.fixture.empty()) {
+    throw SetupError("--sim-state keeps a simulated world built from a fixture: give --sim FIXTURE too (a world made "
+                     "from live clusters is never kept in a file)");
+  }
   loaded.resume = {{"playbook", loaded.playbook_arg}, {"values", loaded.raw_values},
                    {"secret_params", loaded.secret_names}, {"world", journaled_world(options)}};
   // 2. The world, and 3. the run.

@@ -191,7 +191,7 @@ expect_code 0 "unlock --sim of an expired lease"
 expect_out "cluster test: removed the expired Lease kube-system/refit-test-lease of run 20251231-230000-dead00 on host ops-2" "unlock --sim removes the expired lease"
 run unlock 20251231-230000 --sim $HELD
 expect_code 1 "unlock RUN with a world"
-expect_err_exact "refit: refit unlock 20251231-230000 finds the run's clusters in its journal: drop --sim, --context and --inventory (they go with refit unlock PLAYBOOK)" "unlock RUN says the world comes from the journal"
+expect_err_exact "refit: refit unlock 20251231-230000 finds the run's clusters in its journal: drop --sim, --sim-state, --context and --inventory (they go with refit unlock PLAYBOOK)" "unlock RUN says the world comes from the journal"
 run apply $SIM_PB --sim $HELD --lease-duration 3s
 expect_code 1 "a lease duration under 4s"
 expect_err "--lease-duration: must be a duration of at least 4s, such as 90s, 2m or 1h, got \"3s\"" "names the option and its bounds"
