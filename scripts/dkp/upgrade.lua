@@ -988,6 +988,15 @@ local function wait_rollout(ctx, ref, what, version, labels, item)
   end, { timeout = ctx.params.rollout_timeout, interval = "2m" })
 end
 
+-- Whether the control plane or node pool (`what`) was asked for item.version already (its spec says
+-- `spec_version`): a run stopped after its dkp update (killed, interrupted) left the rollout going,
+-- and what is left to do is to wait for it, not to ask again.
+local function asked_for(ctx, spec_version, item, what)
+  if spec_version ~= item.version then return false end
+  ctx.log("%s was moved to Kubernetes %s already (its rollout goes on): waiting for it", what, item.version)
+  return true
+end
+
 local function controlplane_step(item)
   local labels = CLUSTER_LABEL .. "=" .. item.cluster .. ",cluster.x-k8s.io/control-plane"
   local function ref(ctx)
@@ -1004,6 +1013,7 @@ local function controlplane_step(item)
              and #nodes_behind(workload(ctx, item.ns, item.cluster), item.version, machine_nodes(ctx, item.ns, labels)) == 0
     end,
     run = function(ctx)
+      if asked_for(ctx, ctx.cluster:get(ref(ctx)).spec.version, item, "the control plane of " .. item.cluster) then return end
       local argv = ns_args({ "dkp", "update", "controlplane", item.provider, "-c", item.cluster, "--kubernetes-version",
                              item.version }, item.ns)
       argv.mutates = true
@@ -1035,6 +1045,8 @@ local function nodepool_step(item)
              and #nodes_behind(workload(ctx, item.ns, item.cluster), item.version, machine_nodes(ctx, item.ns, labels)) == 0
     end,
     run = function(ctx)
+      local what = string.format("node pool %s of %s", item.pool, item.cluster)
+      if asked_for(ctx, ctx.cluster:get(ref).spec.template.spec.version, item, what) then return end
       local argv = ns_args({ "dkp", "update", "nodepool", item.provider, item.pool, "-c", item.cluster, "--kubernetes-version",
                              item.version }, item.ns)
       argv.mutates = true

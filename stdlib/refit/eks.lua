@@ -10,11 +10,11 @@
 --   api:wait_update(id, { timeout = "60m" })
 --
 -- Client methods: describe_cluster, cluster_version, update_cluster_version, describe_update,
--- wait_update, list_nodegroups, describe_nodegroup, update_nodegroup_version, list_addons,
--- describe_addon, addon_versions, update_addon, wait_addon_active, list_fargate_profiles,
--- describe_fargate_profile, describe_subnets, subnet_free_ips.
+-- list_updates, update_in_progress, wait_update, list_nodegroups, describe_nodegroup,
+-- update_nodegroup_version, list_addons, describe_addon, addon_versions, update_addon,
+-- wait_addon_active, list_fargate_profiles, describe_fargate_profile, describe_subnets, subnet_free_ips.
 -- Module functions: client, identify, target, client_for, snapshot, parse_error, describe_issues,
--- blocking_pdbs.
+-- update_param, blocking_pdbs.
 --
 -- Which EKS cluster a playbook acts on is `identify`'s answer (the playbook's parameters, else what
 -- the kubeconfig context says), and `snapshot` is the playbook's snapshot hook: the `eks:` fixture
@@ -246,6 +246,35 @@ function Client:describe_update(id, opts)
   if opts.nodegroup then args[#args + 1] = "--nodegroup-name"; args[#args + 1] = opts.nodegroup end
   if opts.addon then args[#args + 1] = "--addon-name"; args[#args + 1] = opts.addon end
   return self:call("describe-update", args).update
+end
+
+-- The ids of the updates of the cluster (opts.nodegroup / opts.addon: of that node group or add-on).
+function Client:list_updates(opts)
+  opts = opts or {}
+  local args = { "--name", self.cluster }
+  if opts.nodegroup then args[#args + 1] = "--nodegroup-name"; args[#args + 1] = opts.nodegroup end
+  if opts.addon then args[#args + 1] = "--addon-name"; args[#args + 1] = opts.addon end
+  return self:call("list-updates", args).updateIds or {}
+end
+
+-- The value of an update's parameter ("Version", "AddonVersion"), or nil.
+function M.update_param(update, name)
+  for _, p in ipairs(update and update.params or {}) do
+    if p.type == name then return p.value end
+  end
+end
+
+-- The update in progress on the cluster's control plane (opts.nodegroup / opts.addon: on that node
+-- group or add-on), or nil. EKS runs one at a time on each: a run stopped after starting one finds
+-- it here and waits for it, where starting another would be refused (ResourceInUseException).
+function Client:update_in_progress(opts)
+  opts = opts or {}
+  local ids = self:list_updates(opts)
+  -- newest first: an update in progress is one of the last
+  for i = #ids, 1, -1 do
+    local u = self:describe_update(ids[i], opts)
+    if u.status == "InProgress" then return u end
+  end
 end
 
 -- What an update is about, for messages: "control plane update u-1 of cluster prod".
