@@ -147,14 +147,14 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
     o.inventory = target.inventory;
     o.kubeconfig = target.kubeconfig;
   } else {
+    if (!o.sim_state.empty() && o.fixture.empty()) {
+      throw run::SetupError(fmt::format("refit unlock {} --sim-state {}: give the fixture the world was built from "
+                                        "too (--sim FIXTURE)", o.what, o.sim_state));
+    }
     int worlds = (o.fixture.empty() ? 0 : 1) + (o.context.empty() ? 0 : 1) + (o.inventory ? 1 : 0);
     if (worlds != 1) {
       throw run::SetupError(fmt::format("refit unlock {} needs the clusters to unlock: one of --context CTX, "
                                         "--inventory FILE or --sim FIXTURE", o.what));
-    }
-    if (!o.sim_state.empty() && o.fixture.empty()) {
-      throw run::SetupError(fmt::format("refit unlock {} --sim-state {}: give the fixture the world was built from "
-                                        "too (--sim FIXTURE)", o.what, o.sim_state));
     }
     request.playbook = playbook_name(global, o.what);
   }
@@ -162,6 +162,7 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
   for (auto& arg : world_args(o)) again.push_back(std::move(arg));
   again.push_back("--force");
   request.force_command = exec::display_command(again);
+  request.clock_stands_still = !o.fixture.empty() && !o.sim_state.empty();
 
   run::UnlockReport report = o.fixture.empty() ? unlock_in_real(o, request) : unlock_in_sim(global, o, request);
   for (const auto& line : report.lines) std::cout << line << '\n';

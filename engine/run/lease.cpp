@@ -88,6 +88,11 @@ std::string lease_name(const std::string& playbook) {
   return name;
 }
 
+std::string resume_holder_text(const std::string& holder) {
+  return fmt::format("resume it with refit resume {}, which takes its lease again (a kept simulated world's clock "
+                     "stands still between runs, so the lease of a run that died there never expires)", holder);
+}
+
 cluster::ObjectRef lease_ref(const std::string& playbook) {
   return {kApiVersion, "Lease", kLeaseNamespace, lease_name(playbook)};
 }

@@ -20,7 +20,14 @@ struct LeaseOptions {
   std::string host;              // annotation refit.dev/host
   std::string playbook;          // the playbook's name (eks/upgrade): annotation refit.dev/playbook
   std::int64_t duration_s = 120; // leaseDurationSeconds: renewed every quarter of it
+  // A simulated world kept in a file (--sim-state) has a clock that stands still between runs: the
+  // lease of a run that died there never expires, and messages say to resume that run instead.
+  bool clock_stands_still = false;
 };
+
+// What to do about the lease of run `holder` when it died in a world whose clock stands still between
+// runs (a kept simulated world), where that lease never expires: resume the run, which takes it again.
+std::string resume_holder_text(const std::string& holder);
 
 // refit-<playbook>: the name lowercased, every character a Lease name may not hold (`/`, `_`, ...)
 // made `-` ("eks/upgrade" -> "refit-eks-upgrade").

@@ -25,9 +25,13 @@ std::string LeaseKeeper::lease_text() const { return fmt::format("{}/{}", kLease
 
 std::string LeaseKeeper::held_message(const std::string& cluster, const LeaseState& holder) const {
   return fmt::format("cluster {} is locked by another run of {}: {} holds the Lease {} ({}). Let that run finish; "
-                     "if it died, refit takes the lease over once it expires, or remove it now: {} --force",
+                     "if it died, {}: {} --force",
                      cluster, holder.playbook.empty() ? options_.playbook : holder.playbook, holder.holder_text(),
-                     lease_text(), holder.times_text(clock_()), unlock_command_);
+                     lease_text(), holder.times_text(clock_()),
+                     options_.clock_stands_still ? resume_holder_text(holder.holder) + ", or remove the lease now"
+                                                 : std::string("refit takes the lease over once it expires, or remove "
+                                                               "it now"),
+                     unlock_command_);
 }
 
 std::string LeaseKeeper::lost_message(const std::string& cluster, const RenewResult& found) const {

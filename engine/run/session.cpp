@@ -107,6 +107,7 @@ struct WorldParts {
   LeaseClock lease_clock;         // the time leases are written in
   RenewalStarter lease_renewal;   // a thread that renews them; none: renewed on the run's time (simulation)
   std::vector<std::string> unlock_world;  // the world's arguments of `refit unlock`
+  bool clock_stands_still = false;        // a kept simulated world: its clock moves only while a run runs
 };
 
 // The journal of this session: a new run's, or the continued run's, to which it appends.
@@ -130,7 +131,8 @@ std::unique_ptr<journal::JournalSink> open_journal(const LoadedRun& loaded, cons
 std::optional<std::string> hold_leases(const SessionOptions& options, const LoadedRun& loaded, WorldParts& world,
                                        const std::string& run_id, EventBus& bus, RunHost& host, Runner& runner,
                                        std::unique_ptr<LeaseKeeper>& lease) {
-  LeaseOptions lease_options{run_id, journal::this_host(), loaded.playbook.name, options.lease_duration_s};
+  LeaseOptions lease_options{run_id, journal::this_host(), loaded.playbook.name, options.lease_duration_s,
+                             world.clock_stands_still};
   std::vector<std::string> unlock = {"refit", "unlock", loaded.playbook.name};
   unlock.insert(unlock.end(), world.unlock_world.begin(), world.unlock_world.end());
   lease = std::make_unique<LeaseKeeper>(bus, std::move(lease_options), world.clusters, world.lease_clock,
@@ -319,6 +321,7 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
   parts.unlock_world = {"--sim", options.fixture};
   if (kept) {
+    parts.clock_stands_still = true;
     // The kept world is where the lease stays: refit unlock rebuilds it as the run did.
     parts.unlock_world.insert(parts.unlock_world.end(), {"--sim-state", options.sim_state});
     if (options.scenario) parts.unlock_world.insert(parts.unlock_world.end(), {"--scenario", *options.scenario});

@@ -35,6 +35,11 @@ UnlockReport unlock_leases(const NamedClusters& targets, const UnlockRequest& re
       f.refusal = fmt::format("cluster {}: the Lease {} is held by {} ({}), not by run {}: left alone. If that run "
                               "is dead too: {}", name, lease, f.lease->holder_text(), f.lease->times_text(now_ms),
                               *request.run_id, request.force_command);
+    } else if (f.lease && !request.force && !f.lease->expired_at(now_ms) && request.clock_stands_still) {
+      f.refusal = fmt::format("cluster {}: the Lease {} is held by {} ({}): that run is alive, or it stopped in this "
+                              "kept world. Let it finish; if it is dead, {}, or remove the lease now: {}", name, lease,
+                              f.lease->holder_text(), f.lease->times_text(now_ms), resume_holder_text(f.lease->holder),
+                              request.force_command);
     } else if (f.lease && !request.force && !f.lease->expired_at(now_ms)) {
       f.refusal = fmt::format("cluster {}: the Lease {} is held by {} ({}): that run is alive, or stopped less than {} "
                               "ago. Let it finish; if it is dead, wait until {} (a new run then takes the lease over "

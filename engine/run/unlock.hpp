@@ -16,6 +16,7 @@ struct UnlockRequest {
   bool force = false;
   std::optional<std::string> run_id;   // refit unlock RUN: only a lease this run holds
   std::string force_command;           // the command that forces it, for the message that refuses
+  bool clock_stands_still = false;     // a kept simulated world: a dead run's lease never expires there
 };
 
 struct UnlockReport {

@@ -15,14 +15,6 @@ LEASE=refit-tests-durable
 kube() { kubectl --kubeconfig "$KC" --context demo "$@"; }
 lease_field() { kube get lease -n kube-system "$LEASE" -o jsonpath="$1" 2>/dev/null; }
 lease_gone() { ! kube get lease -n kube-system "$LEASE" >/dev/null 2>&1; }
-# lease_events JOURNAL SESSION: "event:again:duration" of the lease events of the SESSION-th session.
-lease_events() {
-  jq -r --argjson n "$2" -n '[inputs] as $all
-    | [range(0; $all | length) | select($all[.].event == "run_started")] as $starts
-    | $all[$starts[$n - 1]:($starts[$n] // ($all | length))][]
-    | select(.event | startswith("lease_")) | "\(.event):\(.again):\(.duration)"' "$1" | tr '\n' ' '
-}
-status_of() { "$REFIT" runs --state-dir "$1" -o json | jq -r --arg id "$2" '.[] | select(.id == $id) | .status'; }
 
 # --- a killed apply leaves its lease, held by its run id; the resume takes it again ----------------------
 start_sim_serve "$tmp" $DURABLE_FX
