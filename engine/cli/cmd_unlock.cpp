@@ -55,14 +55,23 @@ std::string playbook_name(const GlobalOptions& global, const std::string& arg) {
   }
 }
 
+// The simulated world kept in --sim-state FILE (when given), built as the run built it; unlock's removal
+// of the lease is kept in FILE as the run's inputs are.
+run::simstate::KeptWorldOptions kept_world_options(const UnlockOptions& o) {
+  run::simstate::KeptWorldOptions kept;
+  kept.path = o.sim_state;
+  kept.record = true;
+  kept.fixture = o.fixture;
+  kept.scenario = o.scenario;
+  kept.seed = o.seed;
+  return kept;
+}
+
 // The arguments that name the world again, for the message that suggests --force.
 std::vector<std::string> world_args(const UnlockOptions& o) {
   std::vector<std::string> args;
   if (!o.fixture.empty()) {
-    args = {"--sim", o.fixture};
-    if (!o.sim_state.empty()) args.insert(args.end(), {"--sim-state", o.sim_state});
-    if (o.scenario) args.insert(args.end(), {"--scenario", *o.scenario});
-    if (o.seed != 1) args.insert(args.end(), {"--seed", std::to_string(o.seed)});
+    args = run::simstate::world_arguments(kept_world_options(o));
   } else if (o.inventory) {
     args = {"--inventory", *o.inventory};
   } else {
@@ -87,14 +96,8 @@ run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions
   }
   std::unique_ptr<run::simstate::KeptWorld> kept;
   if (!o.sim_state.empty()) {
-    run::simstate::KeptWorldOptions options;
-    options.path = o.sim_state;
-    options.record = true;
-    options.fixture = o.fixture;
-    options.scenario = o.scenario;
-    options.seed = o.seed;
     try {
-      kept = std::make_unique<run::simstate::KeptWorld>(std::move(options), runtime);
+      kept = std::make_unique<run::simstate::KeptWorld>(kept_world_options(o), runtime);
     } catch (const run::simstate::StateError& e) {
       throw run::SetupError(e.what());
     }

@@ -256,10 +256,8 @@ std::optional<std::size_t> stop_at_sim_state_line() {
   return static_cast<std::size_t>(line);
 }
 
-// The world kept in --sim-state FILE: restored now (the world was just built from the fixture), and,
-// for apply, recording from here on.
-std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, const LoadedRun& loaded,
-                                                sim::SimRuntime& runtime) {
+// How the simulated world is kept: in --sim-state FILE (path empty: not kept).
+simstate::KeptWorldOptions kept_world_options(const SessionOptions& options, const LoadedRun& loaded) {
   simstate::KeptWorldOptions kept;
   kept.path = options.sim_state;
   kept.record = options.mode != "plan";  // apply, and whatever else changes the world (resume, rollback)
@@ -267,9 +265,16 @@ std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, c
   kept.scenario = options.scenario;
   kept.seed = options.seed;
   kept.secrets = loaded.named_secrets;
+  return kept;
+}
+
+// The world kept in --sim-state FILE: restored now (the world was just built from the fixture), and,
+// for apply, recording from here on.
+std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, const LoadedRun& loaded,
+                                                sim::SimRuntime& runtime) {
   std::unique_ptr<simstate::KeptWorld> world;
   try {
-    world = std::make_unique<simstate::KeptWorld>(std::move(kept), runtime);
+    world = std::make_unique<simstate::KeptWorld>(kept_world_options(options, loaded), runtime);
   } catch (const simstate::StateError& e) {
     throw SetupError(e.what());
   }
@@ -319,14 +324,9 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
     parts.started["sim_state_clock"] = runtime.now();
   }
   parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
-  parts.unlock_world = {"--sim", options.fixture};
-  if (kept) {
-    parts.clock_stands_still = true;
-    // The kept world is where the lease stays: refit unlock rebuilds it as the run did.
-    parts.unlock_world.insert(parts.unlock_world.end(), {"--sim-state", options.sim_state});
-    if (options.scenario) parts.unlock_world.insert(parts.unlock_world.end(), {"--scenario", *options.scenario});
-    if (options.seed != 1) parts.unlock_world.insert(parts.unlock_world.end(), {"--seed", std::to_string(options.seed)});
-  }
+  // A kept world is where the lease stays: refit unlock rebuilds it as the run did.
+  parts.unlock_world = simstate::world_arguments(kept_world_options(options, loaded));
+  parts.clock_stands_still = kept != nullptr;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run, &kept](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
     if (kept)

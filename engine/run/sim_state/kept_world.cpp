@@ -9,6 +9,14 @@
 
 namespace refit::run::simstate {
 
+std::vector<std::string> world_arguments(const KeptWorldOptions& options) {
+  std::vector<std::string> args = {"--sim", options.fixture};
+  if (!options.path.empty()) args.insert(args.end(), {"--sim-state", options.path});
+  if (options.scenario) args.insert(args.end(), {"--scenario", *options.scenario});
+  if (options.seed != 1) args.insert(args.end(), {"--seed", std::to_string(options.seed)});
+  return args;
+}
+
 KeptWorld::KeptWorld(KeptWorldOptions options, sim::SimRuntime& runtime)
     : options_(std::move(options)), runtime_(runtime) {
   const std::string& file = options_.path;

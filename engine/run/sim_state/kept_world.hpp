@@ -29,6 +29,10 @@ struct KeptWorldOptions {
   std::map<std::string, std::string> secrets;   // the run's secret parameters: name -> value
 };
 
+// The arguments that build this world again on refit's command line: --sim FIXTURE, and --sim-state
+// FILE, --scenario F and --seed N when given (not the default 1), for messages that name a command.
+std::vector<std::string> world_arguments(const KeptWorldOptions& options);
+
 class KeptWorld {
  public:
   // Restores the world (`runtime`, just built from the fixture) from FILE. Throws StateError.
