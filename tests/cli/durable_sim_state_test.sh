@@ -73,9 +73,16 @@ Nothing was removed." ] && pass || fail "unlock RUN names the holder and the kep
 [ "$(sha256sum <"$S")" = "$kept_before" ] && pass || fail "unlock RUN without --force changed the kept world"
 
 # --- the resume stands on the kept world, takes its own lease again and ends as the uninterrupted run ----
+# As if the kill had come while the next input was written: a torn last line, which the resume drops.
 inputs=$(($(wc -l <"$S") - 1))
+printf '{"code":0,"exec":["aws","eks","describe-cl' >>"$S"
 run resume "${id:0:18}" --state-dir "$state" --save-world "$tmp/resumed.json"
 expect_code 0 "the resume of the killed run"
+# The warning of setting up the world is journaled right after the session's run_started.
+[ "$(jq -c -s --argjson k "$k" '.[$k:$k + 2] | map([.event, .level, .message])' "$journal")" = \
+  "[[\"run_started\",null,null],[\"log\",\"warn\",\"$S:$((inputs + 2)): the last line was cut short (a run was killed while writing it): dropped; the world is restored without that input\"]]" ] &&
+  pass || fail "the resume's journal does not begin with run_started, then the torn line's warning" \
+  "$(jq -c -s --argjson k "$k" '.[$k:$k + 2]' "$journal" | cut -c1-600)"
 expect_out "refit resume eks/upgrade  simulated world $PWD/$FX, seed 1, kept in $S ($inputs inputs replayed, its clock at " \
   "the resume replays every input the killed run kept"
 expect_out "Resuming at step nodegroup[memory]; the preflight checks passed before and do not run again." "resumes the cut step"
