@@ -1,6 +1,7 @@
 // refit unlock RUN|PLAYBOOK: removes the Lease a run that died left in its clusters (docs/leases.md),
 // so that the next run need not wait for it to expire. PLAYBOOK names the clusters itself (--context,
 // --inventory or --sim); RUN finds them in the run's journal (unlock_run.hpp).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -85,6 +86,13 @@ std::vector<std::string> world_args(const UnlockOptions& o) {
 // or the world kept in --sim-state FILE, restored as a run restores it, the lease's removal kept in
 // FILE as the run's inputs are (docs/sim-state.md).
 run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions& o, const run::UnlockRequest& request) {
+  // Unlocking never starts a kept world: without FILE there is no world, and no lease in it.
+  std::error_code ec;
+  if (!o.sim_state.empty() && !std::filesystem::exists(o.sim_state, ec)) {
+    throw run::SetupError(fmt::format("--sim-state {}: no such file: no world is kept there, so it holds no lease "
+                                      "(give the file the run kept its world in, as refit apply --sim-state had it)",
+                                      o.sim_state));
+  }
   lua::Vm vm(vm_options(global));
   run::prepare_vm(vm);
   sim::World world(o.seed);

@@ -136,4 +136,11 @@ expect_out "Rollback failed (exit 4): run $id stopped in step \"addon[kube-proxy
 jq -e '.cloud.eks.clusters.demo.version == "1.21"' "$tmp/rolled-back.json" >/dev/null && pass ||
   fail "the rollback did not stand on the kept world"
 
+# refit unlock PLAYBOOK names a kept world that does not exist: refused, and no world is started there.
+run unlock eks/upgrade --sim $FX --sim-state "$tmp/none.jsonl" --force
+expect_code 1 "unlock of a kept world that does not exist"
+expect_err_exact "refit: --sim-state $tmp/none.jsonl: no such file: no world is kept there, so it holds no lease (give the file the run kept its world in, as refit apply --sim-state had it)" \
+  "says there is no such kept world"
+[ ! -e "$tmp/none.jsonl" ] && pass || fail "unlock created a kept world"
+
 finish
