@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add_runs(app, global, command);
   add_resume(app, global, command);
   add_rollback(app, global, command);
+  add_unlock(app, global, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

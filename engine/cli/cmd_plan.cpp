@@ -68,12 +68,18 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
                   "YAML file mapping the playbook's cluster names to kubeconfig contexts");
   sub->add_option("--kubeconfig", opts->session.kubeconfig, "kubeconfig file (else KUBECONFIG, else ~/.kube/config)");
   if (mode == "apply") sub->add_flag("-y,--yes", opts->yes, "apply to real clusters without asking for confirmation");
+  if (mode == "apply") add_lease_duration(*sub, opts->session.lease_duration_s);
   sub->add_option("--set", opts->session.sets, "parameter value name=value (repeatable; wins over -f)");
   sub->add_option("-f,--values", opts->session.values_file, "YAML file of parameter values");
   sub->add_option("--scenario", opts->session.scenario, "fault scenario (YAML) to inject into the world");
   sub->add_option("--seed", opts->session.seed, "seed of the simulated world's randomness")->default_val(1);
   sub->add_option("--save-world", opts->session.save_world,
                   "write the simulated world as the run left it to FILE (JSON, as refit sim serve's /refit/v1/dump)");
+  sub->add_option("--sim-state", opts->session.sim_state,
+                  mode == "plan" ? "the simulated world kept in FILE by refit apply --sim-state: plan from it (FILE is "
+                                   "only read)"
+                                 : "keep the simulated world in FILE: restored from it when it exists, every change "
+                                   "kept in it (JSON lines, 0600)");
   sub->add_option("-o,--output", opts->output, "text, or json: one JSON event per line")
       ->check(CLI::IsMember({"text", "json"}));
   if (mode == "apply") add_state_dir_option(sub, opts->state_dir);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
+#include "data/sha256.hpp"
 #include "playbook/playbook.hpp"
 #include "report/console_sink.hpp"
 #include "run/journal_reader.hpp"
@@ -31,6 +32,8 @@ struct ContinueOptions {
   std::vector<std::string> sets;
   std::optional<std::string> values_file;
   std::string output = "text";
+  std::int64_t lease_duration_s = 120;
+  std::string save_world;
 };
 
 // A journaled run that this command will not continue: the message says why and what to do.
@@ -116,7 +119,7 @@ run::SessionOptions rebuild_session(const RunHistory& history, const ContinueOpt
   std::string then = text_of(started, "playbook_sha256");
   std::string now;
   try {
-    now = run::journal::sha256_hex(playbook::find(session.playbook).content);
+    now = data::sha256_hex(playbook::find(session.playbook).content);
   } catch (const playbook::LoadError& e) {
     throw Refusal(fmt::format("run {}: {}", history.id, e.what()));
   }
@@ -230,6 +233,9 @@ int continue_run(const GlobalOptions& global, const ContinueOptions& opts, const
   session.run_id = h.id;
   session.history = &h;
   session.rerun_interrupted = opts.rerun_interrupted;
+  // The run takes its leases again (it holds them already, if it was killed: same run id).
+  session.lease_duration_s = opts.lease_duration_s;
+  session.save_world = opts.save_world;
   session.vm = vm_options(global);
   session.verbose = global.verbose;
   if (!journal_session(session, loaded.dir)) return 1;
@@ -275,6 +281,9 @@ void add_continue(CLI::App& app, GlobalOptions& global, Command& command, const 
                   "run the interrupted step again although it has no `done` to tell whether its change was made");
   }
   sub->add_flag("-y,--yes", opts->yes, fmt::format("{} on real clusters without asking for confirmation", mode));
+  add_lease_duration(*sub, opts->lease_duration_s);
+  sub->add_option("--save-world", opts->save_world,
+                  "a simulated world kept with --sim-state: write it as the run left it to FILE (JSON)");
   sub->add_option("--set", opts->sets, "a secret parameter's value, name=value (the journal keeps no secret)");
   sub->add_option("-f,--values", opts->values_file, "YAML file of the secret parameters' values");
   sub->add_option("-o,--output", opts->output, "text, or json: one JSON event per line")

@@ -54,6 +54,9 @@ int testhost_plan(lua_State* L) {
   lua_getfield(L, 1, "seed");
   if (lua_isinteger(L, -1)) options.seed = static_cast<std::uint64_t>(lua_tointeger(L, -1));
   lua_pop(L, 1);
+  lua_getfield(L, 1, "lease_duration");
+  if (lua_isinteger(L, -1)) options.lease_duration_s = lua_tointeger(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "set");
   if (lua_istable(L, -1)) {
     lua_pushnil(L);

@@ -1,6 +1,8 @@
 #include "cli/common.hpp"
 
+#include <cctype>
 #include <cstdlib>
+#include <optional>
 #include <limits>
 #include <iostream>
 #include <unistd.h>
@@ -35,6 +37,48 @@ lua::VmOptions vm_options(const GlobalOptions& options) {
 
 bool use_color(const GlobalOptions& options) {
   return !options.no_color && std::getenv("NO_COLOR") == nullptr && isatty(STDOUT_FILENO) != 0;
+}
+
+namespace {
+
+// "2m", "90s", "1h30m" or a plain number of seconds: the lease's duration in seconds, or none.
+std::optional<std::int64_t> duration_seconds(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    return text.size() > 9 ? std::nullopt : std::optional<std::int64_t>(std::stoll(text));
+  }
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t digits = i;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) ++digits;
+    if (digits == i || digits == text.size() || digits - i > 9) return std::nullopt;
+    std::int64_t n = std::stoll(text.substr(i, digits - i));
+    switch (text[digits]) {
+      case 'h': total += n * 3600; break;
+      case 'm': total += n * 60; break;
+      case 's': total += n; break;
+      default: return std::nullopt;
+    }
+    i = digits + 1;
+  }
+  if (text.empty()) return std::nullopt;
+  return total;
+}
+
+}  // namespace
+
+void add_lease_duration(CLI::App& sub, std::int64_t& seconds) {
+  sub.add_option_function<std::string>(
+         "--lease-duration",
+         [&seconds](const std::string& text) {
+           auto parsed = duration_seconds(text);
+           if (!parsed || *parsed < 4) {
+             throw CLI::ValidationError("--lease-duration", "must be a duration of at least 4s, such as 90s, 2m or 1h, got \"" + text + "\"");
+           }
+           seconds = *parsed;
+         },
+         "how long the run's lease on each cluster lasts unless renewed (renewed every quarter of it; default 2m)")
+      ->type_name("DURATION");
 }
 
 void print_error(const std::string& message) { std::cerr << "refit: " << message << '\n'; }

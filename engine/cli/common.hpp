@@ -23,6 +23,10 @@ void add_global_options(CLI::App& app, GlobalOptions& options);
 lua::VmOptions vm_options(const GlobalOptions& options);
 bool use_color(const GlobalOptions& options);
 
+// --lease-duration on a subcommand that changes clusters (apply, resume, rollback): how long the run's
+// lease lasts unless renewed ("2m", "90s", "1h", or seconds), at least 4 s.
+void add_lease_duration(CLI::App& sub, std::int64_t& seconds);
+
 // Prints "refit: <message>" on stderr.
 void print_error(const std::string& message);
 
@@ -47,5 +51,6 @@ void add_snapshot(CLI::App& app, GlobalOptions& global, Command& command);
 void add_runs(CLI::App& app, GlobalOptions& global, Command& command);
 void add_resume(CLI::App& app, GlobalOptions& global, Command& command);    // refit resume RUN
 void add_rollback(CLI::App& app, GlobalOptions& global, Command& command);  // refit rollback RUN
+void add_unlock(CLI::App& app, GlobalOptions& global, Command& command);
 
 }  // namespace refit::cli

@@ -165,7 +165,16 @@ void ConsoleSink::on_event(const run::Event& e) {
     std::string scenario = str(f, "scenario");
     out_ << paint(fmt::format("refit {} {}", mode_, str(f, "playbook")), kBold) << "  " << where;
     if (!scenario.empty()) out_ << ", scenario " << scenario;
-    out_ << ", seed " << str(f, "seed") << '\n';
+    out_ << ", seed " << str(f, "seed");
+    std::string kept = str(f, "sim_state");
+    if (!kept.empty()) {
+      std::int64_t inputs = num(f, "sim_state_inputs");
+      out_ << ", kept in " << kept
+           << (inputs > 0 ? fmt::format(" ({} inputs replayed, its clock at {})", inputs,
+                                        duration_text(num(f, "sim_state_clock")))
+                          : std::string(" (as the fixture builds it)"));
+    }
+    out_ << '\n';
     auto params = f.find("params_text");
     if (params != f.end() && params->is_object() && !params->empty()) {
       std::string line;
@@ -179,6 +188,7 @@ void ConsoleSink::on_event(const run::Event& e) {
     // The id to resume or roll the run back by, should it stop.
     std::string run_id = str(f, "run_id");
     if (!run_id.empty()) out_ << paint("run " + run_id, kDim) << '\n';
+    flush_details();  // warnings from before the run started (setting up its world)
     return;
   }
   if (n == "run_resumed") {
@@ -190,6 +200,23 @@ void ConsoleSink::on_event(const run::Event& e) {
   if (n == "run_interrupted") {
     flush_details();
     return;  // run_finished says what happened and how to go on
+  }
+  // Leases are taken before the preflight and released after the last step: their lines stand on their own.
+  if (n == "lease_taken_over") {
+    out_ << "  " << paint("warning: " + str(f, "message"), kYellow) << '\n';
+    return;
+  }
+  if (n == "lease_acquired" || n == "lease_released") {
+    if (options_.verbose) {
+      out_ << "  " << paint(fmt::format("{} the lease {} in cluster {} (run {})",
+                                        n == "lease_released" ? "released" : flag(f, "again") ? "took again" : "took",
+                                        str(f, "lease"), str(f, "cluster"), str(f, "holder")), kDim) << '\n';
+    }
+    return;
+  }
+  if (n == "lease_lost") {
+    details_.push_back(paint(str(f, "message"), kRed));
+    return;
   }
   if (n == "check_started") {
     section("Preflight checks");

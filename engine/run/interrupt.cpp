@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <string>
 
 namespace refit::run::interrupt {
 
@@ -14,6 +15,8 @@ std::atomic<bool> g_requested{false};
 std::atomic<int> g_signo{0};
 std::atomic<const char*> g_why{nullptr};
 std::atomic<pid_t> g_command_group{0};
+// request_stop's reason: the handler never reads it, and only the run's thread writes and reads it.
+std::string g_reason;
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free &&
               std::atomic<pid_t>::is_always_lock_free && std::atomic<const char*>::is_always_lock_free);
 
@@ -67,11 +70,20 @@ void request(int signo, const char* why) {
   g_requested.store(true);
 }
 
+void request_stop(std::string reason) {
+  if (g_requested.load()) return;  // the first cause stands
+  g_reason = std::move(reason);
+  request(0);
+}
+
 void reset() {
   g_requested.store(false);
   g_signo.store(0);
   g_why.store(nullptr);
+  g_reason.clear();
 }
+
+bool has_reason() { return g_signo.load() == 0 && g_why.load() == nullptr && !g_reason.empty(); }
 
 std::string cause() {
   switch (g_signo.load()) {
@@ -80,7 +92,8 @@ std::string cause() {
     default: break;
   }
   const char* why = g_why.load();
-  return why != nullptr ? why : "a request to stop";
+  if (why != nullptr) return why;
+  return g_reason.empty() ? "a request to stop" : g_reason;
 }
 
 RunningCommand::RunningCommand(pid_t process_group) {

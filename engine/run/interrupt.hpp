@@ -19,11 +19,16 @@ bool requested();
 // What a first signal does, callable directly: by tests, and when the journal cannot be written
 // (`why`, a string that lives as long as the program, says so; signo is then 0).
 void request(int signo, const char* why = nullptr);
+// A stop refit asks for itself, with a reason that says it all (the run's lease was taken by another
+// run): the run stops as on a first signal. Run's thread only.
+void request_stop(std::string reason);
 // Clears the flag (the start of a run in a process that runs several, such as `refit test`).
 void reset();
 
-// What asked for the stop: "SIGINT", "SIGTERM", or the reason given to request().
+// What asked for the stop: "SIGINT", "SIGTERM", or the reason given to request() or request_stop().
 std::string cause();
+// Whether the stop came with a reason of request_stop's (a sentence of its own, not a signal's name).
+bool has_reason();
 
 // The process group of the command being run, which a second signal ends; 0 when none runs.
 // Set by the process runner around each command.

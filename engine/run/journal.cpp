@@ -1,7 +1,6 @@
 #include "run/journal.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,10 +13,12 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <regex>
 
 #include <fmt/format.h>
 
 #include "run/interrupt.hpp"
+#include "run/utc_time.hpp"
 
 namespace refit::run::journal {
 
@@ -71,11 +72,14 @@ bool is_id_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 
 }  // namespace
 
 std::string new_run_id() {
-  std::tm t = utc(std::time(nullptr));
   std::random_device random;
   std::uniform_int_distribution<unsigned> hex(0, 0xffffff);
-  return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}-{:06x}", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour,
-                     t.tm_min, t.tm_sec, hex(random));
+  return fmt::format("{}-{:06x}", utc_compact_text(wall_clock_ms()), hex(random));
+}
+
+bool looks_like_run_id(const std::string& text) {
+  static const std::regex shape("[0-9]{8}(-([0-9]{1,6}(-[0-9a-f]{0,6})?)?)?");
+  return std::regex_match(text, shape);
 }
 
 std::vector<std::string> run_ids(const std::string& dir) {
@@ -119,16 +123,6 @@ std::string wall_time_now() {
                      t.tm_min, t.tm_sec, ms % 1000);
 }
 
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    throw JournalError("cannot compute a SHA-256 digest (OpenSSL failed)");
-  }
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
-}
 
 namespace {
 
@@ -233,7 +227,16 @@ void JournalSink::on_event(const Event& event) {
     }
   }
   line += ",\"wall\":\"" + wall_time_now() + "\"}\n";
+  if (!started_ && event.name != "run_started") {
+    held_.push_back(std::move(line));
+    return;
+  }
   write_line(line);
+  if (!started_) {
+    started_ = true;
+    for (const auto& held : held_) write_line(held);
+    held_.clear();
+  }
 }
 
 }  // namespace refit::run::journal

@@ -24,8 +24,12 @@ std::string state_dir(const std::optional<std::string>& given);
 std::string runs_dir(const std::string& state_dir);
 std::string journal_path(const std::string& state_dir, const std::string& run_id);
 
-// A new run id: the UTC time and 6 random hex digits, "20261121-101502-3fa9c1" (ids sort by time).
+// A new run id: the UTC time and 6 random hex digits, "20261121-101502-3fa9c1" (ids sort by time,
+// and two runs started in the same second still differ). It names the journal and holds the leases.
 std::string new_run_id();
+// Whether `text` has the shape of a run id or of a prefix of one (8 digits, then optionally `-`, up
+// to 6 digits, `-` and up to 6 hex digits): `refit unlock 20261121-10` names a run, not a playbook.
+bool looks_like_run_id(const std::string& text);
 // The ids of the journals in DIR/runs, sorted (oldest first); none when the directory does not exist.
 std::vector<std::string> run_ids(const std::string& state_dir);
 // The id of the run whose id starts with `prefix` (unique). Throws JournalError when none or several do.
@@ -33,8 +37,6 @@ std::string find_run(const std::string& state_dir, const std::string& prefix);
 
 // Now as UTC RFC 3339 with milliseconds: "2026-11-21T10:15:02.123Z".
 std::string wall_time_now();
-// The SHA-256 of `bytes`, lowercase hex.
-std::string sha256_hex(std::string_view bytes);
 
 // Test hooks (docs/testing.md): after the journal's k-th line of this process is written, raise
 // SIGKILL (kill_after) or an interrupt (interrupt_after: SIGINT through the real handler, or, with
@@ -60,6 +62,8 @@ class JournalSink final : public EventSink {
 
   // Writes the event with "wall" (and, for run_started, the session fields), then syncs it. A write
   // that fails stops the run before its next call (interrupt.hpp): a run must not go on unjournaled.
+  // What comes before run_started (warnings of setting up the world: a kept world's torn line, a
+  // cluster's) is held and written right after it, so that each session begins with its run_started.
   void on_event(const Event& event) override;
 
   const std::string& path() const { return path_; }
@@ -75,6 +79,8 @@ class JournalSink final : public EventSink {
   TestHooks hooks_;
   std::int64_t lines_ = 0;
   std::optional<std::string> failure_;
+  bool started_ = false;            // run_started was written
+  std::vector<std::string> held_;   // lines of the events before it
 };
 
 }  // namespace refit::run::journal

@@ -54,6 +54,7 @@ class Builder {
     session.last_wall = text_of(r, "wall");
     if (event == "run_finished") {
       session.finished = r;
+      session.locked_out = flag_of(r, "locked");
       if (flag_of(r, "changed")) h_.changed = true;
     } else if (event == "rollback_started") {
       session.rolling_back = true;
@@ -158,6 +159,12 @@ const StepRecord* RunHistory::last_incomplete_step() const {
   for (const auto& s : steps)
     if (s.started && !s.completed && (!s.finished || s.status == "failed")) found = &s;
   return found;
+}
+
+const Session* RunHistory::last_session() const {
+  for (auto it = sessions.rbegin(); it != sessions.rend(); ++it)
+    if (!it->locked_out) return &*it;
+  return sessions.empty() ? nullptr : &sessions.back();
 }
 
 const nlohmann::json& RunHistory::first_started() const {

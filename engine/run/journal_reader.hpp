@@ -41,6 +41,7 @@ struct Session {
   nlohmann::json started;                  // its run_started record
   std::optional<nlohmann::json> finished;  // its run_finished record, when it got that far
   bool rolling_back = false;               // it began a rollback
+  bool locked_out = false;                 // another run's lease kept it from running: it did nothing
   std::string last_wall;                   // the wall time of its last record
 };
 
@@ -65,7 +66,9 @@ struct RunHistory {
 
   // The first session's run_started (the playbook, its targets, how to rebuild the run).
   const nlohmann::json& first_started() const;
-  const Session* last_session() const { return sessions.empty() ? nullptr : &sessions.back(); }
+  // The last session that took part in the run: one that another run's lease kept out (a resume
+  // refused while that run held the cluster) is passed over, unless the run has no other.
+  const Session* last_session() const;
 
   // The last session's run_finished status ("succeeded", "failed", "rolled_back",
   // "precondition_failed", "interrupted"); else "running" when its process lives on this host,

@@ -1,5 +1,6 @@
 #include "run/real_world.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -114,6 +115,23 @@ const std::string& RealWorld::default_name() const { return impl_->options.targe
 std::vector<std::string> RealWorld::describe() const { return impl_->described; }
 Timeline& RealWorld::timeline() { return *impl_->kube; }
 exec::Executor& RealWorld::executor() { return *impl_->executor; }
+
+std::unique_ptr<cluster::Cluster> RealWorld::separate_connection(const std::string& name,
+                                                                std::function<void(std::int64_t)> pause,
+                                                                std::int64_t timeout_ms) const {
+  const kube::KubeCluster* target = impl_->kube->find(name);
+  if (target == nullptr) throw std::invalid_argument(fmt::format("cluster \"{}\" is not a target of the run", name));
+  kube::KubeClusterOptions options;
+  // The run's own connection to this endpoint already reported what the server warns about.
+  options.warn = [](const std::string&) {};
+  options.http.connect_timeout_ms = timeout_ms;
+  options.http.request_timeout_ms = timeout_ms;
+  options.retry.max_elapsed_ms = timeout_ms;
+  options.retry.max_delay_ms = std::min<std::int64_t>(timeout_ms, 8'000);
+  options.clock = kube::RetryClock::system();
+  options.clock.sleep_ms = std::move(pause);
+  return std::make_unique<kube::KubeCluster>(name, target->endpoint(), std::move(options));
+}
 
 cluster::Cluster* RealWorld::connect(const std::string& kubeconfig_text, const std::string& name) {
   Impl& w = *impl_;

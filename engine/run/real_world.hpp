@@ -40,6 +40,12 @@ class RealWorld {
   Timeline& timeline();
   exec::Executor& executor();
 
+  // A connection of its own to target `name`, for a thread beside the run's (a client serves one
+  // thread): the same endpoint and credentials. Its retries wait with `pause` and each of its requests
+  // is bounded to `timeout_ms`, so that the thread can stop soon after the run ends.
+  std::unique_ptr<cluster::Cluster> separate_connection(const std::string& name, std::function<void(std::int64_t)> pause,
+                                                        std::int64_t timeout_ms) const;
+
   // ctx:connect: the cluster a kubeconfig's text reaches; the same handle for the same server.
   cluster::Cluster* connect(const std::string& kubeconfig_text, const std::string& name);
 

@@ -54,8 +54,15 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 
 }  // namespace
 
+bool RunHost::stopping() {
+  if (!interrupt::requested() && stop_check_) {
+    if (auto reason = stop_check_()) interrupt::request_stop(std::move(*reason));
+  }
+  return interrupt::requested();
+}
+
 void RunHost::refuse_if_stopping() {
-  if (!interrupt::requested()) return;
+  if (!stopping()) return;
   vm_.stop_unwinding();
   throw lua::Error(fmt::format("the run is stopping ({}): it makes no further call", interrupt::cause()), 0);
 }

@@ -37,6 +37,13 @@ class RunHost final : public lua::MutationObserver {
   // failed check or precondition leaves it untouched. `phase` names the phase for the error.
   void set_read_only(const char* phase) { read_only_phase_ = phase; }
 
+  // Asked before every call, beside the interrupt flag: a reason (the run's lease was taken by another
+  // run, or removed) stops the run as an interrupt does, before that call (interrupt::request_stop).
+  using StopCheck = std::function<std::optional<std::string>()>;
+  void set_stop_check(StopCheck check) { stop_check_ = std::move(check); }
+  // Whether the run is to stop before its next call: an interrupt, or the stop check's reason.
+  bool stopping();
+
   // Whether ctx:write_file writes (refit apply) or only records what it would write (refit plan).
   void set_writes_files(bool writes) { writes_files_ = writes; }
 
@@ -76,6 +83,7 @@ class RunHost final : public lua::MutationObserver {
   const char* read_only_phase_ = nullptr;
   bool writes_files_ = false;
   Connector connector_;
+  StopCheck stop_check_;
   int wait_depth_ = 0;
   std::int64_t polls_ = 0;   // read-only commands run inside the current wait
 };

@@ -72,7 +72,7 @@ Runner::Runner(lua::Vm& vm, RunHost& host, int playbook_ref, int ctx_ref, std::s
       options_(std::move(options)) {}
 
 void Runner::stop_if_interrupted() const {
-  if (interrupt::requested()) throw Interrupted{};
+  if (host_.stopping()) throw Interrupted{};
 }
 
 void Runner::set_ctx_step(const std::string& name) {
@@ -549,10 +549,16 @@ RunOutcome Runner::interrupted_outcome() {
   else if (!step.empty() && !phase.empty()) where = fmt::format(" in step \"{}\" ({})", step, phase);
   else if (!step.empty()) where = fmt::format(" in step \"{}\"", step);
   else if (phase.empty()) where = " between steps";
-  // A signal interrupts; a journal that could not be written stops the run too, for its own reason.
+  // A signal interrupts; a journal that could not be written stops the run too, for its own reason,
+  // and so does a lease another run took (its reason a sentence of its own).
   std::string cause = interrupt::cause();
-  std::string by = cause.rfind("SIG", 0) == 0 ? "interrupted by " + cause : "stopped (" + cause + ")";
-  std::string message = fmt::format("{}{}: stopped before its next call, nothing rolled back", by, where);
+  std::string message;
+  if (interrupt::has_reason()) {
+    message = fmt::format("stopped{}: {}; it made no further call, nothing rolled back", where, cause);
+  } else {
+    std::string by = cause.rfind("SIG", 0) == 0 ? "interrupted by " + cause : "stopped (" + cause + ")";
+    message = fmt::format("{}{}: stopped before its next call, nothing rolled back", by, where);
+  }
   bus_.emit_here("run_interrupted", {{"message", message}});
   if (!options_.run_id.empty()) {
     message += fmt::format("; continue with refit resume {0}, or undo it with refit rollback {0}", options_.run_id);
@@ -579,6 +585,7 @@ RunOutcome Runner::run() {
   outcome.rollback_requested = options_.mode == "rollback";
   bus_.set_position("", "");
   set_ctx_step("");
+  if (before_finish_) before_finish_();
   bus_.emit("run_finished", {{"status", status_name(outcome.status)},
                              {"exit_code", exit_code(outcome)},
                              {"duration", bus_.now() - started},

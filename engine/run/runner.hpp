@@ -5,6 +5,7 @@
 // its next call (run/interrupt.hpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -56,6 +57,10 @@ class Runner {
 
   // Runs to the end (or to an interrupt) and emits run_finished.
   RunOutcome run();
+
+  // Called once the run is over, just before run_finished (the session releases its leases there, so
+  // that run_finished stays the last event).
+  void set_before_finish(std::function<void()> fn) { before_finish_ = std::move(fn); }
 
  private:
   // Thrown (never through Lua) when an interrupt stops the run before its next call.
@@ -139,6 +144,7 @@ class Runner {
   std::map<std::string, nlohmann::json> rebuilt_;
   std::string ctx_step_;  // what ctx.step holds now, so it is written only when it changes
   int ordinal_ = 0;  // steps started so far: the number people see (an each is not one)
+  std::function<void()> before_finish_;
 };
 
 }  // namespace refit::run

@@ -2,22 +2,34 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include "cluster/sim/sim_runtime.hpp"
+#include "data/sha256.hpp"
+#include "exec/executor.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
 #include "run/interrupt.hpp"
+#include "run/lease_keeper.hpp"
+#include "run/lease_renewal.hpp"
+#include "run/lease_timeline.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
 #include "run/run_context.hpp"
 #include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
+#include "run/sim_state/kept_world.hpp"
+#include "run/sim_state/state_error.hpp"
 #include "run/snapshot_connect.hpp"
+#include "run/utc_time.hpp"
 
 namespace refit::run {
 
@@ -40,6 +52,7 @@ struct LoadedRun {
   nlohmann::json raw_values = nlohmann::json::object();
   std::vector<std::string> secret_names;
   nlohmann::json resume;   // the journal's run_started.resume
+  std::map<std::string, std::string> named_secrets;  // name -> value, for a kept world's file (never written)
 };
 
 std::string absolute(const std::string& path) {
@@ -54,7 +67,7 @@ LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
   lua_State* L = vm.state();
   try {
     playbook::Source source = playbook::find(options.playbook);
-    run.sha256 = journal::sha256_hex(source.content);
+    run.sha256 = data::sha256_hex(source.content);
     run.playbook_arg = source.dir.embedded ? options.playbook : absolute(source.display);
     run.playbook = playbook::load(vm, source);
     playbook::RawParams raw;
@@ -72,6 +85,9 @@ LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
     run.params = playbook::param_view(vm, run.playbook, run.params_ref, "redacted");
     run.params_text = playbook::param_view(vm, run.playbook, run.params_ref, "display");
     run.secrets = playbook::param_view(vm, run.playbook, run.params_ref, "secrets");
+    nlohmann::json named = playbook::param_view(vm, run.playbook, run.params_ref, "named_secrets");
+    if (named.is_object())
+      for (auto& [name, value] : named.items()) run.named_secrets[name] = value.get<std::string>();
   } catch (const playbook::LoadError& e) {
     throw SetupError(e.what());
   }
@@ -88,6 +104,10 @@ struct WorldParts {
   exec::Executor* executor = nullptr;
   RunHost::Connector connector;   // real worlds only
   EventFields started;            // the world's fields of run_started
+  LeaseClock lease_clock;         // the time leases are written in
+  RenewalStarter lease_renewal;   // a thread that renews them; none: renewed on the run's time (simulation)
+  std::vector<std::string> unlock_world;  // the world's arguments of `refit unlock`
+  bool clock_stands_still = false;        // a kept simulated world: its clock moves only while a run runs
 };
 
 // The journal of this session: a new run's, or the continued run's, to which it appends.
@@ -104,10 +124,31 @@ std::unique_ptr<journal::JournalSink> open_journal(const LoadedRun& loaded, cons
   }
 }
 
+// Holds the run's leases from run_started to run_finished (docs/leases.md), as run `run_id` (the
+// journal's). Returns the reason the run may not start (another live run holds a target), else
+// none; `lease` then owns the leases, which `runner` releases before run_finished (and the keeper's
+// destructor on any other way out). A lease lost meanwhile stops the run as an interrupt does.
+std::optional<std::string> hold_leases(const SessionOptions& options, const LoadedRun& loaded, WorldParts& world,
+                                       const std::string& run_id, EventBus& bus, RunHost& host, Runner& runner,
+                                       std::unique_ptr<LeaseKeeper>& lease) {
+  LeaseOptions lease_options{run_id, journal::this_host(), loaded.playbook.name, options.lease_duration_s,
+                             world.clock_stands_still};
+  std::vector<std::string> unlock = {"refit", "unlock", loaded.playbook.name};
+  unlock.insert(unlock.end(), world.unlock_world.begin(), world.unlock_world.end());
+  lease = std::make_unique<LeaseKeeper>(bus, std::move(lease_options), world.clusters, world.lease_clock,
+                                        exec::display_command(unlock));
+  if (auto refusal = lease->acquire()) return refusal;
+  lease->start_renewal(world.lease_renewal);
+  LeaseKeeper* keeper = lease.get();
+  host.set_stop_check([keeper] { return keeper->lost_reason(); });
+  runner.set_before_finish([keeper] { keeper->release(); });
+  return std::nullopt;
+}
+
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
                   const std::vector<EventSink*>& sinks, SessionResult& result,
                   std::function<void(EventBus&)> before_run = {}) {
-  Timeline& timeline = *world.timeline;
+  LeaseTimeline timeline(*world.timeline);
   const std::int64_t origin = timeline.now();
   EventBus bus([&timeline, origin] { return timeline.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
@@ -124,10 +165,14 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
     throw SetupError(e.what());
   }
 
+  // The run's id: the journal's name, and the holder of its leases (an unjournaled apply, in
+  // refit test, has one for its leases alone).
   const bool journaled = options.state_dir && options.mode != "plan";
+  const std::string run_id = options.mode == "plan" ? std::string()
+                             : options.run_id.empty() ? journal::new_run_id() : options.run_id;
   if (journaled) {
     try {
-      result.run_id = options.run_id.empty() ? journal::new_run_id() : options.run_id;
+      result.run_id = run_id;
       result.journal = journal::journal_path(journal::state_dir(options.state_dir), result.run_id);
     } catch (const journal::JournalError& e) {
       throw SetupError(e.what());
@@ -145,14 +190,14 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   } catch (const RunRefused& e) {
     throw SetupError(bus.redacted(e.what()));
   }
-  // Warnings found while connecting go to the reports only: a journal begins with run_started.
-  if (before_run) before_run(bus);
-  // The journal is the last sink: it records what every report was told.
+  // The journal is the last sink: it records what every report was told, the warnings of setting up
+  // the world too (a kept world's, a cluster's), which it writes right after run_started.
   std::unique_ptr<journal::JournalSink> journal;
   if (journaled) {
     journal = open_journal(loaded, options, result.journal);
     bus.add_sink(journal.get());
   }
+  if (before_run) before_run(bus);
 
   interrupt::reset();
   if (options.handle_signals) interrupt::install();
@@ -164,6 +209,22 @@ RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
   if (journal) started["run_id"] = result.run_id;
   bus.emit("run_started", std::move(started));
 
+  std::unique_ptr<LeaseKeeper> lease;
+  if (options.mode != "plan") {
+    std::optional<std::string> refusal = hold_leases(options, loaded, world, run_id, bus, host, runner, lease);
+    timeline.attach(lease.get(), !world.lease_renewal);
+    if (refusal) {
+      // Another run holds a target: nothing ran. `locked` tells the journal's reader that this
+      // session took no part in the run (a resume refused so leaves the run as it was).
+      std::string message = bus.redacted(*refusal);
+      bus.emit("run_finished", {{"status", status_name(RunStatus::PreconditionFailed)},
+                                {"exit_code", exit_code(RunStatus::PreconditionFailed)}, {"duration", 0},
+                                {"message", message}, {"changed", false}, {"locked", true}});
+      if (options.handle_signals) interrupt::uninstall();
+      if (journal && journal->failure()) message += "; " + *journal->failure();
+      return {RunStatus::PreconditionFailed, message};
+    }
+  }
   RunOutcome outcome = runner.run();
   if (options.handle_signals) interrupt::uninstall();
   outcome.message = bus.redacted(outcome.message);
@@ -181,6 +242,52 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
   lua_pop(L, 1);
 }
 
+// REFIT_TEST_STOP_AT_SIM_STATE_LINE=N (tests, docs/testing.md): the process stops itself (SIGSTOP)
+// right after line N of the --sim-state file is written, so that a test can kill -9 it at a point it
+// knows.
+std::optional<std::size_t> stop_at_sim_state_line() {
+  const char* text = std::getenv("REFIT_TEST_STOP_AT_SIM_STATE_LINE");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  char* end = nullptr;
+  unsigned long long line = std::strtoull(text, &end, 10);
+  if (*end != '\0' || line == 0) {
+    throw SetupError(fmt::format("REFIT_TEST_STOP_AT_SIM_STATE_LINE={}: a line number (1 or more) is expected", text));
+  }
+  return static_cast<std::size_t>(line);
+}
+
+// How the simulated world is kept: in --sim-state FILE (path empty: not kept).
+simstate::KeptWorldOptions kept_world_options(const SessionOptions& options, const LoadedRun& loaded) {
+  simstate::KeptWorldOptions kept;
+  kept.path = options.sim_state;
+  kept.record = options.mode != "plan";  // apply, and whatever else changes the world (resume, rollback)
+  kept.fixture = options.fixture;
+  kept.scenario = options.scenario;
+  kept.seed = options.seed;
+  kept.secrets = loaded.named_secrets;
+  return kept;
+}
+
+// The world kept in --sim-state FILE: restored now (the world was just built from the fixture), and,
+// for apply, recording from here on.
+std::unique_ptr<simstate::KeptWorld> keep_world(const SessionOptions& options, const LoadedRun& loaded,
+                                                sim::SimRuntime& runtime) {
+  std::unique_ptr<simstate::KeptWorld> world;
+  try {
+    world = std::make_unique<simstate::KeptWorld>(kept_world_options(options, loaded), runtime);
+  } catch (const simstate::StateError& e) {
+    throw SetupError(e.what());
+  }
+  auto stop_at = stop_at_sim_state_line();
+  if (options.sim_state_observer || stop_at) {
+    world->set_observer([&options, &runtime, stop_at](std::size_t line, const std::string& text) {
+      if (options.sim_state_observer) options.sim_state_observer(line, text, runtime);
+      if (stop_at && line == *stop_at) std::raise(SIGSTOP);
+    });
+  }
+  return world;
+}
+
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
 // `connector_for`, when given, makes ctx:connect's connector for the loaded world (snapshot plans).
@@ -196,19 +303,34 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   } catch (const sim::FixtureError& e) {
     throw SetupError(e.what());
   }
+  std::unique_ptr<simstate::KeptWorld> kept;
+  if (!options.sim_state.empty()) kept = keep_world(options, loaded, runtime);
   SessionResult result;
   if (options.capture_world) result.world_before = runtime.dump();
 
   WorldParts parts;
-  for (const auto& c : world.clusters()) parts.clusters.emplace_back(c->name(), c.get());
+  for (const auto& c : world.clusters()) {
+    parts.clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
+  }
   parts.default_name = world.default_cluster()->name();
-  parts.timeline = &runtime;
-  parts.executor = &runtime;
+  parts.timeline = kept ? &kept->timeline() : &runtime;
+  parts.executor = kept ? &kept->executor() : &runtime;
   if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
-  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
+  if (kept) {
+    parts.started["sim_state"] = options.sim_state;
+    parts.started["sim_state_inputs"] = kept->replayed();
+    parts.started["sim_state_clock"] = runtime.now();
+  }
+  parts.lease_clock = [&runtime] { return sim::virtual_epoch_unix_ms() + runtime.now(); };
+  // A kept world is where the lease stays: refit unlock rebuilds it as the run did.
+  parts.unlock_world = simstate::world_arguments(kept_world_options(options, loaded));
+  parts.clock_stands_still = kept != nullptr;
+  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run, &kept](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
+    if (kept)
+      for (const auto& warning : kept->warnings()) bus.emit("log", {{"level", "warn"}, {"message", warning}});
     if (before_run) before_run(bus);
   });
   runtime.set_log(nullptr);
@@ -317,6 +439,18 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.executor = &world->executor();
   parts.connector = [&world](const std::string& text, const std::string& name) { return world->connect(text, name); };
   parts.started = {{"world", "real"}, {"targets", world->describe()}};
+  parts.lease_clock = wall_clock_ms;
+  // Each request of the renewal thread is bounded by the renewal interval (2 to 15 s), so that the
+  // thread stops soon after the run ends, even when a server no longer answers.
+  const std::int64_t renewal_timeout = std::clamp<std::int64_t>(options.lease_duration_s * 1000 / 4, 2'000, 15'000);
+  parts.lease_renewal = renew_from_thread([&world, renewal_timeout](const std::string& name, auto pause) {
+    return world->separate_connection(name, std::move(pause), renewal_timeout);
+  });
+  if (options.inventory) parts.unlock_world = {"--inventory", *options.inventory};
+  else parts.unlock_world = {"--context", options.context};
+  if (!options.kubeconfig.empty()) {
+    parts.unlock_world.insert(parts.unlock_world.end(), {"--kubeconfig", options.kubeconfig});
+  }
   SessionResult result;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&](EventBus& bus) {
     bus_ptr = &bus;
@@ -347,6 +481,10 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   seed_randomness(vm, options.seed);
   // 1. The playbook and its parameters, before any world exists.
   LoadedRun loaded = load_run(vm, options);
+  if (!options.sim_state.empty() && options.fixture.empty()) {
+    throw SetupError("--sim-state keeps a simulated world built from a fixture: give --sim FIXTURE too (a world made "
+                     "from live clusters is never kept in a file)");
+  }
   loaded.resume = {{"playbook", loaded.playbook_arg}, {"values", loaded.raw_values},
                    {"secret_params", loaded.secret_names}, {"world", journaled_world(options)}};
   // 2. The world, and 3. the run.

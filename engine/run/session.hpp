@@ -14,13 +14,16 @@
 #include "run/journal_reader.hpp"
 #include "run/runner.hpp"
 
+namespace refit::sim {
+class SimRuntime;
+}
+
 namespace refit::run {
 
 struct SessionOptions {
   std::string playbook;                    // bundled name or path
   std::string mode = "plan";               // plan | apply | resume | rollback
   std::string fixture;                     // --sim FIXTURE
-  std::string sim_state;                   // --sim-state FILE: the simulated world is kept there
   // Real clusters (apply without --sim): --context / --inventory, and --kubeconfig.
   std::string context;
   std::optional<std::string> inventory;
@@ -34,14 +37,25 @@ struct SessionOptions {
   lua::VmOptions vm;
   bool capture_world = false;              // keep dumps of the world before and after (tests)
   std::string save_world;                  // --save-world FILE: the simulated world as the run left it (JSON)
+  // --sim-state FILE: the simulated world kept across runs (docs/sim-state.md): restored from FILE when
+  // it exists; apply, resume and rollback keep every input in it, plan only reads it. Requires `fixture`.
+  std::string sim_state;
+  // Tests: called after each line an apply keeps in sim_state, with its number, its text and the
+  // world as it is then (to compare it with the world rebuilt from the file cut at that line).
+  std::function<void(std::size_t line, const std::string& text, sim::SimRuntime& world)> sim_state_observer;
   bool verbose = false;                    // stream real commands' output
+  // apply, resume and rollback (never plan) hold a Lease in every target while they run
+  // (docs/leases.md), held by the run id for lease_duration_s and renewed every quarter of it.
+  std::int64_t lease_duration_s = 120;     // --lease-duration
   // Called with the targets ("name: context (server)") before a real run changes anything; false
   // stops the run (nothing changed). Unset: no question is asked.
   std::function<bool(const std::vector<std::string>& targets)> confirm;
 
   // Durable runs (docs/durable-runs.md). With a state directory, the run is journaled there.
   std::optional<std::string> state_dir;
-  std::string run_id;                              // resume, rollback: the run to continue
+  // resume, rollback: the run to continue (empty: a new run, journal::new_run_id()). The journal's
+  // run id is also the holder of the run's leases.
+  std::string run_id;
   const journal::RunHistory* history = nullptr;    // resume, rollback: what its journal says
   bool rerun_interrupted = false;                  // resume --rerun-interrupted
   bool handle_signals = false;                     // SIGINT and SIGTERM stop the run gracefully

@@ -353,6 +353,17 @@ function M.secrets(specs, values)
   return out
 end
 
+-- named_secrets(specs, values) -> { name = value } of the secret values given: a kept simulated world
+-- (--sim-state) writes each as a marker naming its parameter, never the value.
+function M.named_secrets(specs, values)
+  local out = {}
+  for name, spec in pairs(specs) do
+    local v = values[name]
+    if spec.secret and type(v) == "string" and v ~= "" then out[name] = v end
+  end
+  return out
+end
+
 -- display(specs, values) -> { name = text }: resolved values as a person would write them
 -- (durations as 20m rather than 1200000, lists joined by commas, secrets as ***), for reports.
 function M.display(specs, values)

@@ -37,6 +37,33 @@ echo "== dkp/upgrade on examples/clusters/dkp-fleet-100.yaml (100 managed cluste
 best_of3 plan dkp/upgrade --sim examples/clusters/dkp-fleet-100.yaml -o json
 awk -v w="$best" -v r="$best_rss" 'BEGIN{printf "   wall %.3f s   peak RSS %.1f MiB\n", w, r/1024}'
 
+# kept_cost LABEL ARGS...: refit apply ARGS plain, then keeping its world in a fresh --sim-state file (on
+# the disk of $TMPDIR: every line is synced), then refit plan ARGS plain and on the kept file (its
+# inputs replayed first); best of 3 wall times, with the CPU seconds of the best, and the file's size.
+kept_cost() {
+  local label=$1 dir stats
+  shift
+  dir=$(mktemp -d)
+  stats="$dir/stats"
+  echo "== --sim-state cost: $label (best of 3)"
+  for variant in "apply plain" "apply kept" "plan plain" "plan kept"; do
+    local best="" best_cpu="" extra=()
+    read -r mode kind <<<"$variant"
+    for _ in 1 2 3; do
+      [ "$mode" = apply ] && rm -f "$dir/world.jsonl"
+      [ "$kind" = kept ] && extra=(--sim-state "$dir/world.jsonl") || extra=()
+      /usr/bin/time -o "$stats" -f "%e %U %S" "$REFIT" "$mode" "$@" "${extra[@]}" -o json >/dev/null 2>&1 || true
+      read -r wall user sys < <(tail -n 1 "$stats")
+      if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then best=$wall; best_cpu=$(awk "BEGIN{print $user + $sys}"); fi
+    done
+    printf "   %-12s wall %6.3f s   cpu %6.3f s\n" "$variant" "$best" "$best_cpu"
+  done
+  printf "   file: %d lines, %d bytes\n" "$(wc -l <"$dir/world.jsonl")" "$(stat -c %s "$dir/world.jsonl")"
+  rm -rf "$dir"
+}
+kept_cost "eks/upgrade on examples/clusters/eks-1.20.yaml" eks/upgrade --sim examples/clusters/eks-1.20.yaml --set to=1.21
+kept_cost "dkp/upgrade on examples/clusters/dkp-2.1-fleet.yaml" dkp/upgrade --sim examples/clusters/dkp-2.1-fleet.yaml
+
 echo "== the Kubernetes API client against refit sim serve (tests/bench/nodes-10k.yaml: 10,000 Nodes)"
 serve_dir=$(mktemp -d)
 # --speed 60: the 60-second wait below takes one second of wall-clock time

@@ -11,25 +11,26 @@ CRASH_WORLD_ARGS=() CRASH_PARAMS=()
 crash_absolute_paths
 
 crash_reference
-[ "$REF_LINES" = 55 ] && pass || fail "the reference run of durable.lua has not 55 journal lines: $REF_LINES"
+# Line 2 is lease_acquired, the line before run_finished lease_released (docs/leases.md).
+[ "$REF_LINES" = 57 ] && pass || fail "the reference run of durable.lua has not 57 journal lines: $REF_LINES"
 [ "$(tr '\n' ' ' <"$REF_ONCE")" = "demo create ConfigMap default/durable-a demo create ConfigMap default/durable-b \
 demo create ConfigMap default/durable-c demo create ConfigMap default/durable-cleanups demo create ConfigMap default/durable-ledger " ] &&
   pass || fail "the reference's changes that must not be made twice" "$(cat "$REF_ONCE")"
-[ "$(crash_change_lines | tr '\n' ' ')" = "8 23 31 39 53 " ] && pass || fail "the lines of those changes" "$(crash_change_lines)"
+[ "$(crash_change_lines | tr '\n' ' ')" = "9 24 32 40 54 " ] && pass || fail "the lines of those changes" "$(crash_change_lines)"
 [ "$(crash_sample 10 7 20 "3 4" | tr '\n' ' ')" = "1 2 5 6 7 8 9 " ] && pass || fail "a sample of every point but those excluded"
 [ "$(crash_sample 100 7 5 "" | tr '\n' ' ')" = "$(crash_sample 100 7 5 "" | tr '\n' ' ')" ] &&
   [ "$(crash_sample 100 7 5 "" | sort -u | wc -l)" = 5 ] && pass || fail "a sample is not 5 distinct points, the same for a seed"
 
-# item[b] killed right after its change (line 32): resumed, its `done` passes it over.
+# item[b] killed right after its change (line 33): resumed, its `done` passes it over.
 before=$failures
-crash_point kill:32
-[ "$failures" = "$before" ] && pass || fail "the matrix's point kill:32 of durable.lua did not pass"
+crash_point kill:33
+[ "$failures" = "$before" ] && pass || fail "the matrix's point kill:33 of durable.lua did not pass"
 
 # The same run again, then the checks on changed copies of its world and journal.
 dir="$tmp/doctored"
 mkdir -p "$dir"
 crash_world_start "$dir"
-crash_apply "$dir/state" REFIT_TEST_KILL_AFTER_EVENT=32
+crash_apply "$dir/state" REFIT_TEST_KILL_AFTER_EVENT=33
 id=$(the_run "$dir/state")
 cp -r "$dir/state" "$dir/stopped"
 crash_resume "$dir/state" "$id"
@@ -52,7 +53,7 @@ expect_caught() {
 output=$(failures=0; crash_check "as it was" "$dir" "$journal" "$stopped" "" "apply killed" "resume succeeded"; echo "failures=$failures")
 [ "$(tail -1 <<<"$output")" = failures=0 ] && pass || fail "the run as it was fails a check" "$output"
 expect_caught "a create made twice" "made more often than in the uninterrupted run:" \
-  '.[:34] + [.[7]] + .[34:]'
+  '.[:36] + [.[8]] + .[36:]'
 expect_caught "a step passed over without a word" "step seal ended before the stop but is not passed over as completed" \
   'map(select((.event == "step_skipped" and .step == "seal") | not))'
 expect_caught "the stopped step taken for done by its when" \
@@ -67,7 +68,7 @@ expect_caught "a stopped line rewritten" "the resume changed the lines of the st
 expect_caught "a step never ended" "step finish of the uninterrupted run never ended" \
   'map(select((.event == "step_finished" and .step == "finish") | not))'
 expect_caught "a second resume session" "not one run_started in the resume" \
-  '.[:34] + [.[32]] + .[34:]'
+  '.[:36] + [.[33]] + .[36:]'
 
 # a world that differs
 curl -sf -X POST -H 'Content-Type: application/json' "$(served_url)/clusters/demo/api/v1/namespaces/default/configmaps" \

@@ -1,6 +1,6 @@
 # Helpers of the durable-run tests (tests/cli/durable_*_test.sh): runs of tests/cli/playbooks/durable.lua
-# against worlds served by `refit sim serve` (the real backend), journaled in their own state directories.
-# Source after lib.sh, with $tmp set.
+# against worlds served by `refit sim serve` (the real backend), journaled in their own state directories,
+# and what any durable run's journal says. Source after lib.sh, with $tmp set.
 DURABLE_PB=tests/cli/playbooks/durable.lua
 DURABLE_FX=examples/clusters/eks-1.20.yaml
 
@@ -15,6 +15,17 @@ only_run() {
   [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs: ${files[*]}" >&2; return 1; }
   basename "${files[0]}" .jsonl
 }
+
+# lease_events JOURNAL SESSION: "event:again:duration" of the lease events of the SESSION-th session.
+lease_events() {
+  jq -r --argjson n "$2" -n '[inputs] as $all
+    | [range(0; $all | length) | select($all[.].event == "run_started")] as $starts
+    | $all[$starts[$n - 1]:($starts[$n] // ($all | length))][]
+    | select(.event | startswith("lease_")) | "\(.event):\(.again):\(.duration)"' "$1" | tr '\n' ' '
+}
+
+# status_of STATE_DIR RUN: the run's status as refit runs lists it.
+status_of() { "$REFIT" runs --state-dir "$1" -o json | jq -r --arg id "$2" '.[] | select(.id == $id) | .status'; }
 
 # line_of JOURNAL EVENT [STEP [PHASE_OR_VERB]]: the number of the first journal line with that event
 # (and step, and phase or verb).

@@ -171,8 +171,9 @@ t.case("resume asks done about a step interrupted after its run began: done mean
   -- item[b]'s state_set comes after its change: stopped there, done (which reads ctx.state) says yes
   local first = apply { interrupt_after = line_of(reference, "state_set", { key = "made-b" }) }
   t.eq(first:find("step_finished", { step = "item[b]" }), nil)
-  -- run_started, run_resumed, 3 finished steps, step_expanded, item[a], then item[b]'s start and skip
-  local r = continue("resume", first, { interrupt_after = 9 })
+  -- run_started, lease_acquired, run_resumed, 3 finished steps, step_expanded, item[a], then item[b]'s
+  -- start and skip
+  local r = continue("resume", first, { interrupt_after = 10 })
   t.eq(r.status, "interrupted")
   local skipped = r:find("step_skipped", { step = "item[b]" })
   t.eq(skipped.reason, "done")

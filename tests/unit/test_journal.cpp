@@ -2,6 +2,7 @@
 // run ids and their prefixes, and the reader: what a run's journal says (statuses, steps, the
 // interrupted one, expansions, ctx.state), a torn last line tolerated, a damaged one refused.
 #include <catch2/catch.hpp>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,26 @@ TEST_CASE("a run's status: its last session's outcome, else running or interrupt
   CHECK(parse_history("", "p", "r").status() == "interrupted");
 }
 
+TEST_CASE("a session another run's lease kept out takes no part in the run's status", "[journal]") {
+  const std::string locked = R"({"event":"run_finished","time":0,"status":"precondition_failed","exit_code":2,)"
+                             R"("changed":false,"locked":true})" "\n";
+  // A killed apply, then a resume refused by another run's lease: still interrupted, resumable.
+  RunHistory h = parse_history(interrupted_apply() + started("resume", "h2", 1) + "\n" + locked, "p", "r");
+  REQUIRE(h.sessions.size() == 2);
+  CHECK(h.sessions[1].locked_out);
+  CHECK(h.last_session() == &h.sessions[0]);
+  CHECK(h.status() == "interrupted");
+  // A rollback that stopped, then one refused by a lease: it still stopped rolling back.
+  std::string rolling = interrupted_apply() + started("rollback", "h2", 1) + "\n" +
+                        R"({"event":"rollback_started","time":7,"phase":"rollback","requested":true})" "\n" +
+                        started("rollback", "h3", 1) + "\n" + locked;
+  CHECK(parse_history(rolling, "p", "r").stopped_rolling_back());
+  // An apply refused at once is that, its only session.
+  RunHistory refused = parse_history(started("apply", "h1", 1) + "\n" + locked, "p", "r");
+  CHECK(refused.last_session() == &refused.sessions[0]);
+  CHECK(refused.status() == "precondition_failed");
+}
+
 TEST_CASE("a run that stopped while rolling back says so; rolled-back steps and cleanups are kept", "[journal]") {
   std::string text = interrupted_apply() +
                      R"({"event":"step_finished","time":7,"step":"each[x]","status":"failed","changed":false})" "\n"
@@ -250,4 +271,22 @@ TEST_CASE("a journal that cannot be written stops the run before its next call",
   CHECK(interrupt::cause() == "the run journal could not be written");
   interrupt::reset();
   CHECK(!interrupt::requested());
+}
+
+TEST_CASE("a stop refit asks for with a reason of its own (a lost lease) is an interrupt with that reason", "[journal]") {
+  interrupt::reset();
+  interrupt::request_stop("cluster demo: the Lease kube-system/refit-x is now held by run r2");
+  CHECK(interrupt::requested());
+  CHECK(interrupt::has_reason());
+  CHECK(interrupt::cause() == "cluster demo: the Lease kube-system/refit-x is now held by run r2");
+  // The first cause stands.
+  interrupt::request_stop("another reason");
+  CHECK(interrupt::cause() == "cluster demo: the Lease kube-system/refit-x is now held by run r2");
+  interrupt::reset();
+  CHECK(!interrupt::has_reason());
+  interrupt::request(SIGINT);
+  interrupt::request_stop("too late");
+  CHECK(!interrupt::has_reason());
+  CHECK(interrupt::cause() == "SIGINT");
+  interrupt::reset();
 }

@@ -661,6 +661,14 @@ Json ObjectStore::dump() const {
   return out;
 }
 
+void ObjectStore::for_each(const std::function<void(const std::string& kind, const Json& object)>& visit) const {
+  for (const auto& [key, objects] : impl_->kinds) {
+    if (objects.objects.empty()) continue;
+    std::string kind = fmt::format("{}/{}", key.group.empty() ? "core" : key.group, key.kind);
+    for (const auto& [object_key, stored] : objects.objects) visit(kind, stored.object);
+  }
+}
+
 std::size_t ObjectStore::size() const { return impl_->size; }
 
 std::vector<ObjectStore::KindEntry> ObjectStore::kinds() const {

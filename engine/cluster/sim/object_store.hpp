@@ -125,6 +125,8 @@ class ObjectStore {
   // {"<group>/<Kind>": [objects sorted by namespace/name], ...}, the core group written as "core";
   // kinds without objects are left out. Deterministic.
   Json dump() const;
+  // The same objects in the same order, visited one by one ("<group>/<Kind>", object) without a copy.
+  void for_each(const std::function<void(const std::string& kind, const Json& object)>& visit) const;
 
   std::size_t size() const;
 

@@ -575,13 +575,15 @@ exec::Result SimRuntime::run(const exec::Request& request) {
   return result;
 }
 
-nlohmann::json SimRuntime::dump() {
+nlohmann::json SimRuntime::dump_cloud() {
   lua_State* L = vm_.state();
   lua_rawgeti(L, LUA_REGISTRYINDEX, w_ref_);
   lua_getfield(L, -1, "cloud");
   nlohmann::json cloud = lua::to_json(L, -1);
   lua_pop(L, 2);
-  return {{"clusters", world_.dump_clusters()}, {"cloud", cloud}};
+  return cloud;
 }
+
+nlohmann::json SimRuntime::dump() { return {{"clusters", world_.dump_clusters()}, {"cloud", dump_cloud()}}; }
 
 }  // namespace refit::sim

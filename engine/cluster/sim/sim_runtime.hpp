@@ -51,6 +51,8 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
 
   // {"clusters": {...}, "cloud": {...}}: the whole world, deterministic, for comparisons.
   nlohmann::json dump();
+  // Its "cloud" part alone (the clusters' objects are read from the stores without copying them all).
+  nlohmann::json dump_cloud();
 
   World& world() { return world_; }
 

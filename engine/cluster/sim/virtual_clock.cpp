@@ -49,9 +49,16 @@ std::vector<VirtualClock::PendingEvent> VirtualClock::pending_events() const {
   return events;
 }
 
+namespace {
+constexpr std::chrono::sys_days kEpoch = std::chrono::year{2026} / std::chrono::January / 1;
+}  // namespace
+
+std::int64_t virtual_epoch_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(kEpoch.time_since_epoch()).count();
+}
+
 std::string virtual_timestamp(std::int64_t ms) {
   using namespace std::chrono;
-  constexpr sys_days kEpoch = year{2026} / January / 1;
   auto instant = kEpoch + floor<seconds>(milliseconds{ms});
   auto day = floor<days>(instant);
   year_month_day date{day};

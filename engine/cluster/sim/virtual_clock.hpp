@@ -69,4 +69,7 @@ class VirtualClock {
 // 2026-01-01T00:00:00Z, so time 0 is that instant and timestamps in dumps are reproducible.
 std::string virtual_timestamp(std::int64_t ms);
 
+// The simulated epoch (virtual time 0) in milliseconds since the Unix epoch.
+std::int64_t virtual_epoch_unix_ms();
+
 }  // namespace refit::sim
