@@ -311,3 +311,20 @@ TEST_CASE("kube wait: the world's clock runs at the served worlds' speed only wh
   CHECK(world.find("b") != nullptr);
   CHECK(world.find("z") == nullptr);
 }
+
+TEST_CASE("kube wait: list_items inside a wait reads the wait's cache, as Json values", "[kube][kube-wait][list-items]") {
+  Api api;
+  api.world->wait_began();
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::string> names;
+    api.cluster->list_items({"apps/v1", "Deployment", "kube-system", "", ""}, [&](const refit::cluster::ListItem& item) {
+      REQUIRE(item.json != nullptr);
+      CHECK(item.parsed == nullptr);
+      CHECK((*item.json)["kind"] == "Deployment");
+      names.push_back((*item.json)["metadata"]["name"]);
+    });
+    CHECK(names == std::vector<std::string>{"coredns", "metrics-server"});
+  }
+  CHECK(api.server.requests() == std::vector<std::string>{"GET " + kDeployments + "?limit=500"});
+  api.world->wait_ended();
+}

@@ -1,6 +1,7 @@
 #include "cluster/kube/kube_cluster.hpp"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "cluster/kinds.hpp"
 #include "cluster/kube/json_fields.hpp"
@@ -174,12 +175,13 @@ bool KubeCluster::get(const ObjectRef& ref, const std::function<void(const Json&
   return true;
 }
 
-std::string KubeCluster::list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
-                                    const std::string& fields, const std::function<void(Json&)>& take) {
+void KubeCluster::page_through(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                               const std::string& fields,
+                               const std::function<std::string(HttpResponse& page, const RequestSubject& subject)>& read) {
   RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
   const std::string first = fmt::format("{}?limit={}{}", resource.collection_path(ns), options_.list_page_size,
                                         selector_query(labels, fields));
-  std::string next, version;
+  std::string next;
   do {
     HttpRequest request;
     request.target = next.empty() ? first : first + "&continue=" + url_encode(next);
@@ -193,33 +195,87 @@ std::string KubeCluster::list_pages(const ApiResource& resource, const std::stri
                                  "server expired its continue token): run it again", describe_subject(subject)));
     }
     if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
-    Json page = parse(exchange.response, subject);
-    exchange.response.body = std::string();  // the page is parsed: its text is not needed while visiting
-    const Json& metadata = metadata_of(page);
-    version = string_member(metadata, "resourceVersion");
-    next = string_member(metadata, "continue");
-    auto items = page.find("items");
-    if (items == page.end() || !items->is_array()) continue;
-    // Lists leave apiVersion and kind out of their items; the playbook's objects have them.
-    for (Json& item : *items) {
-      item["apiVersion"] = resource.api_version;
-      item["kind"] = resource.kind;
-      take(item);
-    }
+    next = read(exchange.response, subject);
   } while (!next.empty());
+}
+
+std::string KubeCluster::take_json_page(HttpResponse& page, const RequestSubject& subject, const ApiResource& resource,
+                                        const std::function<void(Json&)>& take, std::string& version) const {
+  Json doc = parse(page, subject);
+  page.body = std::string();  // the page is parsed: its text is not needed while visiting
+  const Json& metadata = metadata_of(doc);
+  version = string_member(metadata, "resourceVersion");
+  std::string next = string_member(metadata, "continue");
+  auto items = doc.find("items");
+  if (items == doc.end() || !items->is_array()) return next;
+  // Lists leave apiVersion and kind out of their items; the playbook's objects have them.
+  for (Json& item : *items) {
+    item["apiVersion"] = resource.api_version;
+    item["kind"] = resource.kind;
+    take(item);
+  }
+  return next;
+}
+
+std::string KubeCluster::list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                                    const std::string& fields, const std::function<void(Json&)>& take) {
+  std::string version;
+  page_through(resource, ns, labels, fields, [&](HttpResponse& page, const RequestSubject& subject) {
+    return take_json_page(page, subject, resource, take, version);
+  });
   return version;
 }
 
-void KubeCluster::list(const ListQuery& query, const std::function<void(const Json&)>& visit) {
+const ApiResource* KubeCluster::list_target(const ListQuery& query, std::string& ns) {
   if (query.kind.empty()) invalid("a list needs a kind");
   const ApiResource* resource = resource_for(query.api_version, query.kind, false);
+  if (resource != nullptr && resource->namespaced) ns = query.ns;
+  return resource;
+}
+
+void KubeCluster::list(const ListQuery& query, const std::function<void(const Json&)>& visit) {
+  std::string ns;
+  const ApiResource* resource = list_target(query, ns);
   if (resource == nullptr) return;
-  const std::string ns = resource->namespaced ? query.ns : "";
   if (waits_ && waits_->active()) {
     waits_->list(*resource, ns, query.label_selector, query.field_selector, visit);
     return;
   }
   list_pages(*resource, ns, query.label_selector, query.field_selector, [&](Json& item) { visit(item); });
+}
+
+void KubeCluster::list_items(const ListQuery& query, const std::function<void(const cluster::ListItem&)>& visit) {
+  std::string ns;
+  const ApiResource* resource = list_target(query, ns);
+  if (resource == nullptr) return;
+  auto visit_json = [&](const Json& object) { visit(cluster::ListItem{&object, nullptr, {}, {}}); };
+  if (waits_ && waits_->active()) {
+    waits_->list(*resource, ns, query.label_selector, query.field_selector, visit_json);
+    return;
+  }
+  if (!page_parser_) page_parser_ = std::make_unique<simdjson::dom::parser>();
+  page_through(*resource, ns, query.label_selector, query.field_selector,
+               [&](HttpResponse& page, const RequestSubject& subject) -> std::string {
+    simdjson::dom::element doc;
+    simdjson::dom::array items;
+    bool parsed = page_parser_->parse(page.body).get(doc) == simdjson::SUCCESS;
+    bool has_items = parsed && doc["items"].get_array().get(items) == simdjson::SUCCESS;
+    // Items that are not objects get nlohmann's treatment (an error), as in list(): check before
+    // visiting any, so that the page is read one way only.
+    if (has_items) {
+      for (simdjson::dom::element item : items) parsed = parsed && item.is_object();
+    }
+    if (!parsed) {
+      std::string version;
+      return take_json_page(page, subject, *resource, [&](Json& item) { visit_json(item); }, version);
+    }
+    if (has_items) {
+      for (simdjson::dom::element item : items) visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
+    }
+    std::string_view next;
+    if (doc["metadata"]["continue"].get(next) != simdjson::SUCCESS) next = {};
+    return std::string(next);
+  });
 }
 
 void KubeCluster::write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored) {

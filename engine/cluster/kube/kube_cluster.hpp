@@ -17,6 +17,8 @@
 #include "cluster/kube/wait_cache.hpp"
 #include "cluster/kube/watch.hpp"
 
+namespace simdjson::dom { class parser; }
+
 namespace refit::kube {
 
 using cluster::Json;
@@ -44,6 +46,10 @@ class KubeCluster final : public cluster::Cluster {
   cluster::ServerVersion version() const override;
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
+  // Items parsed from the server's pages (simdjson), not converted: the Lua binding builds tables from
+  // them. A page simdjson refuses (an integer beyond 64 bits, which nlohmann reads as a float; JSON
+  // that is not JSON, for nlohmann's error message) and the reads of a wait come as Json values.
+  void list_items(const ListQuery& query, const std::function<void(const cluster::ListItem&)>& visit) override;
   void create(Json object, const StoredVisitor& stored) override;
   void apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) override;
   void replace(Json object, const StoredVisitor& stored) override;
@@ -78,8 +84,18 @@ class KubeCluster final : public cluster::Cluster {
   void write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored);
   void patch(const ObjectRef& ref, std::string_view content_type, const Json& body, bool idempotent,
              const StoredVisitor& stored, const char* suffix = "");
+  // The resource a list reads (null: a kind the server does not serve), and its namespace in `ns`.
+  const ApiResource* list_target(const ListQuery& query, std::string& ns);
   std::string list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
                          const std::string& fields, const std::function<void(Json&)>& take);
+  // Sends a list's requests page by page; `read` takes each answer and returns its continue token.
+  void page_through(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                    const std::string& fields,
+                    const std::function<std::string(HttpResponse& page, const RequestSubject& subject)>& read);
+  // Reads a page into Json values (apiVersion and kind set), hands them to `take`, and returns the
+  // page's continue token; `version` receives its resourceVersion.
+  std::string take_json_page(HttpResponse& page, const RequestSubject& subject, const ApiResource& resource,
+                             const std::function<void(Json&)>& take, std::string& version) const;
 
   std::string name_;
   KubeClusterOptions options_;
@@ -88,6 +104,7 @@ class KubeCluster final : public cluster::Cluster {
   Discovery discovery_;
   mutable std::optional<cluster::ServerVersion> version_;
   std::unique_ptr<WaitCache> waits_;  // only with a hub
+  std::unique_ptr<simdjson::dom::parser> page_parser_;  // kept: it reuses its buffers from page to page
 };
 
 }  // namespace refit::kube
