@@ -1,4 +1,5 @@
 // GET of an object and of a collection (lists with selectors and paging).
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -54,33 +55,38 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   writer.string(resource.api_version);
   writer.raw(",\"items\":[");
   std::size_t included = 0, remaining = 0;
-  ContinueToken next{resource_version, {}, {}};
+  bool more = false;
+  ContinueToken next{resource_version, {}, {}, 0};
   try {
     // A page starts at its token, not at the kind's first object; the index walks (node, label) may
     // still pass objects before it, which after_token skips. Every walk is in namespace/name order,
-    // so once the page is full the rest is only counted.
+    // so once the page is full the rest is only counted: by the first page, which has no count yet;
+    // later pages stop at the first item past theirs and count down from the token's.
     auto visit = [&](const Json& object) {
       if (limit != 0 && included == limit) {
+        more = true;
         ++remaining;
-        return;
+        return !token;
       }
       const Json& metadata = metadata_of(object);
       std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
-      if (token && !after_token(*token, ns, name)) return;
+      if (token && !after_token(*token, ns, name)) return true;
       if (included++ != 0) writer.raw(",");
       // Custom resources keep apiVersion and kind in list items; built-in kinds do not.
       writer.raw(cache.item(object, resource.api_version, resource.custom));
       next.ns = ns;
       next.name = name;
+      return true;
     };
-    if (token) request.cluster.store().list_after(query, token->ns, token->name, visit);
-    else request.cluster.list(query, visit);
+    request.cluster.store().walk_after(query, token ? token->ns : "", token ? token->name : "", visit);
   } catch (const SelectorError& e) {
     throw bad_request(e.what());
   }
+  if (more && token) remaining = std::max<std::uint64_t>(token->remaining > included ? token->remaining - included : 0, 1);
   writer.raw("],\"metadata\":{\"resourceVersion\":");
   writer.string(std::to_string(resource_version));
-  if (remaining != 0) {
+  if (more) {
+    next.remaining = remaining;
     writer.raw(",\"continue\":");
     writer.string(encode_continue(next));
     writer.raw(fmt::format(",\"remainingItemCount\":{}", remaining));
