@@ -1,10 +1,14 @@
 // Lists from a real cluster as the Lua binding reads them: KubeCluster::list_items hands over items
 // parsed (simdjson) but not converted, and c:list builds the same tables from them as from list()'s
 // Json values: a page simdjson refuses comes as Json values; what list() refuses, list_items refuses
-// in the same words; inside a wait, items come from the wait's cache.
+// in the same words; the next page is fetched while the items of one are visited, and a visit that
+// fails leaves nothing running. (Inside a wait, items come from the wait's cache: test_kube_wait.cpp.)
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <map>
+#include <thread>
+
 #include <simdjson.h>
 
 #include "cluster/kube/kube_cluster.hpp"
@@ -175,4 +179,72 @@ TEST_CASE("kube list items: the simulated world's default hands over Json values
     names.push_back((*item.json)["metadata"]["name"]);
   });
   CHECK(names == std::vector<std::string>{"n0"});
+}
+
+TEST_CASE("kube list items: the next page is fetched while the items of one are visited", "[kube][list-items]") {
+  FakeApiServer server;
+  serve_pages(server, kPages);
+  KubeCluster cluster("prod", test_endpoint(server.url()));
+  bool overlapped = false;
+  int visited = 0;
+  cluster.list_items({"", "Node", "", "", ""}, [&](const refit::cluster::ListItem&) {
+    if (visited++ != 0) return;
+    // The first item of the first page: the request for the second page comes meanwhile.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!overlapped && std::chrono::steady_clock::now() < deadline) {
+      overlapped = server.count("GET /api/v1/nodes?continue=p2") == 1;
+      if (!overlapped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  CHECK(overlapped);
+  CHECK(visited == 5);
+}
+
+TEST_CASE("kube list items: a failed page after the first says so, as list does", "[kube][list-items]") {
+  FakeApiServer server;
+  server.serve_discovery();
+  server.routes().Get("/api/v1/nodes", [](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("continue").empty()) {
+      res.set_content(R"({"kind":"NodeList","metadata":{"continue":"p2"},"items":[{"metadata":{"name":"n0"}}]})",
+                      "application/json");
+      return;
+    }
+    res.status = 410;
+    res.set_content(refit::test::status_body(410, "Expired", "The provided continue parameter is too old"),
+                    "application/json");
+  });
+  server.start();
+  KubeCluster cluster("prod", test_endpoint(server.url()));
+  auto by_list = api_error_of([&] { cluster.list({"", "Node", "", "", ""}, [](const Json&) {}); });
+  int visited = 0;
+  auto by_items = api_error_of([&] {
+    cluster.list_items({"", "Node", "", "", ""}, [&](const refit::cluster::ListItem&) { ++visited; });
+  });
+  CHECK(by_items.status == 410);
+  CHECK(std::string(by_items.what()) == "list nodes: the collection changed too much while refit read it page by page "
+                                        "(the server expired its continue token): run it again");
+  CHECK(std::string(by_items.what()) == std::string(by_list.what()));
+  CHECK(visited == 1);
+}
+
+TEST_CASE("kube list items: a visit that fails leaves the read-ahead to the next request", "[kube][list-items]") {
+  // A Lua error in the caller's conversion (out of memory) leaves list_items by a longjmp, with the next
+  // page still being fetched: a C++ exception leaves it the same way. The next request waits for that
+  // fetch before it uses the connection.
+  FakeApiServer server;
+  serve_pages(server, kPages);
+  server.routes().Get("/api/v1/namespaces/default/pods/web-1", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"default"}})",
+                    "application/json");
+  });
+  KubeCluster cluster("prod", test_endpoint(server.url()));
+  CHECK_THROWS_WITH(cluster.list_items({"", "Node", "", "", ""},
+                                       [](const refit::cluster::ListItem&) { throw std::runtime_error("no memory"); }),
+                    "no memory");
+  std::string name;
+  CHECK(cluster.get({"v1", "Pod", "default", "web-1"}, [&](const Json& pod) { name = pod["metadata"]["name"]; }));
+  CHECK(name == "web-1");
+  CHECK(server.requests() == std::vector<std::string>{"GET /api/v1", "GET /api/v1/nodes?limit=500",
+                                                      "GET /api/v1/nodes?continue=p2&limit=500",
+                                                      "GET /api/v1/namespaces/default/pods/web-1"});
 }

@@ -60,6 +60,17 @@ std::vector<cluster::SnapshotKind> KubeCluster::listable_kinds() {
 }
 
 Exchange KubeCluster::call(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
+  finish_read_ahead();
+  return send(std::move(request), rules, subject);
+}
+
+void KubeCluster::finish_read_ahead() {
+  if (!read_ahead_.valid()) return;
+  read_ahead_.wait();
+  read_ahead_ = {};  // its answer, or its failure, belonged to a list that is over
+}
+
+Exchange KubeCluster::send(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
   Exchange exchange = transport_.send(request, rules, subject);
   const long status = exchange.response.status;
   // A get's or delete's 404 and a discovery document's absence are answers the caller reads.
@@ -175,28 +186,53 @@ bool KubeCluster::get(const ObjectRef& ref, const std::function<void(const Json&
   return true;
 }
 
+Exchange KubeCluster::fetch_page(const std::string& target, bool first, const RequestSubject& subject,
+                                 bool on_read_ahead) {
+  HttpRequest request;
+  request.target = target;
+  Exchange exchange;
+  try {
+    exchange = on_read_ahead ? send(std::move(request), SendRules{true}, subject)
+                             : call(std::move(request), SendRules{true}, subject);
+  } catch (const ApiError& e) {
+    if (e.status != 410 || first) throw;
+    throw ApiError(410, e.reason,
+                   fmt::format("list {}: the collection changed too much while refit read it page by page (the "
+                               "server expired its continue token): run it again", describe_subject(subject)));
+  }
+  if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
+  return exchange;
+}
+
 void KubeCluster::page_through(const ApiResource& resource, const std::string& ns, const std::string& labels,
                                const std::string& fields,
-                               const std::function<std::string(HttpResponse& page, const RequestSubject& subject)>& read) {
-  RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
+                               const std::function<std::string(HttpResponse& page, const RequestSubject& subject)>& read,
+                               const std::function<void()>& visit_read) {
+  const RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
   const std::string first = fmt::format("{}?limit={}{}", resource.collection_path(ns), options_.list_page_size,
                                         selector_query(labels, fields));
-  std::string next;
-  do {
-    HttpRequest request;
-    request.target = next.empty() ? first : first + "&continue=" + url_encode(next);
-    Exchange exchange;
-    try {
-      exchange = call(std::move(request), SendRules{true}, subject);
-    } catch (const ApiError& e) {
-      if (e.status != 410 || next.empty()) throw;
-      throw ApiError(410, e.reason,
-                     fmt::format("list {}: the collection changed too much while refit read it page by page (the "
-                                 "server expired its continue token): run it again", describe_subject(subject)));
+  Exchange page = fetch_page(first, true, subject, false);
+  for (;;) {
+    const std::string next = read(page.response, subject);
+    const std::string target = first + "&continue=" + url_encode(next);
+    if (!visit_read) {
+      if (next.empty()) return;
+      page = fetch_page(target, false, subject, false);
+      continue;
     }
-    if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
-    next = read(exchange.response, subject);
-  } while (!next.empty());
+    // The connection is this thread's again only once the read-ahead is collected: nothing here
+    // touches it meanwhile (visit_read converts what `read` parsed), and finish_read_ahead() guards
+    // every other way in.
+    if (!next.empty()) {
+      read_ahead_ = std::async(std::launch::async, [this, target, subject] {
+        return fetch_page(target, false, subject, true);
+      });
+    }
+    visit_read();
+    if (next.empty()) return;
+    std::future<Exchange> fetched = std::move(read_ahead_);
+    page = fetched.get();  // rethrows the read-ahead's failure
+  }
 }
 
 std::string KubeCluster::take_json_page(HttpResponse& page, const RequestSubject& subject, const ApiResource& resource,
@@ -254,12 +290,14 @@ void KubeCluster::list_items(const ListQuery& query, const std::function<void(co
     return;
   }
   if (!page_parser_) page_parser_ = std::make_unique<simdjson::dom::parser>();
-  page_through(*resource, ns, query.label_selector, query.field_selector,
-               [&](HttpResponse& page, const RequestSubject& subject) -> std::string {
-    simdjson::dom::element doc;
-    simdjson::dom::array items;
-    bool parsed = page_parser_->parse(page.body).get(doc) == simdjson::SUCCESS;
-    bool has_items = parsed && doc["items"].get_array().get(items) == simdjson::SUCCESS;
+  // A page is parsed first (its continue token starts the next page's read-ahead), then its items are
+  // handed over, unless simdjson refused it: then it was handed over as Json values at once.
+  simdjson::dom::element doc;
+  simdjson::dom::array items;
+  bool parsed = false, has_items = false;
+  auto read = [&](HttpResponse& page, const RequestSubject& subject) -> std::string {
+    parsed = page_parser_->parse(page.body).get(doc) == simdjson::SUCCESS;
+    has_items = parsed && doc["items"].get_array().get(items) == simdjson::SUCCESS;
     // Items that are not objects get nlohmann's treatment (an error), as in list(): check before
     // visiting any, so that the page is read one way only.
     if (has_items) {
@@ -269,13 +307,15 @@ void KubeCluster::list_items(const ListQuery& query, const std::function<void(co
       std::string version;
       return take_json_page(page, subject, *resource, [&](Json& item) { visit_json(item); }, version);
     }
-    if (has_items) {
-      for (simdjson::dom::element item : items) visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
-    }
     std::string_view next;
     if (doc["metadata"]["continue"].get(next) != simdjson::SUCCESS) next = {};
     return std::string(next);
-  });
+  };
+  auto visit_read = [&] {
+    if (!parsed || !has_items) return;
+    for (simdjson::dom::element item : items) visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
+  };
+  page_through(*resource, ns, query.label_selector, query.field_selector, read, visit_read);
 }
 
 void KubeCluster::write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored) {
@@ -372,6 +412,7 @@ void KubeCluster::evict(const ObjectRef& pod) {
 }
 
 void KubeCluster::wait_began() {
+  finish_read_ahead();
   if (waits_) waits_->begin();
 }
 
@@ -380,6 +421,7 @@ void KubeCluster::wait_ended() {
 }
 
 void KubeCluster::service_waits() {
+  finish_read_ahead();
   if (waits_ && waits_->active()) waits_->service();
 }
 
