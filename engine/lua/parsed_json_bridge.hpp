@@ -8,6 +8,8 @@
 // string hashes it and looks it up in the state's string table: the converter keeps the strings it
 // made in a small cache, found by a cheaper hash, and pushes a cached one again instead.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "lua/json_bridge.hpp"
@@ -17,11 +19,11 @@ namespace simdjson::dom { class element; }
 
 namespace refit::lua {
 
-// One batch of conversions (one list). Its string cache lives on the Lua stack, as three values
-// pushed by the first push (not before: the simulated world's lists, whose items are Json values,
-// never pay for it) and popped by close(), so that a Lua error (out of memory) leaks nothing. Values
-// pushed meanwhile are consumed (stored into a table below the cache) or stay above it; close()
-// moves them down.
+// One batch of conversions (one list). Its string cache lives on the Lua stack (its index in a
+// userdata, the array marker, and a slot for each cached string), pushed by the first push (not
+// before: the simulated world's lists, whose items are Json values, never pay for it) and popped by
+// close(), so that a Lua error (out of memory) leaks nothing. Values pushed meanwhile are consumed
+// (stored into a table below the cache) or stay above it; close() moves them down.
 class ParsedJsonPusher {
  public:
   ParsedJsonPusher(lua_State* L, NullMode nulls);
@@ -43,10 +45,12 @@ class ParsedJsonPusher {
   void push_value(const simdjson::dom::element& value);
   void push_object(const simdjson::dom::element& object, int extra_fields);
   void push_string(std::string_view text);
+  void push_new_string(std::string_view text, std::uint64_t hash, std::size_t index);
+  int string_slot(std::size_t index) const { return base_ + 2 + static_cast<int>(index); }
 
   lua_State* L_;
   NullMode nulls_;
-  int base_;      // the stack index of the first cache value (the slots' userdata), 0 before the first push
+  int base_;      // the stack index of the cache's first value (the slots' userdata), 0 before the first push
   Slot* slots_;   // the cache's index, in that userdata
 };
 
