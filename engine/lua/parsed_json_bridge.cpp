@@ -10,7 +10,7 @@ namespace refit::lua {
 namespace dom = simdjson::dom;
 
 struct ParsedJsonPusher::Slot {
-  const char* data;  // the cached Lua string's bytes (alive while the cache table holds it)
+  const char* data;  // the cached Lua string's bytes (alive while its stack slot holds the string)
   std::uint64_t hash;
   std::size_t size;
 };
@@ -141,15 +141,11 @@ void ParsedJsonPusher::push_object(const dom::element& value, int extra_fields) 
   dom::object object = value.get_object().value_unsafe();
   lua_createtable(L_, 0, static_cast<int>(object.size()) + extra_fields);
   for (dom::key_value_pair field : object) {
-    if (field.value.is_null() && nulls_ == NullMode::Drop) {
-      // nlohmann keeps the last of duplicate keys, and this null drops the key: an earlier value of it
-      // must go too. (Setting an absent key to nil adds nothing.)
-      push_string(field.key);
-      lua_pushnil(L_);
-    } else {
-      push_string(field.key);
-      push_value(field.value);
-    }
+    push_string(field.key);
+    // A dropped null is set as nil: nlohmann keeps the last of duplicate keys, so an earlier value of
+    // the key must go too (and setting an absent key to nil adds nothing).
+    if (nulls_ == NullMode::Drop && field.value.is_null()) lua_pushnil(L_);
+    else push_value(field.value);
     lua_rawset(L_, -3);
   }
 }
