@@ -50,7 +50,8 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 }
 
 std::string encode_continue(const ContinueToken& token) {
-  nlohmann::json doc = {{"rv", token.resource_version}, {"ns", token.ns}, {"name", token.name}, {"left", token.remaining}};
+  nlohmann::json doc = {
+      {"rv", token.resource_version}, {"ns", token.ns}, {"name", token.name}, {"left", token.remaining}};
   return base64url_encode(doc.dump());
 }
 

@@ -82,7 +82,9 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   } catch (const SelectorError& e) {
     throw bad_request(e.what());
   }
-  if (more && token) remaining = std::max<std::uint64_t>(token->remaining > included ? token->remaining - included : 0, 1);
+  if (more && token) {
+    remaining = std::max<std::uint64_t>(token->remaining > included ? token->remaining - included : 0, 1);
+  }
   writer.raw("],\"metadata\":{\"resourceVersion\":");
   writer.string(std::to_string(resource_version));
   if (more) {

@@ -30,7 +30,9 @@ std::string at(const std::string& path, const std::string& what) { return path.e
 std::string difference(lua_State* L, int a, int b, const std::string& path) {
   luaL_checkstack(L, 8, "values nested too deep");
   const int type = lua_type(L, a);
-  if (type != lua_type(L, b)) return at(path, fmt::format("{} here, {} there", luaL_typename(L, a), luaL_typename(L, b)));
+  if (type != lua_type(L, b)) {
+    return at(path, fmt::format("{} here, {} there", luaL_typename(L, a), luaL_typename(L, b)));
+  }
   switch (type) {
     case LUA_TNUMBER: {
       bool integer = lua_isinteger(L, a);

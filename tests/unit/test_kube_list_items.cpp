@@ -97,7 +97,8 @@ TEST_CASE("kube list items: c:list makes the tables the Json path makes", "[kube
   lua_setmetatable(L, -2);
   REQUIRE(n == 5);
 
-  REQUIRE_FALSE(vm.load_source("local c = ... return c:list { kind = \"Node\" }", "list.lua", {".", false}).has_value());
+  const char* list = "local c = ... return c:list { kind = \"Node\" }";
+  REQUIRE_FALSE(vm.load_source(list, "list.lua", {".", false}).has_value());
   refit::lua::push_cluster_handle(L, &cluster, nullptr);
   auto error = vm.pcall(1, 1);
   REQUIRE_FALSE(error.has_value());

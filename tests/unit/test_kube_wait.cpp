@@ -312,12 +312,14 @@ TEST_CASE("kube wait: the world's clock runs at the served worlds' speed only wh
   CHECK(world.find("z") == nullptr);
 }
 
-TEST_CASE("kube wait: list_items inside a wait reads the wait's cache, as Json values", "[kube][kube-wait][list-items]") {
+TEST_CASE("kube wait: list_items inside a wait reads the wait's cache, as Json values",
+          "[kube][kube-wait][list-items]") {
   Api api;
   api.world->wait_began();
+  const refit::kube::ListQuery deployments{"apps/v1", "Deployment", "kube-system", "", ""};
   for (int round = 0; round < 2; ++round) {
     std::vector<std::string> names;
-    api.cluster->list_items({"apps/v1", "Deployment", "kube-system", "", ""}, [&](const refit::cluster::ListItem& item) {
+    api.cluster->list_items(deployments, [&](const refit::cluster::ListItem& item) {
       REQUIRE(item.json != nullptr);
       CHECK(item.parsed == nullptr);
       CHECK((*item.json)["kind"] == "Deployment");

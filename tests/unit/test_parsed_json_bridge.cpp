@@ -98,7 +98,9 @@ TEST_CASE("parsed JSON: empty and nested arrays and objects, and nulls kept or d
   check_both_modes(vm.state(), "[]");
   check_both_modes(vm.state(), "{}");
   check_both_modes(vm.state(), "[[], {}, [{}]]");
-  for (const char* scalar : {"null", "true", "false", "\"text\"", "42", "-7", "3.25"}) check_both_modes(vm.state(), scalar);
+  for (const char* scalar : {"null", "true", "false", "\"text\"", "42", "-7", "3.25"}) {
+    check_both_modes(vm.state(), scalar);
+  }
 
   SECTION("Drop leaves out object members that are null, not array items") {
     lua_State* L = vm.state();

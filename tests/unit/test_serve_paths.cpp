@@ -119,7 +119,8 @@ TEST_CASE("continue tokens carry the list's resourceVersion, where the next page
 
   CHECK_FALSE(refit::serve::decode_continue("not a token!").has_value());
   CHECK_FALSE(refit::serve::decode_continue(refit::serve::base64url_encode("{\"rv\":1}")).has_value());
-  CHECK_FALSE(refit::serve::decode_continue(refit::serve::base64url_encode(R"({"rv":1,"ns":"","name":"a"})")).has_value());
+  std::string without_count = refit::serve::base64url_encode(R"({"rv":1,"ns":"","name":"a"})");
+  CHECK_FALSE(refit::serve::decode_continue(without_count).has_value());
   CHECK_FALSE(refit::serve::decode_continue(refit::serve::base64url_encode("[1,2]")).has_value());
 }
 

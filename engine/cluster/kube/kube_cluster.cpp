@@ -206,7 +206,7 @@ Exchange KubeCluster::fetch_page(const std::string& target, bool first, const Re
 
 void KubeCluster::page_through(const ApiResource& resource, const std::string& ns, const std::string& labels,
                                const std::string& fields,
-                               const std::function<std::string(HttpResponse& page, const RequestSubject& subject)>& read,
+                               const std::function<std::string(HttpResponse&, const RequestSubject&)>& read,
                                const std::function<void()>& visit_read) {
   const RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
   const std::string first = fmt::format("{}?limit={}{}", resource.collection_path(ns), options_.list_page_size,
@@ -313,7 +313,9 @@ void KubeCluster::list_items(const ListQuery& query, const std::function<void(co
   };
   auto visit_read = [&] {
     if (!parsed || !has_items) return;
-    for (simdjson::dom::element item : items) visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
+    for (simdjson::dom::element item : items) {
+      visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
+    }
   };
   page_through(*resource, ns, query.label_selector, query.field_selector, read, visit_read);
 }
