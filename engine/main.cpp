@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   add_paths(app, global, command);
   add_sim(app, global, command);
   add_snapshot(app, global, command);
+  add_runs(app, global, command);
+  add_resume(app, global, command);
+  add_rollback(app, global, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

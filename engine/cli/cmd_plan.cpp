@@ -17,6 +17,7 @@ struct PlanOptions {
   run::SessionOptions session;
   std::string output = "text";
   bool yes = false;
+  std::optional<std::string> state_dir;
 };
 
 // Before changing real clusters, as terraform apply does: the plan (from a snapshot of the targets,
@@ -75,18 +76,23 @@ void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std:
                   "write the simulated world as the run left it to FILE (JSON, as refit sim serve's /refit/v1/dump)");
   sub->add_option("-o,--output", opts->output, "text, or json: one JSON event per line")
       ->check(CLI::IsMember({"text", "json"}));
+  if (mode == "apply") add_state_dir_option(sub, opts->state_dir);
   sub->callback([&global, &command, opts] {
     command.run = [&global, opts] {
       opts->session.vm = vm_options(global);
       opts->session.verbose = global.verbose;
-      if (opts->session.mode == "apply") opts->session.confirm = confirmation(*opts, global.verbose, global.no_color);
+      if (opts->session.mode == "apply") {
+        opts->session.confirm = confirmation(*opts, global.verbose, global.no_color);
+        // Every apply is journaled (docs/durable-runs.md), so that it can be resumed or rolled back.
+        if (!journal_session(opts->session, opts->state_dir)) return 1;
+      }
       std::unique_ptr<run::EventSink> sink;
       if (opts->output == "json") sink = std::make_unique<report::JsonLinesSink>(std::cout);
       else sink = std::make_unique<report::ConsoleSink>(std::cout, report::ConsoleOptions{use_color(global), global.verbose});
       try {
         auto result = run::run_session(opts->session, {sink.get()});
         std::cout.flush();
-        return run::exit_code(result.outcome.status);
+        return run::exit_code(result.outcome);
       } catch (const run::SetupError& e) {
         // A consumer of -o json still gets its last line: run_finished, saying why nothing ran.
         if (opts->output == "json") {

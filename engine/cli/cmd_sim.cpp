@@ -175,6 +175,7 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   }
   options.tls = access.tls;
   options.auth = access.auth;
+  options.client_access = access.client;
   serve::SimServer server(runtime, options);
   server.start();
 
@@ -183,7 +184,8 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   std::vector<serve::ServedCluster> clusters;
   for (const auto& c : world.clusters()) clusters.push_back({c->name(), server.cluster_url(c->name())});
   const std::string& current = world.default_cluster()->name();
-  serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, current, opts.speed, access.client));
+  // The shims first: a script that waits for the kubeconfig (the sign that the world is served) then
+  // finds them too, rather than the real tools further on its PATH.
   if (!opts.shims.empty()) {
     std::vector<std::string> tools;
     {
@@ -201,6 +203,7 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
                              opts.shims, fmt::join(tools, ", "), opts.shims, kubeconfig,
                              world.default_cluster()->name());
   }
+  serve::write_kubeconfig(kubeconfig, serve::kubeconfig_document(clusters, current, opts.speed, access.client));
   print_banner(opts, server, world, kubeconfig, options.faults.get());
 
   int code = 0;

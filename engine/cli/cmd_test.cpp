@@ -1,4 +1,6 @@
 // refit test FILE...: run Lua test files (docs/testing.md).
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include "lua/guard.hpp"
 #include "lua/json_bridge.hpp"
 #include "report/console_sink.hpp"
+#include "run/interrupt.hpp"
 #include "run/session.hpp"
 
 namespace refit::cli {
@@ -17,6 +20,24 @@ namespace refit::cli {
 namespace {
 
 using lua::string_field;
+
+// The state directory of `t.plan { journal = true }`: one per `refit test` process, removed at its end.
+std::string scratch_state_dir() {
+  struct Scratch {
+    std::string path;
+    ~Scratch() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  };
+  static Scratch scratch;
+  if (scratch.path.empty()) {
+    std::string base = (std::filesystem::temp_directory_path() / "refit-test-state-XXXXXX").string();
+    if (::mkdtemp(base.data()) == nullptr) throw lua::Error("t.plan: cannot make a temporary state directory");
+    scratch.path = base;
+  }
+  return scratch.path;
+}
 
 // refit.testhost.plan(opts): runs a whole session in a fresh VM and world; returns what happened.
 int testhost_plan(lua_State* L) {
@@ -58,15 +79,60 @@ int testhost_plan(lua_State* L) {
   lua_pop(L, 1);
   options.capture_world = true;
 
+  // Durable runs in-process: journal = DIR journals the run there; interrupt_after = k (or a list)
+  // asks it to stop after its k-th journal line, as a first SIGINT would; resume / rollback = RUN
+  // continue a journaled run of that directory (in a fresh world from the same fixture).
+  lua_getfield(L, 1, "journal");
+  std::string journal_dir = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+  if (lua_toboolean(L, -1) && journal_dir.empty()) journal_dir = scratch_state_dir();
+  lua_pop(L, 1);
+  run::journal::RunHistory history;
+  if (!journal_dir.empty()) {
+    options.state_dir = journal_dir;
+    options.journal_hooks.raise_signal = false;
+    lua_getfield(L, 1, "interrupt_after");
+    if (lua_isinteger(L, -1)) options.journal_hooks.interrupt_after.push_back(lua_tointeger(L, -1));
+    if (lua_istable(L, -1)) {
+      for (lua_Integer i = 1; i <= static_cast<lua_Integer>(lua_rawlen(L, -1)); ++i) {
+        lua_rawgeti(L, -1, i);
+        options.journal_hooks.interrupt_after.push_back(lua_tointeger(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+    for (const char* mode : {"resume", "rollback"}) {
+      std::string run_id = string_field(L, 1, mode);
+      if (run_id.empty()) continue;
+      options.mode = mode;
+      options.run_id = run_id;
+      std::string path = run::journal::journal_path(journal_dir, run_id);
+      try {
+        history = run::journal::read_history(path, run_id);
+      } catch (const run::journal::JournalError& e) {
+        throw lua::Error(e.what());
+      }
+      options.history = &history;
+    }
+    lua_getfield(L, 1, "rerun_interrupted");
+    options.rerun_interrupted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+
   run::EventRecorder recorder;
   std::ostringstream text;
   report::ConsoleSink console(text, report::ConsoleOptions{false, false});
   nlohmann::json result;
   try {
     auto r = run::run_session(options, {&recorder, &console});
-    result = {{"status", run::status_name(r.outcome.status)}, {"exit_code", run::exit_code(r.outcome.status)},
+    run::interrupt::reset();  // a stop asked for by interrupt_after ends with its run
+    result = {{"status", run::status_name(r.outcome.status)}, {"exit_code", run::exit_code(r.outcome)},
               {"message", r.outcome.message}, {"world_before", std::move(r.world_before)},
               {"world", std::move(r.world_after)}};
+    if (!r.run_id.empty()) {
+      result["run_id"] = r.run_id;
+      result["journal"] = r.journal;
+      result["journal_dir"] = journal_dir;
+    }
   } catch (const run::SetupError& e) {
     result = {{"status", "setup_failed"}, {"exit_code", 1}, {"message", e.what()}};
   }

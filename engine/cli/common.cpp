@@ -5,6 +5,9 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "run/journal.hpp"
+#include "run/session.hpp"
+
 namespace refit::cli {
 
 void add_global_options(CLI::App& app, GlobalOptions& options) {
@@ -35,5 +38,22 @@ bool use_color(const GlobalOptions& options) {
 }
 
 void print_error(const std::string& message) { std::cerr << "refit: " << message << '\n'; }
+
+void add_state_dir_option(CLI::App* sub, std::optional<std::string>& state_dir) {
+  sub->add_option("--state-dir", state_dir,
+                  "where run journals are kept (else $XDG_STATE_HOME/refit, else ~/.local/state/refit)");
+}
+
+bool journal_session(run::SessionOptions& session, const std::optional<std::string>& state_dir) {
+  session.state_dir = state_dir.value_or("");
+  session.handle_signals = true;
+  try {
+    session.journal_hooks = run::journal::test_hooks_from_environment();
+  } catch (const run::journal::JournalError& e) {
+    print_error(e.what());
+    return false;
+  }
+  return true;
+}
 
 }  // namespace refit::cli

@@ -6,6 +6,8 @@
 
 #include "lua/vm.hpp"
 
+namespace refit::run { struct SessionOptions; }
+
 namespace refit::cli {
 
 struct GlobalOptions {
@@ -24,6 +26,12 @@ bool use_color(const GlobalOptions& options);
 // Prints "refit: <message>" on stderr.
 void print_error(const std::string& message);
 
+// Durable runs (docs/durable-runs.md): --state-dir DIR, and a session set up to be journaled there,
+// with SIGINT/SIGTERM handled and the test hooks read from the environment. Prints the problem
+// and returns false when the hooks' variables are malformed.
+void add_state_dir_option(CLI::App* sub, std::optional<std::string>& state_dir);
+bool journal_session(run::SessionOptions& session, const std::optional<std::string>& state_dir);
+
 // Subcommands: each registers itself and sets `run` to the function that executes it.
 struct Command {
   std::function<int()> run;
@@ -36,5 +44,8 @@ void add_test(CLI::App& app, GlobalOptions& global, Command& command);
 void add_paths(CLI::App& app, GlobalOptions& global, Command& command);
 void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec
 void add_snapshot(CLI::App& app, GlobalOptions& global, Command& command);
+void add_runs(CLI::App& app, GlobalOptions& global, Command& command);
+void add_resume(CLI::App& app, GlobalOptions& global, Command& command);    // refit resume RUN
+void add_rollback(CLI::App& app, GlobalOptions& global, Command& command);  // refit rollback RUN
 
 }  // namespace refit::cli

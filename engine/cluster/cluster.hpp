@@ -64,6 +64,12 @@ class Cluster {
   virtual ~Cluster() = default;
   virtual const std::string& name() const = 0;
   virtual ServerVersion version() const = 0;
+  // The kubeconfig context the cluster is reached through, as a playbook may see it (never a
+  // credential): { context, cluster, server, namespace, exec = { command, args, env } }
+  // (kube/kubeconfig_view.hpp). Product helpers read cloud identities from it (the EKS cluster
+  // named by `aws eks get-token --cluster-name`). Null when there is none: a simulated cluster whose
+  // fixture gives no `kubeconfig` (a snapshot's fixture keeps the one it was read through).
+  virtual Json kubeconfig() const { return nullptr; }
   // Calls `visit` with the object and returns true, or returns false when it does not exist.
   virtual bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) = 0;
   virtual void list(const ListQuery& query, const std::function<void(const Json&)>& visit) = 0;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace refit::cluster {
 
@@ -46,12 +47,19 @@ void redact_secret(nlohmann::json& obj) {
 
 nlohmann::json snapshot_cluster(Cluster& cluster, const std::vector<SnapshotKind>& kinds, const SnapshotOptions& options) {
   nlohmann::json objects = nlohmann::json::array();
-  std::vector<SnapshotKind> sorted = kinds;
-  std::sort(sorted.begin(), sorted.end(), [](const SnapshotKind& a, const SnapshotKind& b) {
-    return std::tie(a.kind, a.api_version) < std::tie(b.kind, b.api_version);
-  });
   // One object may be served under two groups (an Ingress as extensions/v1beta1 and as
-  // networking.k8s.io/v1): it is one object, with one uid, and goes in once.
+  // networking.k8s.io/v1): it is one object, with one uid, and goes in once, at the version of the
+  // group that stores it. A real API server answers it at whichever version is asked; kept at the
+  // old group's, it would look written at an API that Kubernetes removes.
+  auto old_group = [](const SnapshotKind& k) {
+    std::string_view group = group_of(k.api_version);
+    return storage_group_of(group, k.kind) != group;
+  };
+  std::vector<SnapshotKind> sorted = kinds;
+  std::sort(sorted.begin(), sorted.end(), [&old_group](const SnapshotKind& a, const SnapshotKind& b) {
+    return std::tuple(std::string_view(a.kind), old_group(a), std::string_view(a.api_version)) <
+           std::tuple(std::string_view(b.kind), old_group(b), std::string_view(b.api_version));
+  });
   std::set<std::string> seen_uids;
   for (const auto& k : sorted) {
     if (!worth_copying(k)) continue;

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "report/duration_text.hpp"
+#include "run/interrupt.hpp"
 
 extern char** environ;
 
@@ -233,6 +234,9 @@ ProcessResult run_process(const ProcessSpec& spec) {
     return result;
   }
   if (rc != 0) throw SpawnError(fmt::format("cannot start {}: {}", display_command(spec.argv), std::strerror(rc)));
+  // A first interrupt lets the command finish (its group does not get the terminal's SIGINT); a
+  // second one ends its group (run/interrupt.hpp).
+  run::interrupt::RunningCommand running(pid);
   out.write.reset();
   err.write.reset();
 

@@ -27,6 +27,14 @@ Handle& check_handle(lua_State* L) {
   return *static_cast<Handle*>(luaL_checkudata(L, 1, kHandleType));
 }
 
+// The handle of a method that reaches the cluster: the observer may refuse any request (a run
+// that is stopping makes none).
+Handle& request_handle(lua_State* L) {
+  Handle& h = check_handle(L);
+  if (h.observer != nullptr) h.observer->before_request();
+  return h;
+}
+
 // A field of t, or of t.metadata when t is an object.
 std::string ref_field(lua_State* L, int index, const char* key) {
   std::string v = string_field(L, index, key);
@@ -72,9 +80,21 @@ int l_name(lua_State* L) {
 }
 
 int l_version(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   auto v = h.cluster->version();
   push_json(L, nlohmann::json{{"major", v.major}, {"minor", v.minor}, {"gitVersion", v.git_version}});
+  return 1;
+}
+
+// c:kubeconfig(): the context the cluster is reached through (cluster.hpp), or nil.
+int l_kubeconfig(lua_State* L) {
+  Handle& h = check_handle(L);
+  nlohmann::json view = h.cluster->kubeconfig();
+  if (view.is_null()) {
+    lua_pushnil(L);
+  } else {
+    push_json(L, view, NullMode::Drop);
+  }
   return 1;
 }
 
@@ -87,7 +107,7 @@ int l_set_version(lua_State* L) {
 }
 
 int l_get(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   bool found = false;
@@ -125,7 +145,7 @@ std::string label_selector(lua_State* L, int index) {
 }
 
 int l_list(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ListQuery q;
   q.kind = string_field(L, 2, "kind");
@@ -195,7 +215,7 @@ enum class Write { Create, Apply, Replace };
 
 template <Write W>
 int l_write(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   const char* method = W == Write::Apply ? "apply" : W == Write::Replace ? "replace" : "create";
   nlohmann::json obj = object_arg(L, 2, method);
   cluster::ObjectRef ref = ref_of_object(obj);
@@ -222,7 +242,7 @@ int l_write(lua_State* L) {
 }
 
 int l_patch(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch");
@@ -250,7 +270,7 @@ int l_patch(lua_State* L) {
 }
 
 int l_patch_status(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   nlohmann::json patch = object_arg(L, 3, "patch_status");
@@ -269,7 +289,7 @@ int l_patch_status(lua_State* L) {
 
 // c:delete(ref [, { propagation = "Foreground" | "Background" | "Orphan" }]) -> true | nil, "... not found"
 int l_delete(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   cluster::DeleteOptions options;
@@ -299,7 +319,7 @@ int l_delete(lua_State* L) {
 // c:evict(pod_ref) -> true | nil, message, status. A refusal is an answer, not an error: 429 when a
 // PodDisruptionBudget forbids it now (drains retry), 404 when the pod is already gone.
 int l_evict(lua_State* L) {
-  Handle& h = check_handle(L);
+  Handle& h = request_handle(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   cluster::ObjectRef ref = read_object_ref(L, 2);
   if (ref.kind != "Pod") throw Error(fmt::format("evict: only pods can be evicted, got a {}", ref.kind));
@@ -326,10 +346,20 @@ int l_tostring(lua_State* L) {
   return 1;
 }
 
+// Two handles on one cluster are equal: ctx:connect makes a new handle each time, and a playbook may
+// ask whether a kubeconfig reaches the cluster it already has (a management cluster's own).
+int l_eq(lua_State* L) {
+  Handle& a = check_handle(L);
+  auto* b = static_cast<Handle*>(luaL_testudata(L, 2, kHandleType));
+  lua_pushboolean(L, b != nullptr && a.cluster == b->cluster);
+  return 1;
+}
+
 void push_metatable(lua_State* L) {
   if (luaL_newmetatable(L, kHandleType)) {
     const luaL_Reg methods[] = {
         {"name", guarded<l_name>},         {"version", guarded<l_version>},
+        {"kubeconfig", guarded<l_kubeconfig>},
         {"get", guarded<l_get>},           {"list", guarded<l_list>},
         {"create", guarded<l_write<Write::Create>>},
         {"apply", guarded<l_write<Write::Apply>>},
@@ -342,6 +372,8 @@ void push_metatable(lua_State* L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, guarded<l_tostring>);
     lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, guarded<l_eq>);
+    lua_setfield(L, -2, "__eq");
   }
 }
 

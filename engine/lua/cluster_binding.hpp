@@ -15,6 +15,9 @@ namespace refit::lua {
 class MutationObserver {
  public:
   virtual ~MutationObserver() = default;
+  // Called before every request through the handle, reads included; throws (a lua::Error) to
+  // refuse it, e.g. when the run is stopping.
+  virtual void before_request() {}
   // Called before a write; throws (a lua::Error) to refuse it, e.g. in a phase that must only read.
   virtual void before_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref) = 0;
   // verb: create, apply, patch, patch_status, delete. `patch` is null except for patches.

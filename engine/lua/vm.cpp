@@ -113,7 +113,8 @@ struct VmInternals {
   // room, so it is the budget speaking, never a passing refusal the collector recovered from.
   static int finish_pcall(lua_State* L, int status, lua_KContext extra) {
     if (status != LUA_OK && status != LUA_YIELD) {
-      if (status == LUA_ERRMEM || Vm::from(L).instructions_exhausted_) return lua_error(L);  // the message is on top
+      Vm& vm = Vm::from(L);
+      if (status == LUA_ERRMEM || vm.instructions_exhausted_ || vm.stopping_) return lua_error(L);  // the message is on top
       lua_pushboolean(L, 0);
       lua_pushvalue(L, -2);
       return 2;
@@ -139,7 +140,8 @@ struct VmInternals {
   static int finish_resume(lua_State* L, int, lua_KContext) {
     // resume reports errors as values; Lua's memory error is always its preallocated message.
     bool memory = lua_gettop(L) >= 2 && lua_type(L, 2) == LUA_TSTRING && std::strcmp(lua_tostring(L, 2), "not enough memory") == 0;
-    if ((memory || Vm::from(L).instructions_exhausted_) && lua_gettop(L) >= 2 && !lua_toboolean(L, 1)) {
+    Vm& vm = Vm::from(L);
+    if ((memory || vm.instructions_exhausted_ || vm.stopping_) && lua_gettop(L) >= 2 && !lua_toboolean(L, 1)) {
       lua_pushvalue(L, 2);
       return lua_error(L);
     }
@@ -512,8 +514,11 @@ std::optional<CallError> Vm::pcall(int nargs, int nresults) {
     }
     error = std::move(e);
   }
-  // A budget error ends at the outermost host call; the next call starts clean.
-  if (outermost) instructions_exhausted_ = false;
+  // A budget error (or a stop) ends at the outermost host call; the next call starts clean.
+  if (outermost) {
+    instructions_exhausted_ = false;
+    stopping_ = false;
+  }
   return error;
 }
 

@@ -75,6 +75,10 @@ class Vm {
 
   std::size_t memory_peak() const { return memory_peak_; }
 
+  // The error about to be raised stops the run (an interrupt): like a budget error, no pcall,
+  // xpcall or coroutine.resume of the playbook may swallow it. Ends with the outermost pcall.
+  void stop_unwinding() { stopping_ = true; }
+
   static Vm& from(lua_State* L);
 
  private:
@@ -88,6 +92,7 @@ class Vm {
   std::size_t memory_peak_ = 0;
   std::int64_t instructions_left_ = 0;
   bool instructions_exhausted_ = false;
+  bool stopping_ = false;
   int call_depth_ = 0;
   std::string last_traceback_;
   std::vector<SourceDir> module_dirs_;

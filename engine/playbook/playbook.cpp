@@ -134,6 +134,27 @@ void push_resolved_params(lua::Vm& vm, const Loaded& playbook, const RawParams& 
   }
 }
 
+std::vector<std::string> secret_params(lua::Vm& vm, const Loaded& playbook) {
+  lua_State* L = vm.state();
+  std::vector<std::string> names;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, playbook.ref);
+  lua_getfield(L, -1, "params");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "secret");
+        if (lua_toboolean(L, -1)) names.emplace_back(lua_tostring(L, -3));
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 2);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 nlohmann::json param_view(lua::Vm& vm, const Loaded& playbook, int resolved_ref, const char* view) {
   lua_State* L = vm.state();
   lua_rawgeti(L, LUA_REGISTRYINDEX, playbook.ref);

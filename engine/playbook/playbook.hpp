@@ -52,6 +52,9 @@ RawParams read_raw_params(const std::optional<std::string>& values_file,
 // Throws LoadError listing every problem.
 void push_resolved_params(lua::Vm& vm, const Loaded& playbook, const RawParams& raw);
 
+// The names of the parameters declared secret (refit.param.string { secret = true }), sorted.
+std::vector<std::string> secret_params(lua::Vm& vm, const Loaded& playbook);
+
 // A view of the resolved values (a ref to their table) from refit.params: "display" (as a person
 // writes them, secrets as ***), "redacted" (values, secrets as ***), "secrets" (the secret values).
 nlohmann::json param_view(lua::Vm& vm, const Loaded& playbook, int resolved_ref, const char* view);

@@ -176,7 +176,20 @@ void ConsoleSink::on_event(const run::Event& e) {
       }
       out_ << paint("params:" + line, kDim) << '\n';
     }
+    // The id to resume or roll the run back by, should it stop.
+    std::string run_id = str(f, "run_id");
+    if (!run_id.empty()) out_ << paint("run " + run_id, kDim) << '\n';
     return;
+  }
+  if (n == "run_resumed") {
+    std::string from = str(f, "from_step");
+    out_ << '\n' << (from.empty() ? std::string("Resuming: every step had finished") : "Resuming at step " + from)
+         << (flag(f, "preflight") ? "" : "; the preflight checks passed before and do not run again") << ".\n";
+    return;
+  }
+  if (n == "run_interrupted") {
+    flush_details();
+    return;  // run_finished says what happened and how to go on
   }
   if (n == "check_started") {
     section("Preflight checks");
@@ -202,11 +215,19 @@ void ConsoleSink::on_event(const run::Event& e) {
     return;
   }
   if (n == "step_skipped" || n == "step_finished") {
+    if (n == "step_skipped" && f.contains("index")) {
+      // A resume passes over a step finished before: it has its number, and no step_started.
+      section("Steps", "result        start     took");
+      step_index_ = static_cast<int>(num(f, "index"));
+      details_.clear();
+      file_group_.reset();
+    }
     std::string result;
     std::string took;
     std::string reason = str(f, "reason");
     if (n == "step_skipped") {
-      result = paint(reason == "done" ? "done      " : "skipped   ", kYellow);
+      result = reason == "completed" ? paint("finished  ", kDim)
+                                     : paint(reason == "done" ? "done      " : "skipped   ", kYellow);
     } else if (str(f, "status") == "succeeded") {
       result = paint(flag(f, "changed") ? "changed   " : "ok        ", kGreen);
       took = duration_text(num(f, "duration"));
@@ -220,7 +241,10 @@ void ConsoleSink::on_event(const run::Event& e) {
     std::string padded = name.size() < kNameWidth ? name + std::string(kNameWidth - name.size(), ' ')
                                                   : name + "\n" + std::string(kNameWidth + 7, ' ');
     std::string start = n == "step_skipped" ? "" : duration_text(step_started_);
-    std::string note = n == "step_skipped" ? (reason == "done" ? "already done" : "not applicable") : "";
+    std::string note = n != "step_skipped"    ? ""
+                       : reason == "completed" ? "before the interruption"
+                       : reason == "done"      ? "already done"
+                                               : "not applicable";
     out_ << fmt::format("  {:>3}  {}{}{:>8}  {:>7}", step_index_, padded, result, start, took);
     if (!note.empty()) out_ << "  " << paint(note, kDim);
     out_ << '\n';
@@ -230,7 +254,11 @@ void ConsoleSink::on_event(const run::Event& e) {
   if (n == "rollback_started") {
     flush_details();
     section("Rollback");
-    out_ << "  " << paint(fmt::format("step {} failed: undoing in reverse order", str(f, "failed_step")), kYellow) << '\n';
+    std::string failed = str(f, "failed_step");
+    std::string what = !flag(f, "requested") ? fmt::format("step {} failed: undoing in reverse order", failed)
+                       : failed.empty()      ? std::string("undoing the run's steps in reverse order")
+                                             : fmt::format("undoing the run in reverse order, from step {}", failed);
+    out_ << "  " << paint(what, kYellow) << '\n';
     return;
   }
   if (n == "step_rolled_back") {

@@ -94,12 +94,14 @@ void EventBus::redact(Event& event) const {
 }
 
 void EventBus::emit(const std::string& name, EventFields fields) {
+  if (muted_) return;
   Event event{name, now_(), {}, {}, std::move(fields)};
   redact(event);
   for (EventSink* sink : sinks_) sink->on_event(event);
 }
 
 void EventBus::emit_here(const std::string& name, EventFields fields) {
+  if (muted_) return;
   Event event{name, now_(), step_, phase_, std::move(fields)};
   redact(event);
   for (EventSink* sink : sinks_) sink->on_event(event);

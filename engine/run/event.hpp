@@ -58,6 +58,10 @@ class EventBus {
 
   std::int64_t now() const { return now_(); }
 
+  // While muted, events go nowhere: what a resume reads before its run_started (re-listing a
+  // refit.each's items to find an interrupted step) is not part of any session's record.
+  void set_muted(bool muted) { muted_ = muted; }
+
   // `text` with every secret replaced by ***, for what a run reports outside its events.
   std::string redacted(std::string text) const;
 
@@ -65,6 +69,7 @@ class EventBus {
   std::function<std::int64_t()> now_;
   std::vector<EventSink*> sinks_;
   std::vector<std::string> secrets_;
+  bool muted_ = false;
 
   void redact(Event& event) const;
   std::string step_;

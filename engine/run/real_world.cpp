@@ -21,10 +21,20 @@ namespace {
 // The speed is read on every command: ctx:connect may add a cluster that changes it.
 class WorldTimeExecutor final : public exec::Executor {
  public:
-  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, const kube::KubeWorld& world)
+  WorldTimeExecutor(std::unique_ptr<exec::ProcessExecutor> inner, kube::KubeWorld& world)
       : inner_(std::move(inner)), world_(world) {}
 
   exec::Result run(const exec::Request& request) override {
+    exec::Result result = run_in_world_time(request);
+    // A vendor CLI that changes the world (an installer, `velero backup create`) may install
+    // CustomResourceDefinitions, or create the first object of a kind: what discovery found missing
+    // before may be served now.
+    if (request.mutates || result.changed) world_.forget_discovery_misses();
+    return result;
+  }
+
+ private:
+  exec::Result run_in_world_time(const exec::Request& request) {
     const double speed = world_.speed();
     if (speed == 1.0) return inner_->run(request);
     exec::Request scaled = request;
@@ -34,9 +44,8 @@ class WorldTimeExecutor final : public exec::Executor {
     return result;
   }
 
- private:
   std::unique_ptr<exec::ProcessExecutor> inner_;
-  const kube::KubeWorld& world_;
+  kube::KubeWorld& world_;
 };
 
 }  // namespace
@@ -122,19 +131,27 @@ cluster::Cluster* RealWorld::connect(const std::string& kubeconfig_text, const s
   return &c;
 }
 
+nlohmann::json RealWorld::snapshot_cluster(cluster::Cluster& c, bool keep_secret_values,
+                                           const std::function<void(const std::string&)>& progress) {
+  // Every cluster of this world is reached through the Kubernetes API.
+  auto& kube_cluster = static_cast<kube::KubeCluster&>(c);
+  cluster::SnapshotOptions options;
+  options.keep_secret_values = keep_secret_values;
+  if (progress) {
+    options.progress = [&progress, &c](const cluster::SnapshotKind& k, std::size_t n) {
+      if (n > 0) progress(fmt::format("{}: {} {} ({})", c.name(), n, k.kind, k.api_version));
+    };
+  }
+  return cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+}
+
 nlohmann::json RealWorld::snapshot(bool keep_secret_values, const std::function<void(const std::string&)>& progress) {
   nlohmann::json clusters = nlohmann::json::object();
   for (const auto& [name, c] : impl_->clusters) {
-    auto& kube_cluster = *static_cast<kube::KubeCluster*>(c);
-    cluster::SnapshotOptions options;
-    options.keep_secret_values = keep_secret_values;
-    const std::string& cluster_name = name;
-    if (progress) {
-      options.progress = [&progress, &cluster_name](const cluster::SnapshotKind& k, std::size_t n) {
-        if (n > 0) progress(fmt::format("{}: {} {} ({})", cluster_name, n, k.kind, k.api_version));
-      };
-    }
-    nlohmann::json entry = cluster::snapshot_cluster(kube_cluster, kube_cluster.listable_kinds(), options);
+    nlohmann::json entry = snapshot_cluster(*c, keep_secret_values, progress);
+    // Where it was read from (no credential): a plan from the fixture finds the cloud cluster behind
+    // the context as a plan from the live cluster does (refit.eks reads the exec plugin's arguments).
+    entry["kubeconfig"] = c->kubeconfig();
     if (name == impl_->options.targets.default_name) entry["default"] = true;
     clusters[name] = std::move(entry);
   }

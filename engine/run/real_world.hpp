@@ -47,6 +47,10 @@ class RealWorld {
   // servers list, minus history and derived objects (cluster/snapshot.hpp). `keep_secret_values`
   // only for a snapshot that stays in memory.
   nlohmann::json snapshot(bool keep_secret_values, const std::function<void(const std::string&)>& progress = {});
+  // The fixture entry ({version, objects}) of one cluster of this world: a target, or one connect()
+  // reached (a plan snapshots the clusters a playbook connects to, as it reaches them).
+  nlohmann::json snapshot_cluster(cluster::Cluster& cluster, bool keep_secret_values,
+                                  const std::function<void(const std::string&)>& progress = {});
 
  private:
   struct Impl;

@@ -6,6 +6,7 @@
 
 #include "cluster/kinds.hpp"
 #include "lua/guard.hpp"
+#include "run/interrupt.hpp"
 #include "run/local_file.hpp"
 #include "report/duration_text.hpp"
 
@@ -37,6 +38,10 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 // level: 1 for a cluster handle's write (the playbook line that called it), 0 for a command (ctx
 // adds the position itself).
 [[noreturn]] void refuse_in(const char* phase, const std::string& what, int level) {
+  if (std::string_view(phase) == "snapshot") {
+    throw lua::Error(fmt::format("a snapshot hook only reads the live clusters ({}): refit plan and refit snapshot "
+                                 "never change them", what), level);
+  }
   if (std::string_view(phase) == "irreversible") {
     throw lua::Error(fmt::format("an irreversible step's recovery text function must only read the world ({}): "
                                  "build the text from what it reads", what), level);
@@ -49,7 +54,14 @@ std::string describe_ref(const cluster::ObjectRef& ref) {
 
 }  // namespace
 
+void RunHost::refuse_if_stopping() {
+  if (!interrupt::requested()) return;
+  vm_.stop_unwinding();
+  throw lua::Error(fmt::format("the run is stopping ({}): it makes no further call", interrupt::cause()), 0);
+}
+
 void RunHost::before_mutation(const std::string&, const std::string& verb, const cluster::ObjectRef& ref) {
+  refuse_if_stopping();
   if (read_only_phase_ != nullptr) refuse_in(read_only_phase_, verb + " " + describe_ref(ref), 1);
 }
 
@@ -107,6 +119,12 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
   };
 
   for (;;) {
+    // A wait only reads: it stops at its next poll.
+    if (interrupt::requested()) {
+      reason = "the run is stopping";
+      finish(false);
+      refuse_if_stopping();
+    }
     lua_pushvalue(L, predicate_index);
     auto error = vm_.pcall(0, 2);
     if (error) {
@@ -140,14 +158,17 @@ void RunHost::wait(const std::string& what, int predicate_index, std::int64_t ti
 }
 
 void RunHost::sleep(std::int64_t ms) {
+  refuse_if_stopping();
   std::int64_t until = timeline_.now() + std::max<std::int64_t>(ms, 0);
   timeline_.advance_to(bounded(until));
+  refuse_if_stopping();  // a real world's clock returns early when a stop is asked for
   if (deadline_ && until > *deadline_) throw_deadline(fmt::format("during a sleep of {}", duration_text(ms)));
 }
 
 exec::Result RunHost::exec(const exec::Request& request) {
   // The display form is for refusals, warnings and timeouts only: a wait's polls never need it.
   auto command = [&request] { return exec::display_command(request.argv); };
+  refuse_if_stopping();
   if (request.mutates && read_only_phase_ != nullptr) refuse_in(read_only_phase_, "runs " + command(), 0);
   const std::int64_t start = timeline_.now();
   if (deadline_ && start >= *deadline_) throw_deadline("before " + command());
@@ -191,6 +212,7 @@ void RunHost::log(const std::string& level, const std::string& message) {
 }
 
 void RunHost::write_file(const std::string& path, const std::string& content) {
+  refuse_if_stopping();
   if (read_only_phase_ != nullptr) refuse_in(read_only_phase_, "writes " + path, 0);
   if (path.empty()) throw lua::Error("ctx:write_file: the path is empty", 0);
   if (writes_files_) {
@@ -204,6 +226,7 @@ void RunHost::write_file(const std::string& path, const std::string& content) {
 }
 
 cluster::Cluster* RunHost::connect(const std::string& kubeconfig_text, const std::string& name) {
+  refuse_if_stopping();
   try {
     return connector_(kubeconfig_text, name);
   } catch (const std::exception& e) {

@@ -28,6 +28,7 @@ class RunHost final : public lua::MutationObserver {
   // Counts every mutation made through playbook handles and by mutating commands.
   std::int64_t mutations() const { return mutations_; }
 
+  void before_request() override { refuse_if_stopping(); }
   void before_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref) override;
   void on_mutation(const std::string& cluster, const std::string& verb, const cluster::ObjectRef& ref,
                    const nlohmann::json* patch) override;
@@ -57,6 +58,9 @@ class RunHost final : public lua::MutationObserver {
   void write_file(const std::string& path, const std::string& content);
 
  private:
+  // A run asked to stop (an interrupt) makes no further call: the error ends the phase, and no
+  // pcall of the playbook's can catch it.
+  void refuse_if_stopping();
   // The earlier of `wanted` and the step deadline.
   std::int64_t bounded(std::int64_t wanted) const;
   [[noreturn]] void throw_deadline(const std::string& doing) const;

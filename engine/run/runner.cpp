@@ -7,6 +7,7 @@
 #include "lua/fields.hpp"
 #include "lua/json_bridge.hpp"
 #include "report/duration_text.hpp"
+#include "run/interrupt.hpp"
 
 namespace refit::run {
 
@@ -16,6 +17,7 @@ const char* status_name(RunStatus status) {
     case RunStatus::PreconditionFailed: return "precondition_failed";
     case RunStatus::RolledBack: return "rolled_back";
     case RunStatus::Failed: return "failed";
+    case RunStatus::Interrupted: return "interrupted";
   }
   return "failed";
 }
@@ -26,8 +28,14 @@ int exit_code(RunStatus status) {
     case RunStatus::PreconditionFailed: return 2;
     case RunStatus::RolledBack: return 3;
     case RunStatus::Failed: return 4;
+    case RunStatus::Interrupted: return 130;  // as a shell reports a process that SIGINT ended
   }
   return 4;
+}
+
+int exit_code(const RunOutcome& outcome) {
+  if (outcome.rollback_requested && outcome.status == RunStatus::RolledBack) return 0;
+  return exit_code(outcome.status);
 }
 
 namespace {
@@ -59,8 +67,13 @@ unsigned hook_bit(const char* phase) {
 
 }  // namespace
 
-Runner::Runner(lua::Vm& vm, RunHost& host, int playbook_ref, int ctx_ref, std::string file)
-    : vm_(vm), host_(host), bus_(host.bus()), playbook_ref_(playbook_ref), ctx_ref_(ctx_ref), file_(std::move(file)) {}
+Runner::Runner(lua::Vm& vm, RunHost& host, int playbook_ref, int ctx_ref, std::string file, RunnerOptions options)
+    : vm_(vm), host_(host), bus_(host.bus()), playbook_ref_(playbook_ref), ctx_ref_(ctx_ref), file_(std::move(file)),
+      options_(std::move(options)) {}
+
+void Runner::stop_if_interrupted() const {
+  if (interrupt::requested()) throw Interrupted{};
+}
 
 void Runner::set_ctx_step(const std::string& name) {
   if (name == ctx_step_) return;
@@ -75,6 +88,7 @@ void Runner::set_ctx_step(const std::string& name) {
 
 Runner::HookResult Runner::call_function(int table_ref, const char* field, const std::string& step, const char* phase) {
   lua_State* L = vm_.state();
+  stop_if_interrupted();
   bus_.set_position(step, phase);
   set_ctx_step(step);
   lua_rawgeti(L, LUA_REGISTRYINDEX, table_ref);
@@ -83,6 +97,8 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
   HookResult result;
   if (auto err = vm_.pcall(1, 1)) {
+    // An error while a stop is asked for is the stop (RunHost refused the next call): not a failure.
+    stop_if_interrupted();
     result.ok = false;
     result.error = err->message;
     result.traceback = err->traceback;
@@ -96,6 +112,7 @@ Runner::HookResult Runner::call_function(int table_ref, const char* field, const
 std::string Runner::recovery_text(const Step& step) {
   if (!step.irreversible_fn) return *step.irreversible;
   // Built from the world as the failure left it (names, versions); it only reads.
+  stop_if_interrupted();
   lua_State* L = vm_.state();
   host_.set_read_only("irreversible");
   lua_rawgeti(L, LUA_REGISTRYINDEX, step.ref);
@@ -104,6 +121,8 @@ std::string Runner::recovery_text(const Step& step) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
   std::string text;
   if (auto err = vm_.pcall(1, 1)) {
+    host_.set_read_only(nullptr);
+    stop_if_interrupted();
     text = fmt::format("the step is irreversible, but its recovery text could not be built: {}", err->message);
   } else {
     if (lua_type(L, -1) == LUA_TSTRING) text = lua_tostring(L, -1);
@@ -185,26 +204,18 @@ bool Runner::run_preflight(std::string& failure) {
   return failed == 0;
 }
 
-std::optional<std::string> Runner::expand(std::size_t index) {
+std::optional<std::string> Runner::steps_from_items(const Step& each, std::vector<Step>& out, nlohmann::json& items_json) {
   lua_State* L = vm_.state();
-  Step each = steps_[index];
-  // items(ctx) -> list
-  bus_.set_position(each.name, "expand");
-  set_ctx_step(each.name);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, each.ref);
-  lua_getfield(L, -1, "items");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
-  if (auto err = vm_.pcall(1, 1)) {
-    lua_pop(L, 1);
-    return err->message;
-  }
-  if (!lua_istable(L, -1)) {
-    lua_pop(L, 2);
-    return fmt::format("{}: each \"{}\": items must return a list", file_, each.name);
-  }
   int items = lua_gettop(L);
-  int owner = items - 1;
-  std::vector<Step> expanded;
+  // The items as data, journaled so that a resume or rollback rebuilds exactly these steps.
+  try {
+    items_json = lua::to_json(L, items);
+    if (items_json.is_object() && items_json.empty()) items_json = nlohmann::json::array();
+  } catch (const std::exception&) {
+    items_json = nullptr;  // an item holds a function: a resume lists the items again
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, each.ref);
+  int owner = lua_gettop(L);
   std::vector<std::string> names;
   auto n = static_cast<lua_Integer>(lua_rawlen(L, items));
   std::optional<std::string> error;
@@ -233,7 +244,7 @@ std::optional<std::string> Runner::expand(std::size_t index) {
       error = err->message;
       break;
     }
-    // Every step needs its own name: events, state keys and (later) resume go by it.
+    // Every step needs its own name: events, state keys and resume go by it.
     bool taken = std::find(names.begin(), names.end(), name) != names.end();
     for (const Step& existing : steps_) taken = taken || existing.name == name;
     if (taken) {
@@ -247,12 +258,49 @@ std::optional<std::string> Runner::expand(std::size_t index) {
     Step s = read_step(-1);
     lua_pop(L, 1);
     names.push_back(s.name);
-    expanded.push_back(std::move(s));
+    out.push_back(std::move(s));
   }
-  lua_settop(L, owner - 1);
-  if (error) return error;
+  lua_settop(L, items - 1);
+  return error;
+}
+
+std::optional<std::string> Runner::expand(std::size_t index) {
+  Step each = steps_[index];
+  bus_.set_position(each.name, "expand");
+  set_ctx_step(each.name);
+  if (auto rebuilt = rebuilt_.find(each.name); rebuilt != rebuilt_.end()) {
+    // prepare rebuilt its steps from the journal and put them after it already.
+    std::vector<std::string> names;
+    for (std::size_t i = index + 1; i < steps_.size() && steps_[i].expanded_from == each.name; ++i)
+      names.push_back(steps_[i].name);
+    bus_.emit_here("step_expanded", {{"steps", names}, {"items", rebuilt->second}});
+    return std::nullopt;
+  }
+  stop_if_interrupted();
+  lua_State* L = vm_.state();
+  // items(ctx) -> list
+  lua_rawgeti(L, LUA_REGISTRYINDEX, each.ref);
+  lua_getfield(L, -1, "items");
+  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx_ref_);
+  if (auto err = vm_.pcall(1, 1)) {
+    stop_if_interrupted();
+    return err->message;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return fmt::format("{}: each \"{}\": items must return a list", file_, each.name);
+  }
+  std::vector<Step> expanded;
+  nlohmann::json items;
+  if (auto error = steps_from_items(each, expanded, items)) return error;
+  std::vector<std::string> names;
+  for (auto& s : expanded) {
+    s.expanded_from = each.name;
+    names.push_back(s.name);
+  }
   steps_.insert(steps_.begin() + static_cast<std::ptrdiff_t>(index) + 1, expanded.begin(), expanded.end());
-  bus_.emit_here("step_expanded", {{"steps", names}});
+  bus_.emit_here("step_expanded", {{"steps", names}, {"items", items}});
   return std::nullopt;
 }
 
@@ -272,12 +320,27 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
     bus_.emit_here("step_skipped", {{"reason", reason}});
   };
 
-  if (has_hook(step, "when")) {
+  // A step a resume finds interrupted after its run began: `when` decided before, and `done` (the
+  // resume refused the step without one, unless told to run it again) says whether its change is there.
+  const bool resumed_mid_run = step.interrupted && step.run_started;
+  if (resumed_mid_run && has_hook(step, "done")) {
+    HookResult r = call_hook(step, "done");
+    if (!r.ok) { finish("failed", r.error); return r.error; }
+    if (r.value) {
+      // Its run made its change: it counts as completed (and changed) for a later rollback.
+      step.completed = true;
+      step.changed = true;
+      bus_.set_position(step.name, "");
+      bus_.emit_here("step_skipped", {{"reason", "done"}, {"completed", true}});
+      return std::nullopt;
+    }
+  }
+  if (!resumed_mid_run && has_hook(step, "when")) {
     HookResult r = call_hook(step, "when");
     if (!r.ok) { finish("failed", r.error); return r.error; }
     if (!r.value) { skipped("when"); return std::nullopt; }
   }
-  if (has_hook(step, "done")) {
+  if (!resumed_mid_run && has_hook(step, "done")) {
     HookResult r = call_hook(step, "done");
     if (!r.ok) { finish("failed", r.error); return r.error; }
     if (r.value) { skipped("done"); return std::nullopt; }
@@ -300,12 +363,20 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
       error.reset();
       const char* failed_phase = nullptr;
       std::string traceback;
+      // phase_started marks, in the journal, that a phase began: a resume re-runs a step
+      // interrupted before its run began, and asks `done` about one interrupted after.
       if (has_hook(step, "run")) {
+        stop_if_interrupted();
         step.run_started = true;
+        bus_.set_position(step.name, "run");
+        bus_.emit_here("phase_started");
         HookResult r = call_hook(step, "run");
         if (!r.ok) { error = r.error; traceback = r.traceback; failed_phase = "run"; }
       }
       if (!error && has_hook(step, "verify")) {
+        stop_if_interrupted();
+        bus_.set_position(step.name, "verify");
+        bus_.emit_here("phase_started");
         HookResult r = call_hook(step, "verify");
         if (!r.ok) { error = r.error; traceback = r.traceback; failed_phase = "verify"; }
       }
@@ -319,6 +390,7 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
       try {
         host_.sleep(delay);
       } catch (const std::exception& e) {
+        stop_if_interrupted();
         error = e.what();
         break;
       }
@@ -335,26 +407,28 @@ std::optional<std::string> Runner::run_step(Step& step, bool& precondition) {
   return std::nullopt;
 }
 
-RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error) {
-  Step& failed = steps_[failed_index];
-  std::string cause = fmt::format("step \"{}\" failed: {}", failed.name, error);
-  if (host_.mutations() == 0) {
+RunOutcome Runner::roll_back(std::optional<std::size_t> head, const std::string& cause) {
+  if (!changed_anything() && options_.mode != "rollback") {
     return {RunStatus::RolledBack, cause + "; nothing had been changed"};
   }
   bus_.set_position("", "rollback");
-  bus_.emit("rollback_started", {{"failed_step", failed.name}});
+  EventFields started = {{"failed_step", head ? steps_[*head].name : std::string()}};
+  if (options_.mode == "rollback") started["requested"] = true;
+  bus_.emit("rollback_started", std::move(started));
 
-  // The failed step first (if its run started), then every completed step, newest first.
+  // The head first (if its run started), then every completed step before it, newest first; what
+  // an earlier session rolled back already is done.
   std::vector<std::size_t> chain;
-  if (failed.run_started) chain.push_back(failed_index);
-  for (std::size_t i = failed_index; i-- > 0;)
-    if (steps_[i].completed) chain.push_back(i);
+  std::size_t end = head ? *head : steps_.size();
+  if (head && steps_[*head].run_started && !steps_[*head].rolled_back) chain.push_back(*head);
+  for (std::size_t i = end; i-- > 0;)
+    if (steps_[i].completed && !steps_[i].rolled_back) chain.push_back(i);
 
   for (std::size_t i : chain) {
     Step& s = steps_[i];
-    const bool is_failed_step = i == failed_index;
+    const bool is_head = head && i == *head;
     bus_.set_position(s.name, "rollback");
-    if (!is_failed_step && s.irreversible) {
+    if (!is_head && s.irreversible) {
       bus_.emit_here("irreversible_reached", {{"recovery", recovery_text(s)}});
       return {RunStatus::Failed,
               fmt::format("{}; rolled back to step \"{}\", which is irreversible (its recovery text says what to do)",
@@ -367,10 +441,11 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
         bus_.emit_here("step_rolled_back", {{"status", "failed"}, {"error", r.error}});
         return {RunStatus::Failed, fmt::format("{}; the rollback of step \"{}\" failed: {}", cause, s.name, r.error)};
       }
+      s.rolled_back = true;
       bus_.emit_here("step_rolled_back", {{"status", "succeeded"}});
       continue;
     }
-    if (is_failed_step && s.irreversible && s.changed) {
+    if (is_head && s.irreversible && s.changed) {
       bus_.emit_here("irreversible_reached", {{"recovery", recovery_text(s)}});
       return {RunStatus::Failed, fmt::format("{}; the step is irreversible, so nothing was rolled back (its recovery "
                                              "text says what to do)", cause)};
@@ -381,14 +456,14 @@ RunOutcome Runner::roll_back(std::size_t failed_index, const std::string& error)
               fmt::format("{}; step \"{}\" changed the world and has no rollback", cause, s.name)};
     }
   }
-  return {RunStatus::RolledBack, cause + "; rolled back"};
+  return {RunStatus::RolledBack, cause + (changed_anything() ? "; rolled back" : "; nothing had been changed")};
 }
 
 bool Runner::run_cleanups() {
   bool ok = true;
   for (std::size_t i = steps_.size(); i-- > 0;) {
     Step& s = steps_[i];
-    if (!s.run_started || !has_hook(s, "cleanup")) continue;
+    if (!s.run_started || s.cleaned_up || !has_hook(s, "cleanup")) continue;
     HookResult r = call_hook(s, "cleanup");
     bus_.set_position(s.name, "cleanup");
     EventFields f = {{"status", r.ok ? "succeeded" : "failed"}};
@@ -399,9 +474,8 @@ bool Runner::run_cleanups() {
   return ok;
 }
 
-RunOutcome Runner::run() {
+void Runner::prepare() {
   lua_State* L = vm_.state();
-  const std::int64_t started = bus_.now();
   lua_rawgeti(L, LUA_REGISTRYINDEX, playbook_ref_);
   lua_getfield(L, -1, "steps");
   auto n = static_cast<lua_Integer>(lua_rawlen(L, -1));
@@ -411,49 +485,102 @@ RunOutcome Runner::run() {
     lua_pop(L, 1);
   }
   lua_pop(L, 2);
+  prepared_ = true;
+  if (options_.history) apply_history();
+}
 
+RunOutcome Runner::run_steps() {
   RunOutcome outcome;
   std::string failure;
-  if (!run_preflight(failure)) {
-    outcome = {RunStatus::PreconditionFailed, failure + "; nothing was changed"};
-  } else {
-    int executed = 0, already_done = 0;
-    for (std::size_t i = 0; i < steps_.size(); ++i) {
-      std::optional<std::string> error;
-      bool precondition = false;
-      if (steps_[i].expand) {
-        error = expand(i);
-        if (!error) continue;
-        // The each failed to list its items: report it as a step of its own that failed.
-        bus_.set_position(steps_[i].name, "");
-        bus_.emit_here("step_started", {{"index", ++ordinal_}, {"irreversible", false}});
-        bus_.emit_here("step_finished", {{"status", "failed"}, {"changed", false}, {"duration", 0}, {"error", *error}});
-      } else {
-        error = run_step(steps_[i], precondition);
-      }
-      if (error) {
-        if (precondition && host_.mutations() == 0) {
-          outcome = {RunStatus::PreconditionFailed,
-                     fmt::format("step \"{}\": precondition failed: {}; nothing was changed", steps_[i].name, *error)};
-        } else {
-          outcome = roll_back(i, *error);
-        }
-        break;
-      }
-      if (steps_[i].completed) ++executed;
-      else ++already_done;
-    }
-    if (outcome.status == RunStatus::Succeeded) {
-      outcome.message = fmt::format("{} step{} run, {} skipped", executed, executed == 1 ? "" : "s", already_done);
-    }
+  const journal::RunHistory* history = options_.history;
+  if (history) {
+    EventFields resumed = {{"run_id", options_.run_id}, {"from_step", resume_from()},
+                           {"preflight", !history->preflight_passed}};
+    bus_.emit("run_resumed", std::move(resumed));
   }
-  if (!run_cleanups() && outcome.status != RunStatus::Failed) {
-    outcome = {RunStatus::Failed, outcome.message + "; a cleanup failed (see above): manual action needed"};
+  // A resume runs the preflight checks again only when they never passed: once the run has
+  // changed the world, they may no longer hold (a check that no upgrade is under way, say).
+  if ((!history || !history->preflight_passed) && !run_preflight(failure)) {
+    return {RunStatus::PreconditionFailed, failure + (changed_anything() ? "" : "; nothing was changed")};
   }
+  int executed = 0, already_done = 0, before = 0;
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    std::optional<std::string> error;
+    bool precondition = false;
+    Step& step = steps_[i];
+    bus_.set_position("", "");
+    stop_if_interrupted();  // between two steps
+    if (step.expand) {
+      error = expand(i);
+      if (!error) continue;
+      // The each failed to list its items: report it as a step of its own that failed.
+      bus_.set_position(steps_[i].name, "");
+      bus_.emit_here("step_started", {{"index", ++ordinal_}, {"irreversible", false}});
+      bus_.emit_here("step_finished", {{"status", "failed"}, {"changed", false}, {"duration", 0}, {"error", *error}});
+    } else if (step.finished_before) {
+      bus_.set_position(step.name, "");
+      bus_.emit_here("step_skipped", {{"reason", "completed"}, {"index", ++ordinal_}});
+      ++before;
+      continue;
+    } else {
+      error = run_step(step, precondition);
+    }
+    if (error) {
+      if (precondition && !changed_anything()) {
+        return {RunStatus::PreconditionFailed,
+                fmt::format("step \"{}\": precondition failed: {}; nothing was changed", steps_[i].name, *error)};
+      }
+      return roll_back(i, fmt::format("step \"{}\" failed: {}", steps_[i].name, *error));
+    }
+    if (steps_[i].completed) ++executed;
+    else ++already_done;
+  }
+  outcome.message = fmt::format("{} step{} run, {} skipped", executed, executed == 1 ? "" : "s", already_done);
+  if (before > 0) outcome.message += fmt::format(", {} finished before the interruption", before);
+  return outcome;
+}
+
+RunOutcome Runner::interrupted_outcome() {
+  std::string where;
+  const std::string& step = bus_.step();
+  const std::string& phase = bus_.phase();
+  if (phase == "check") where = " during the preflight checks";
+  else if (phase == "rollback" && step.empty()) where = " while rolling back";
+  else if (!step.empty() && !phase.empty()) where = fmt::format(" in step \"{}\" ({})", step, phase);
+  else if (!step.empty()) where = fmt::format(" in step \"{}\"", step);
+  else if (phase.empty()) where = " between steps";
+  // A signal interrupts; a journal that could not be written stops the run too, for its own reason.
+  std::string cause = interrupt::cause();
+  std::string by = cause.rfind("SIG", 0) == 0 ? "interrupted by " + cause : "stopped (" + cause + ")";
+  std::string message = fmt::format("{}{}: stopped before its next call, nothing rolled back", by, where);
+  bus_.emit_here("run_interrupted", {{"message", message}});
+  if (!options_.run_id.empty()) {
+    message += fmt::format("; continue with refit resume {0}, or undo it with refit rollback {0}", options_.run_id);
+  }
+  return {RunStatus::Interrupted, message};
+}
+
+RunOutcome Runner::run() {
+  const std::int64_t started = bus_.now();
+  if (!prepared_) prepare();
+  changed_before_ = options_.history && options_.history->changed;
+
+  RunOutcome outcome;
+  bool stopped = false;
+  try {
+    outcome = options_.mode == "rollback" ? roll_back_journaled() : run_steps();
+    if (!run_cleanups() && outcome.status != RunStatus::Failed) {
+      outcome = {RunStatus::Failed, outcome.message + "; a cleanup failed (see above): manual action needed"};
+    }
+  } catch (const Interrupted&) {
+    stopped = true;
+  }
+  if (stopped) outcome = interrupted_outcome();
+  outcome.rollback_requested = options_.mode == "rollback";
   bus_.set_position("", "");
   set_ctx_step("");
   bus_.emit("run_finished", {{"status", status_name(outcome.status)},
-                             {"exit_code", exit_code(outcome.status)},
+                             {"exit_code", exit_code(outcome)},
                              {"duration", bus_.now() - started},
                              {"message", outcome.message},
                              {"changed", host_.mutations() > 0}});

@@ -1,16 +1,23 @@
 #include "run/session.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "cluster/sim/sim_runtime.hpp"
-#include "lua/cluster_binding.hpp"
 #include "lua/lib_codecs.hpp"
 #include "lua/lib_resource.hpp"
 #include "lua/json_bridge.hpp"
 #include "playbook/playbook.hpp"
+#include "run/interrupt.hpp"
 #include "run/local_file.hpp"
 #include "run/real_world.hpp"
+#include "run/run_context.hpp"
+#include "run/snapshot_hooks.hpp"
 #include "run/run_host.hpp"
+#include "run/snapshot_connect.hpp"
 
 namespace refit::run {
 
@@ -21,43 +28,46 @@ void prepare_vm(lua::Vm& vm) {
 
 namespace {
 
-using NamedClusters = std::vector<std::pair<std::string, cluster::Cluster*>>;
-
-// Pushes ctx = require("refit.context").new(host, params, clusters, default) and returns a ref.
-int make_context(lua::Vm& vm, RunHost& host, int params_ref, const NamedClusters& clusters,
-                 const std::string& default_name) {
-  lua_State* L = vm.state();
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "refit.context");
-  if (auto err = vm.pcall(1, 1)) throw SetupError(err->message);
-  lua_getfield(L, -1, "new");
-  lua_remove(L, -2);
-  host.push_host_table(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, params_ref);
-  lua_newtable(L);
-  for (const auto& [name, c] : clusters) {
-    lua::push_cluster_handle(L, c, &host);
-    lua_setfield(L, -2, name.c_str());
-  }
-  lua_pushstring(L, default_name.c_str());
-  if (auto err = vm.pcall(4, 1)) throw SetupError(err->message);
-  return luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
 // The playbook, its parameters, and what reports may show of them.
 struct LoadedRun {
   playbook::Loaded playbook;
   int params_ref = LUA_NOREF;
   nlohmann::json params, params_text, secrets;
+  // For the journal: the playbook's hash and how to find it again, and the parameters as given,
+  // secret ones left out (a resume asks for them again, by these names).
+  std::string sha256;
+  std::string playbook_arg;
+  nlohmann::json raw_values = nlohmann::json::object();
+  std::vector<std::string> secret_names;
+  nlohmann::json resume;   // the journal's run_started.resume
 };
+
+std::string absolute(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
 
 LoadedRun load_run(lua::Vm& vm, const SessionOptions& options) {
   LoadedRun run;
   lua_State* L = vm.state();
   try {
-    run.playbook = playbook::load(vm, playbook::find(options.playbook));
-    playbook::push_resolved_params(vm, run.playbook, playbook::read_raw_params(options.values_file, options.sets));
+    playbook::Source source = playbook::find(options.playbook);
+    run.sha256 = journal::sha256_hex(source.content);
+    run.playbook_arg = source.dir.embedded ? options.playbook : absolute(source.display);
+    run.playbook = playbook::load(vm, source);
+    playbook::RawParams raw;
+    if (options.values.is_object())
+      for (const auto& [k, v] : options.values.items()) raw.values[k] = v;
+    for (auto& [k, v] : playbook::read_raw_params(options.values_file, options.sets).values) raw.values[k] = v;
+    playbook::push_resolved_params(vm, run.playbook, raw);
     run.params_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    std::vector<std::string> secret = playbook::secret_params(vm, run.playbook);
+    for (const auto& [k, v] : raw.values) {
+      if (std::find(secret.begin(), secret.end(), k) != secret.end()) run.secret_names.push_back(k);
+      else run.raw_values[k] = v;
+    }
     // What reports may show of the parameters: secrets never.
     run.params = playbook::param_view(vm, run.playbook, run.params_ref, "redacted");
     run.params_text = playbook::param_view(vm, run.playbook, run.params_ref, "display");
@@ -80,30 +90,84 @@ struct WorldParts {
   EventFields started;            // the world's fields of run_started
 };
 
+// The journal of this session: a new run's, or the continued run's, to which it appends.
+std::unique_ptr<journal::JournalSink> open_journal(const LoadedRun& loaded, const SessionOptions& options,
+                                                   const std::string& path) {
+  EventFields session = {{"host", journal::this_host()},
+                         {"pid", static_cast<std::int64_t>(::getpid())},
+                         {"playbook_sha256", loaded.sha256},
+                         {"resume", loaded.resume}};
+  try {
+    return std::make_unique<journal::JournalSink>(path, std::move(session), options.journal_hooks);
+  } catch (const journal::JournalError& e) {
+    throw SetupError(e.what());
+  }
+}
+
 RunOutcome run_in(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options, WorldParts& world,
-                  const std::vector<EventSink*>& sinks, std::function<void(EventBus&)> before_run = {}) {
+                  const std::vector<EventSink*>& sinks, SessionResult& result,
+                  std::function<void(EventBus&)> before_run = {}) {
   Timeline& timeline = *world.timeline;
   const std::int64_t origin = timeline.now();
   EventBus bus([&timeline, origin] { return timeline.now() - origin; });
   for (EventSink* sink : sinks) bus.add_sink(sink);
   if (loaded.secrets.is_array())
     for (const auto& secret : loaded.secrets) bus.add_secret(secret.get<std::string>());
-  if (before_run) before_run(bus);
   RunHost host(vm, bus, timeline, *world.executor);
-  host.set_writes_files(options.mode == "apply");
+  host.set_writes_files(options.mode != "plan");
   if (world.connector) host.set_connector(world.connector);
-  int ctx_ref = make_context(vm, host, loaded.params_ref, world.clusters, world.default_name);
+  const nlohmann::json& state = options.history ? options.history->state : nlohmann::json();
+  int ctx_ref = LUA_NOREF;
+  try {
+    ctx_ref = make_context(vm, host, loaded.params_ref, world.clusters, world.default_name, state);
+  } catch (const std::runtime_error& e) {
+    throw SetupError(e.what());
+  }
 
+  const bool journaled = options.state_dir && options.mode != "plan";
+  if (journaled) {
+    try {
+      result.run_id = options.run_id.empty() ? journal::new_run_id() : options.run_id;
+      result.journal = journal::journal_path(journal::state_dir(options.state_dir), result.run_id);
+    } catch (const journal::JournalError& e) {
+      throw SetupError(e.what());
+    }
+  }
+  RunnerOptions runner_options;
+  runner_options.mode = options.mode;
+  runner_options.history = options.history;
+  runner_options.rerun_interrupted = options.rerun_interrupted;
+  runner_options.run_id = result.run_id;
+  Runner runner(vm, host, loaded.playbook.ref, ctx_ref, loaded.playbook.file, runner_options);
+  // Before the session's first record: a run that cannot be continued is refused unjournaled.
+  try {
+    runner.prepare();
+  } catch (const RunRefused& e) {
+    throw SetupError(bus.redacted(e.what()));
+  }
+  // Warnings found while connecting go to the reports only: a journal begins with run_started.
+  if (before_run) before_run(bus);
+  // The journal is the last sink: it records what every report was told.
+  std::unique_ptr<journal::JournalSink> journal;
+  if (journaled) {
+    journal = open_journal(loaded, options, result.journal);
+    bus.add_sink(journal.get());
+  }
+
+  interrupt::reset();
+  if (options.handle_signals) interrupt::install();
   EventFields started = {{"playbook", loaded.playbook.name}, {"file", loaded.playbook.file}, {"mode", options.mode}};
   for (auto& [key, value] : world.started.items()) started[key] = value;
   started["seed"] = options.seed;
   started["params"] = loaded.params;
   started["params_text"] = loaded.params_text;
+  if (journal) started["run_id"] = result.run_id;
   bus.emit("run_started", std::move(started));
 
-  Runner runner(vm, host, loaded.playbook.ref, ctx_ref, loaded.playbook.file);
   RunOutcome outcome = runner.run();
+  if (options.handle_signals) interrupt::uninstall();
   outcome.message = bus.redacted(outcome.message);
+  if (journal && journal->failure()) outcome.message += "; " + *journal->failure();
   return outcome;
 }
 
@@ -119,9 +183,12 @@ void seed_randomness(lua::Vm& vm, std::uint64_t seed) {
 
 // `load` fills the world: from the fixture file, or from a snapshot of live clusters.
 // `before_run` sees the run's event bus before run_started (warnings found while connecting).
+// `connector_for`, when given, makes ctx:connect's connector for the loaded world (snapshot plans).
+using ConnectorFor = std::function<RunHost::Connector(sim::SimRuntime&)>;
 SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                       const std::vector<EventSink*>& sinks, const std::function<void(sim::SimRuntime&)>& load,
-                      EventFields started, const std::function<void(EventBus&)>& before_run = {}) {
+                      EventFields started, const std::function<void(EventBus&)>& before_run = {},
+                      const ConnectorFor& connector_for = {}) {
   sim::World world(options.seed);
   sim::SimRuntime runtime(vm, world);
   try {
@@ -137,9 +204,10 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
   parts.default_name = world.default_cluster()->name();
   parts.timeline = &runtime;
   parts.executor = &runtime;
+  if (connector_for) parts.connector = connector_for(runtime);
   parts.started = std::move(started);
   if (options.scenario) parts.started["scenario"] = *options.scenario;
-  result.outcome = run_in(vm, loaded, options, parts, sinks, [&runtime, &before_run](EventBus& bus) {
+  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&runtime, &before_run](EventBus& bus) {
     runtime.set_log([&bus](const std::string& msg) { bus.emit("world_log", {{"message", msg}}); });
     if (before_run) before_run(bus);
   });
@@ -157,7 +225,7 @@ SessionResult run_sim(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opti
 
 SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& options,
                        const std::vector<EventSink*>& sinks) {
-  const bool plan = options.mode != "apply";
+  const bool plan = options.mode == "plan";
   if (options.scenario && !plan) throw SetupError("--scenario injects faults into a simulated world: rehearse with refit plan");
   // Before connecting: a flag mistake is not worth a kubeconfig read, a plugin run and a request per cluster.
   if (!options.save_world.empty()) {
@@ -188,6 +256,22 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   real.output_line = [&](const std::string& line) {
     if (bus_ptr != nullptr) bus_ptr->emit_here("log", {{"level", "debug"}, {"message", line}});
   };
+  // A plan also reads the cloud side the playbook names (snapshot_hooks.hpp); its warnings, like
+  // those of connecting, wait for the run's events.
+  std::unique_ptr<SnapshotHooks> hooks;
+  if (plan) {
+    SnapshotHookOptions hook_options;
+    hook_options.playbook = options.playbook;
+    hook_options.sets = options.sets;
+    hook_options.values_file = options.values_file;
+    hook_options.vm = options.vm;
+    hook_options.warn = [&early_warnings](const std::string& message) { early_warnings.push_back(message); };
+    try {
+      hooks = std::make_unique<SnapshotHooks>(std::move(hook_options));
+    } catch (const playbook::LoadError& e) {
+      throw SetupError(e.what());
+    }
+  }
   std::unique_ptr<RealWorld> world;
   try {
     world = std::make_unique<RealWorld>(std::move(real));
@@ -203,13 +287,24 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
     } catch (const std::exception& e) {
       throw SetupError(fmt::format("cannot snapshot the live clusters: {}", e.what()));
     }
+    try {
+      hooks->read(*world, fixture);
+    } catch (const SnapshotHookError& e) {
+      throw SetupError(e.what());
+    }
+    hooks.reset();
     std::string display = options.inventory ? "snapshot of the clusters of " + *options.inventory
                                             : "snapshot of context " + options.context;
     EventFields started = {{"world", "snapshot"}, {"targets", world->describe()}};
-    world.reset();
-    return run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
+    // The live world stays: a cluster the playbook reaches through ctx:connect is snapshotted then.
+    SessionResult result = run_sim(vm, loaded, options, sinks, [&](sim::SimRuntime& runtime) {
       runtime.load_document(fixture, display, ".", options.scenario);
-    }, std::move(started), emit_early_warnings);
+    }, std::move(started), [&](EventBus& bus) {
+      bus_ptr = &bus;
+      emit_early_warnings(bus);
+    }, [&world](sim::SimRuntime& runtime) { return snapshot_connector(*world, runtime); });
+    bus_ptr = nullptr;
+    return result;
   }
   if (options.confirm && !options.confirm(world->describe())) {
     throw SetupError("not applied: nothing was changed");
@@ -223,12 +318,25 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.connector = [&world](const std::string& text, const std::string& name) { return world->connect(text, name); };
   parts.started = {{"world", "real"}, {"targets", world->describe()}};
   SessionResult result;
-  result.outcome = run_in(vm, loaded, options, parts, sinks, [&](EventBus& bus) {
+  result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&](EventBus& bus) {
     bus_ptr = &bus;
     emit_early_warnings(bus);
   });
   bus_ptr = nullptr;
   return result;
+}
+
+// What a resume needs to stand on the same world again; paths absolute, as it may run elsewhere.
+nlohmann::json journaled_world(const SessionOptions& options) {
+  auto path_or_null = [](const std::optional<std::string>& p) { return p ? nlohmann::json(absolute(*p)) : nlohmann::json(); };
+  if (!options.fixture.empty()) {
+    return {{"sim", absolute(options.fixture)}, {"scenario", path_or_null(options.scenario)}, {"seed", options.seed},
+            {"sim_state", options.sim_state.empty() ? nlohmann::json() : nlohmann::json(absolute(options.sim_state))}};
+  }
+  nlohmann::json world = {{"kubeconfig", absolute(options.kubeconfig)}};
+  if (options.inventory) world["inventory"] = absolute(*options.inventory);
+  else world["context"] = options.context;
+  return world;
 }
 
 }  // namespace
@@ -239,6 +347,8 @@ SessionResult run_session(const SessionOptions& options, const std::vector<Event
   seed_randomness(vm, options.seed);
   // 1. The playbook and its parameters, before any world exists.
   LoadedRun loaded = load_run(vm, options);
+  loaded.resume = {{"playbook", loaded.playbook_arg}, {"values", loaded.raw_values},
+                   {"secret_params", loaded.secret_names}, {"world", journaled_world(options)}};
   // 2. The world, and 3. the run.
   if (!options.fixture.empty()) {
     if (!options.context.empty() || options.inventory) {

@@ -13,20 +13,30 @@
 
 namespace refit::serve {
 
-nlohmann::json kubeconfig_document(const std::vector<ServedCluster>& clusters, const std::string& current_context,
-                                   double speed, const ClientAccess& access) {
+nlohmann::json served_cluster_entry(const std::string& server, double speed, const ClientAccess& access) {
   using Json = nlohmann::json;
+  Json cluster = {{"server", server},
+                  {"extensions", Json::array({{{"name", "refit.dev/sim"}, {"extension", {{"speed", speed}}}}})}};
+  if (!access.ca_pem.empty()) cluster["certificate-authority-data"] = kube::encode_base64(access.ca_pem);
+  return cluster;
+}
+
+nlohmann::json client_user_entry(const ClientAccess& access) {
   // Without credentials (plain HTTP) kubectl wants a user entry all the same: an empty one.
-  Json user = Json::object();
+  nlohmann::json user = nlohmann::json::object();
   if (!access.client_cert_pem.empty()) user["client-certificate-data"] = kube::encode_base64(access.client_cert_pem);
   if (!access.client_key_pem.empty()) user["client-key-data"] = kube::encode_base64(access.client_key_pem);
   if (!access.token.empty()) user["token"] = access.token;
+  return user;
+}
+
+nlohmann::json kubeconfig_document(const std::vector<ServedCluster>& clusters, const std::string& current_context,
+                                   double speed, const ClientAccess& access) {
+  using Json = nlohmann::json;
+  Json user = client_user_entry(access);
   Json cluster_entries = Json::array(), contexts = Json::array(), users = Json::array();
   for (const ServedCluster& c : clusters) {
-    Json cluster = {{"server", c.server},
-                    {"extensions", Json::array({{{"name", "refit.dev/sim"}, {"extension", {{"speed", speed}}}}})}};
-    if (!access.ca_pem.empty()) cluster["certificate-authority-data"] = kube::encode_base64(access.ca_pem);
-    cluster_entries.push_back({{"name", c.name}, {"cluster", std::move(cluster)}});
+    cluster_entries.push_back({{"name", c.name}, {"cluster", served_cluster_entry(c.server, speed, access)}});
     contexts.push_back({{"name", c.name}, {"context", {{"cluster", c.name}, {"user", c.name}}}});
     users.push_back({{"name", c.name}, {"user", user}});
   }

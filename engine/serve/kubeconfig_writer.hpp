@@ -24,6 +24,14 @@ struct ClientAccess {
   std::string token;            // token (secret)
 };
 
+// The cluster entry of a served cluster: its server, the refit.dev/sim extension with the clock's speed,
+// and the CA when the server speaks HTTPS.
+nlohmann::json served_cluster_entry(const std::string& server, double speed, const ClientAccess& access);
+
+// The user entry clients authenticate with: the client certificate and key, or the token; empty
+// (plain HTTP) when there are none.
+nlohmann::json client_user_entry(const ClientAccess& access);
+
 // The kubeconfig document (apiVersion v1, kind Config).
 nlohmann::json kubeconfig_document(const std::vector<ServedCluster>& clusters, const std::string& current_context,
                                    double speed, const ClientAccess& access = {});

@@ -44,6 +44,8 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   std::uint64_t resource_version = token ? token->resource_version : request.cluster.store().resource_version();
 
   ItemCache& cache = request.world.item_cache(request.cluster.name());
+  // Only Secrets may be served otherwise than stored: a list of 10,000 Nodes asks nothing of each.
+  const ServedSecrets* secrets = resource.kind == "Secret" && resource.group.empty() ? request.world.secrets().get() : nullptr;
   // Only a whole list of the kind is like the last one.
   bool whole = limit == 0 && !token && query.ns.empty() && query.label_selector.empty() && query.field_selector.empty();
   std::string out;
@@ -72,8 +74,11 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
       std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
       if (token && !after_token(*token, ns, name)) return true;
       if (included++ != 0) writer.raw(",");
-      // Custom resources keep apiVersion and kind in list items; built-in kinds do not.
-      writer.raw(cache.item(object, resource.api_version, resource.custom));
+      // Custom resources keep apiVersion and kind in list items; built-in kinds do not. A served
+      // kubeconfig Secret is written afresh (its stored form is what the cache would keep).
+      std::optional<Json> served = secrets != nullptr ? secrets->served(object) : std::nullopt;
+      if (served) writer.object(*served, resource.api_version, resource.custom);
+      else writer.raw(cache.item(object, resource.api_version, resource.custom));
       next.ns = ns;
       next.name = name;
       return true;
@@ -103,7 +108,7 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
 void handle_get(const ApiRequest& request) {
   std::string body;
   bool found = request.cluster.get(request.ref(), [&](const Json& object) {
-    body = object_json(object, request.resource.api_version);
+    body = request.world.served_json(object, request.resource.api_version);
   });
   if (!found) throw not_found(request.subject());
   respond_json(request.response, 200, std::move(body));

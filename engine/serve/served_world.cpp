@@ -68,6 +68,11 @@ const ResourceCatalog& ServedWorld::catalog(sim::SimCluster& cluster) {
   return *entry.catalog;
 }
 
+std::string ServedWorld::served_json(const Json& object, std::string_view api_version) const {
+  if (auto served = secrets_->served(object)) return object_json(*served, api_version);
+  return object_json(object, api_version);
+}
+
 void ServedWorld::settle() { advance_to(runtime_.now()); }
 
 void ServedWorld::advance_to(std::int64_t t) {

@@ -14,7 +14,9 @@
 
 #include "cluster/sim/sim_runtime.hpp"
 #include "serve/item_cache.hpp"
+#include "serve/json_writer.hpp"
 #include "serve/resource_catalog.hpp"
+#include "serve/served_secrets.hpp"
 #include "serve/watch_hub.hpp"
 
 namespace refit::serve {
@@ -57,12 +59,20 @@ class ServedWorld {
 
   WatchHub& hub() { return hub_; }
 
+  // How clients see kubeconfig Secrets (served_secrets.hpp); set before the server listens, and
+  // read without the lock afterwards (watch streams). Until then every Secret is served as stored.
+  void set_secrets(std::shared_ptr<const ServedSecrets> secrets) { secrets_ = std::move(secrets); }
+  const std::shared_ptr<const ServedSecrets>& secrets() const { return secrets_; }
+  // `object`'s JSON as clients get it (object_json, with kubeconfig Secrets served).
+  std::string served_json(const Json& object, std::string_view api_version) const;
+
  private:
   void fail(const std::string& message);
 
   sim::SimRuntime& runtime_;
   std::mutex mutex_;
   WatchHub hub_;
+  std::shared_ptr<const ServedSecrets> secrets_ = std::make_shared<ServedSecrets>();
   std::vector<std::string> names_;
   std::string default_;
   struct CatalogEntry {

@@ -101,6 +101,10 @@ int SimServer::start() {
     throw std::runtime_error(fmt::format("cannot listen on {}:{}: the port is taken or not allowed (--port 0 picks a "
                                          "free one)", options_.host, options_.port));
   }
+  // Kubeconfig Secrets name the served clusters at their URLs, known once the port is.
+  std::map<std::string, std::string, std::less<>> servers;
+  for (const std::string& name : world_.names()) servers.emplace(name, cluster_url(name));
+  world_.set_secrets(std::make_shared<ServedSecrets>(std::move(servers), options_.speed, options_.client_access));
   started_ = true;
   listener_ = std::thread([this] {
     http_->listen_after_bind();

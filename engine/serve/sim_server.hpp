@@ -15,6 +15,7 @@
 #include "cluster/sim/sim_runtime.hpp"
 #include "serve/api_auth.hpp"
 #include "serve/api_faults.hpp"
+#include "serve/kubeconfig_writer.hpp"
 #include "serve/served_world.hpp"
 #include "serve/tls_certs.hpp"
 
@@ -36,6 +37,9 @@ struct ServeOptions {
   // HTTPS with these certificates: the server's, and the CA whose client certificates it verifies.
   std::optional<ServingCertificates> tls;
   Authentication auth;              // who may ask (with tls; without, everyone)
+  // What the written kubeconfig gives clients (CA, client certificate or token): kubeconfig Secrets
+  // are served with it (served_secrets.hpp), so that a client that reads one can connect.
+  ClientAccess client_access;
   // The scenario's api section; null: none. Not applied to refit's own endpoints (/refit/v1/...).
   std::shared_ptr<ApiFaults> faults;
 };

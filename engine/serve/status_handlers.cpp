@@ -56,7 +56,7 @@ void write_status(const ApiRequest& request, const Json& status_patch) {
   try {
     DryRunScope scope(request.cluster, dry_run);
     request.cluster.patch_status(request.ref(), status_patch, [&](const Json& stored) {
-      body = object_json(stored, request.resource.api_version);
+      body = request.world.served_json(stored, request.resource.api_version);
     });
   } catch (const cluster::ApiError& e) {
     throw status_of(e, request.subject());

@@ -58,10 +58,10 @@ struct WatchFilter {
 
 class WatchStream {
  public:
-  WatchStream(WatchHub& hub, std::string cluster, WatchFilter filter, const ResourceInfo& resource,
-              std::uint64_t cursor, Clock::time_point deadline, bool bookmarks, std::string initial,
-              int local_port, int remote_port)
-      : hub_(hub), cluster_(std::move(cluster)), filter_(std::move(filter)), api_version_(resource.api_version),
+  WatchStream(WatchHub& hub, std::shared_ptr<const ServedSecrets> secrets, std::string cluster, WatchFilter filter,
+              const ResourceInfo& resource, std::uint64_t cursor, Clock::time_point deadline, bool bookmarks,
+              std::string initial, int local_port, int remote_port)
+      : hub_(hub), secrets_(std::move(secrets)), cluster_(std::move(cluster)), filter_(std::move(filter)), api_version_(resource.api_version),
         kind_(resource.kind), cursor_(cursor), deadline_(deadline), bookmarks_(bookmarks),
         initial_(std::move(initial)), probe_(local_port, remote_port) {}
 
@@ -103,7 +103,8 @@ class WatchStream {
     writer.raw("{\"type\":\"");
     writer.raw(type);
     writer.raw("\",\"object\":");
-    writer.object(object, api_version_);
+    auto served = secrets_->served(object);
+    writer.object(served ? *served : object, api_version_);
     writer.raw("}\n");
   }
 
@@ -145,6 +146,7 @@ class WatchStream {
   }
 
   WatchHub& hub_;
+  std::shared_ptr<const ServedSecrets> secrets_;
   std::string cluster_;
   WatchFilter filter_;
   std::string api_version_;
@@ -210,7 +212,8 @@ void handle_watch(const ApiRequest& request) {
     request.cluster.list(query, [&](const Json& object) {
       JsonWriter writer(initial);
       writer.raw("{\"type\":\"ADDED\",\"object\":");
-      writer.object(object, resource.api_version);
+      auto served = request.world.secrets()->served(object);
+      writer.object(served ? *served : object, resource.api_version);
       writer.raw("}\n");
     });
   } else {
@@ -220,9 +223,9 @@ void handle_watch(const ApiRequest& request) {
     }
   }
 
-  auto stream = std::make_shared<WatchStream>(request.world.hub(), request.cluster.name(), std::move(filter), resource,
-                                              cursor, deadline, bookmarks, std::move(initial),
-                                              request.http.local_port, request.http.remote_port);
+  auto stream = std::make_shared<WatchStream>(request.world.hub(), request.world.secrets(), request.cluster.name(),
+                                              std::move(filter), resource, cursor, deadline, bookmarks,
+                                              std::move(initial), request.http.local_port, request.http.remote_port);
   request.response.status = 200;
   request.response.set_chunked_content_provider("application/json", [stream](std::size_t, httplib::DataSink& sink) {
     // This runs after the handler, outside the router's error handling: a failure ends the stream

@@ -74,6 +74,49 @@ void check_preconditions(const Json& options, const Json& object) {
   }
 }
 
+// A Secret a client writes back as it read it (kubectl edit, apply of a `get -o yaml`) keeps the
+// kubeconfigs the world holds, not their served form (served_secrets.hpp). `body` is the written
+// object or merge patch (its data and stringData), or a JSON patch (the values its operations write).
+void restore_served_secret(const ApiRequest& request, std::string_view name, Json& body, bool json_patch) {
+  if (request.resource.kind != "Secret" || !request.resource.group.empty()) return;
+  if (!body.is_object() && !body.is_array()) return;
+  const ServedSecrets& secrets = *request.world.secrets();
+  Json stored = Json::object();
+  if (!name.empty()) request.cluster.get(request.ref(name), [&](const Json& object) { stored = object; });
+  auto stored_map = [&stored](const std::string& field) -> const Json* {
+    auto it = stored.find(field);
+    return it != stored.end() && it->is_object() ? &*it : nullptr;
+  };
+  if (!json_patch) {
+    for (const char* field : {"data", "stringData"}) {
+      auto values = body.find(field);
+      if (values != body.end()) secrets.restore(*values, stored_map(field), field == std::string_view("data"));
+    }
+    return;
+  }
+  for (Json& operation : body) {
+    if (!operation.is_object() || !operation.contains("path") || !operation["path"].is_string() ||
+        !operation.contains("value")) {
+      continue;
+    }
+    std::string path = operation["path"].get<std::string>();
+    for (const char* field : {"data", "stringData"}) {
+      std::string prefix = fmt::format("/{}", field);
+      bool base64 = field == std::string_view("data");
+      if (path == prefix) {
+        secrets.restore(operation["value"], stored_map(field), base64);
+      } else if (path.rfind(prefix + "/", 0) == 0) {
+        std::string key = path.substr(prefix.size() + 1);  // a JSON pointer token: ~1 is '/', ~0 is '~'
+        for (std::size_t at = 0; (at = key.find("~1", at)) != std::string::npos; ++at) key.replace(at, 2, "/");
+        for (std::size_t at = 0; (at = key.find("~0", at)) != std::string::npos; ++at) key.replace(at, 2, "~");
+        Json one = {{key, operation["value"]}};
+        secrets.restore(one, stored_map(field), base64);
+        operation["value"] = one[key];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void handle_create(const ApiRequest& request) {
@@ -95,10 +138,11 @@ void handle_create(const ApiRequest& request) {
     object["metadata"]["name"] = name;
   }
   require_namespace(request, request.path.ns);
+  restore_served_secret(request, name, object, false);
   std::string body;
   write_through(request, name, dry_run, [&] {
     request.cluster.create(std::move(object), [&](const Json& stored) {
-      body = object_json(stored, request.resource.api_version);
+      body = request.world.served_json(stored, request.resource.api_version);
     });
   });
   respond_json(request.response, 201, std::move(body));
@@ -108,10 +152,11 @@ void handle_update(const ApiRequest& request) {
   bool dry_run = request.dry_run();
   Json object = request.body();
   fit_to_request(object, request, request.path.name);
+  restore_served_secret(request, request.path.name, object, false);
   std::string body;
   write_through(request, request.path.name, dry_run, [&] {
     request.cluster.replace(std::move(object), [&](const Json& stored) {
-      body = object_json(stored, request.resource.api_version);
+      body = request.world.served_json(stored, request.resource.api_version);
     });
   });
   respond_json(request.response, 200, std::move(body));
@@ -122,7 +167,7 @@ void handle_patch(const ApiRequest& request) {
   std::string type = request.media_type();
   sim::ObjectRef ref = request.ref();
   std::string body;
-  auto stored = [&](const Json& object) { body = object_json(object, request.resource.api_version); };
+  auto stored = [&](const Json& object) { body = request.world.served_json(object, request.resource.api_version); };
   int code = 200;
   if (type == "application/apply-patch+yaml") {
     // Server-side apply: creates the object when it does not exist. The simulated world merges
@@ -133,6 +178,7 @@ void handle_patch(const ApiRequest& request) {
     cluster::ApplyOptions options{request.flag("force")};
     Json object = request.body();
     fit_to_request(object, request, request.path.name);
+    restore_served_secret(request, request.path.name, object, false);
     if (!request.cluster.get(ref, [](const Json&) {})) {
       require_namespace(request, request.path.ns);
       code = 201;
@@ -140,12 +186,15 @@ void handle_patch(const ApiRequest& request) {
     write_through(request, request.path.name, dry_run, [&] { request.cluster.apply(std::move(object), options, stored); });
   } else if (type == "application/merge-patch+json") {
     Json patch = request.body();
+    restore_served_secret(request, request.path.name, patch, false);
     write_through(request, request.path.name, dry_run, [&] { request.cluster.merge_patch(ref, patch, stored); });
   } else if (type == "application/json-patch+json") {
     Json patch = request.body();
+    restore_served_secret(request, request.path.name, patch, true);
     write_through(request, request.path.name, dry_run, [&] { request.cluster.json_patch(ref, patch, stored); });
   } else if (type == "application/strategic-merge-patch+json" && !request.resource.custom) {
     Json patch = request.body();
+    restore_served_secret(request, request.path.name, patch, false);
     write_through(request, request.path.name, dry_run, [&] { request.cluster.strategic_patch(ref, patch, stored); });
   } else {
     throw unsupported_patch_type(request);
@@ -164,7 +213,7 @@ void handle_delete(const ApiRequest& request) {
   std::string body;
   bool found = request.cluster.get(ref, [&](const Json& object) {
     check_preconditions(options, object);
-    body = object_json(object, request.resource.api_version);
+    body = request.world.served_json(object, request.resource.api_version);
   });
   if (!found) throw not_found(request.subject());
   if (!dry_run) write_through(request, request.path.name, false, [&] { request.cluster.remove(ref, delete_options); });
@@ -186,7 +235,8 @@ void handle_delete_collection(const ApiRequest& request) {
     try {
       request.cluster.list(query, [&](const Json& object) {
         if (!doomed.empty()) writer.raw(",");
-        writer.object(object, resource.api_version, resource.custom);
+        auto served = request.world.secrets()->served(object);
+        writer.object(served ? *served : object, resource.api_version, resource.custom);
         doomed.push_back(sim::ObjectRef{resource.api_version, resource.kind, namespace_of(object), name_of(object)});
       });
     } catch (const SelectorError& e) {

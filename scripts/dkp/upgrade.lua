@@ -96,11 +96,45 @@ local function installed(ctx)
   return hr and plain(hr.spec.chart.spec.version) or nil
 end
 
--- The management cluster's own CAPI Cluster (self-managed: it holds its own Cluster object).
-local function self_cluster(ctx)
-  for _, cl in ipairs(ctx.cluster:list { apiVersion = CAPI, kind = "Cluster" }) do
-    if cl.metadata.name == ctx.cluster:name() then return cl end
+-- The kubeconfig CAPI (or Kommander, for an attached cluster) keeps on the management cluster for
+-- cluster `name` of namespace `ns`: its text, or nil and why.
+local function kubeconfig_text(ctx, ns, name)
+  local secret = ctx.cluster:get { kind = "Secret", namespace = ns, name = name .. "-kubeconfig" }
+  if not (secret and secret.data and secret.data.value) then
+    return nil, string.format("no kubeconfig for cluster %s: Secret %s/%s-kubeconfig is missing (CAPI writes it when " ..
+                              "the control plane is up)", name, ns, name)
   end
+  local text = base64.decode(secret.data.value)
+  if not text then return nil, string.format("Secret %s/%s-kubeconfig does not hold a base64 kubeconfig in data.value", ns, name) end
+  return text
+end
+
+-- The management cluster's own CAPI Cluster (self-managed: it holds its own Cluster object). Found by
+-- name when refit names the cluster as Cluster API does (a fixture's cluster, a context named after
+-- it); else it is the Cluster whose kubeconfig reaches the cluster this run targets (ctx:connect
+-- answers the same cluster for the same server), whatever the context or inventory calls it.
+local own_name
+local function self_cluster(ctx)
+  local clusters = ctx.cluster:list { apiVersion = CAPI, kind = "Cluster" }
+  for _, cl in ipairs(clusters) do
+    if cl.metadata.name == (own_name or ctx.cluster:name()) then return cl end
+  end
+  if own_name then return nil end
+  for _, cl in ipairs(clusters) do
+    local text = kubeconfig_text(ctx, cl.metadata.namespace, cl.metadata.name)
+    local ok, handle = pcall(ctx.connect, ctx, text or "", "Secret " .. cl.metadata.namespace .. "/" .. cl.metadata.name ..
+                             "-kubeconfig")
+    if text and ok and handle == ctx.cluster then
+      own_name = cl.metadata.name
+      return cl
+    end
+  end
+end
+
+-- The name of the management cluster's own CAPI Cluster (refit's name for it when it holds none).
+local function self_name(ctx)
+  local cl = self_cluster(ctx)
+  return cl and cl.metadata.name or ctx.cluster:name()
 end
 
 local function provider_of(cl)
@@ -111,8 +145,9 @@ end
 -- The managed clusters: the management cluster's CAPI Clusters other than itself, by name.
 local function managed_clusters(ctx)
   local out = {}
+  local own = self_name(ctx)
   for _, cl in ipairs(ctx.cluster:list { apiVersion = CAPI, kind = "Cluster" }) do
-    if cl.metadata.name ~= ctx.cluster:name() then out[#out + 1] = cl end
+    if cl.metadata.name ~= own then out[#out + 1] = cl end
   end
   table.sort(out, function(a, b) return a.metadata.name < b.metadata.name end)
   return out
@@ -122,14 +157,11 @@ end
 -- attached cluster) keeps on the management cluster.
 local handles = {}
 local function workload(ctx, ns, name)
-  if name == ctx.cluster:name() then return ctx.cluster end
+  if name == self_name(ctx) then return ctx.cluster end
   local key = ns .. "/" .. name
   if handles[key] then return handles[key] end
-  local secret = ctx.cluster:get { kind = "Secret", namespace = ns, name = name .. "-kubeconfig" }
-  ctx:require(secret and secret.data and secret.data.value,
-    "no kubeconfig for cluster %s: Secret %s/%s-kubeconfig is missing (CAPI writes it when the control plane is up)", name, ns, name)
-  local text = base64.decode(secret.data.value)
-  ctx:require(text, "Secret %s/%s-kubeconfig does not hold a base64 kubeconfig in data.value", ns, name)
+  local text, why = kubeconfig_text(ctx, ns, name)
+  ctx:require(text, "%s", why)
   handles[key] = ctx:connect(text, string.format("Secret %s/%s-kubeconfig", ns, name))
   return handles[key]
 end
@@ -236,6 +268,35 @@ local function satisfies(version, constraint)
   return ok and fits
 end
 
+-- Whether object `o` was written at `api_version`. A real API server converts every object to the
+-- version a client asks for, and records the version each writer used in metadata.managedFields; a
+-- simulated world keeps the version an object was written with (and has no managedFields).
+local function written_at(o, api_version)
+  local managed = o.metadata.managedFields
+  if managed == nil then return o.apiVersion == api_version end
+  for _, entry in ipairs(managed) do
+    if entry.apiVersion == api_version then return true end
+  end
+  return false
+end
+
+-- The objects of `entry`'s kind (namespace `ns`, `labels`) written at its removed apiVersion. They are
+-- listed at the replacement, which the cluster serves: listed at the removed version, a real API
+-- server would answer every object at it.
+local function written_at_removed_api(c, entry, ns, labels)
+  local query = { apiVersion = entry.replacement or entry.apiVersion, kind = entry.kind, namespace = ns, labels = labels }
+  local ok, objs = pcall(c.list, c, query)
+  if not ok then
+    query.apiVersion = entry.apiVersion
+    ok, objs = pcall(c.list, c, query)
+  end
+  local found = {}
+  for _, o in ipairs(ok and objs or {}) do
+    if written_at(o, entry.apiVersion) then found[#found + 1] = o end
+  end
+  return found
+end
+
 -- The custom applications deployed (AppDeployments of Apps that are not DKP catalog or platform apps)
 -- and what makes each incompatible with Kubernetes `to`: a kubeVersion constraint it declares, or
 -- objects of APIs that Kubernetes 1.22 removes.
@@ -263,14 +324,11 @@ local function custom_app_problems(ctx, to)
         for _, target in ipairs(reach(ctx, ns)) do
           for _, entry in ipairs(removed) do
             if not entry.request_only then
-              local ok, objs = pcall(target.c.list, target.c, { apiVersion = entry.apiVersion, kind = entry.kind, namespace = ns,
-                                                                labels = { ["helm.toolkit.fluxcd.io/name"] = ad.metadata.name } })
-              for _, o in ipairs(ok and objs or {}) do
-                if o.apiVersion == entry.apiVersion then
-                  problems[#problems + 1] = string.format("%s deploys %s %s/%s on cluster %s, an API Kubernetes 1.22 removes: " ..
-                    "change its chart to %s", what, entry.apiVersion .. " " .. entry.kind, ns, o.metadata.name, target.name,
-                    entry.replacement or "a supported API")
-                end
+              local labels = { ["helm.toolkit.fluxcd.io/name"] = ad.metadata.name }
+              for _, o in ipairs(written_at_removed_api(target.c, entry, ns, labels)) do
+                problems[#problems + 1] = string.format("%s deploys %s %s/%s on cluster %s, an API Kubernetes 1.22 removes: " ..
+                  "change its chart to %s", what, entry.apiVersion .. " " .. entry.kind, ns, o.metadata.name, target.name,
+                  entry.replacement or "a supported API")
               end
             end
           end
@@ -930,6 +988,15 @@ local function wait_rollout(ctx, ref, what, version, labels, item)
   end, { timeout = ctx.params.rollout_timeout, interval = "2m" })
 end
 
+-- Whether the control plane or node pool (`what`) was asked for item.version already (its spec says
+-- `spec_version`): a run stopped after its dkp update (killed, interrupted) left the rollout going,
+-- and what is left to do is to wait for it, not to ask again.
+local function asked_for(ctx, spec_version, item, what)
+  if spec_version ~= item.version then return false end
+  ctx.log("%s was moved to Kubernetes %s already (its rollout goes on): waiting for it", what, item.version)
+  return true
+end
+
 local function controlplane_step(item)
   local labels = CLUSTER_LABEL .. "=" .. item.cluster .. ",cluster.x-k8s.io/control-plane"
   local function ref(ctx)
@@ -946,6 +1013,7 @@ local function controlplane_step(item)
              and #nodes_behind(workload(ctx, item.ns, item.cluster), item.version, machine_nodes(ctx, item.ns, labels)) == 0
     end,
     run = function(ctx)
+      if asked_for(ctx, ctx.cluster:get(ref(ctx)).spec.version, item, "the control plane of " .. item.cluster) then return end
       local argv = ns_args({ "dkp", "update", "controlplane", item.provider, "-c", item.cluster, "--kubernetes-version",
                              item.version }, item.ns)
       argv.mutates = true
@@ -977,6 +1045,8 @@ local function nodepool_step(item)
              and #nodes_behind(workload(ctx, item.ns, item.cluster), item.version, machine_nodes(ctx, item.ns, labels)) == 0
     end,
     run = function(ctx)
+      local what = string.format("node pool %s of %s", item.pool, item.cluster)
+      if asked_for(ctx, ctx.cluster:get(ref).spec.template.spec.version, item, what) then return end
       local argv = ns_args({ "dkp", "update", "nodepool", item.provider, item.pool, "-c", item.cluster, "--kubernetes-version",
                              item.version }, item.ns)
       argv.mutates = true

@@ -40,12 +40,13 @@ local LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 -- A string param left unset arrives as "".
 local given = refit.given
 
+-- The EKS cluster: --set cluster / region, else what the kubeconfig context says (refit.eks.identify).
 local function cluster_name(ctx)
-  return given(ctx.params.cluster) or ctx.cluster:name()
+  return eks.target(ctx).name
 end
 
 local function api(ctx)
-  return eks.client(ctx, cluster_name(ctx), { region = given(ctx.params.region) })
+  return eks.client_for(ctx)
 end
 
 -- The hop of this run: the control plane's minor when the run started (from) and the target (to).
@@ -332,6 +333,28 @@ local function wait_rollout(ctx, spec, timeout)
   end, { timeout = timeout, interval = "10s" })
 end
 
+-- Starts the update of one subject (the control plane, a node group, an add-on) and returns its id,
+-- unless there is one to do already: an update to the same version in progress (its id is returned),
+-- or the subject at that version already (nil is returned). A run stopped after starting an update
+-- (killed, interrupted) finds it so when resumed or applied again: waiting for it is what is left to do
+-- (starting another would be refused while it runs: ResourceInUseException), and when it ended in the
+-- meantime, even between the step's `done` and its `run`, there is nothing left to start.
+-- u: opts (describe-update's: {}, { nodegroup = }, { addon = }), param (the update's parameter that
+-- holds the version), version, subject (for messages), reached() and start() (returns the new id).
+local function start_update(ctx, a, u)
+  local running = a:update_in_progress(u.opts)
+  if running and eks.update_param(running, u.param) == u.version then
+    ctx.log("%s: update %s to %s is in progress already: waiting for it rather than starting another",
+            u.subject, running.id, u.version)
+    return running.id
+  end
+  if u.reached() then
+    ctx.log("%s is at %s already: no update to start", u.subject, u.version)
+    return nil
+  end
+  return u.start()
+end
+
 -- The core add-ons the cluster runs, with how each is managed, for refit.each "addon".
 local function addon_items(ctx)
   local items, managed = {}, managed_addons(ctx)
@@ -361,7 +384,12 @@ local function addon_step(item)
       checked = nil
       if plan.managed then
         ctx.state[key] = { managed = true, version = plan.current }
-        local id = api(ctx):update_addon(spec.name, plan.target, ctx.params.resolve_conflicts)
+        local a = api(ctx)
+        local id = start_update(ctx, a, {
+          opts = { addon = spec.name }, param = "AddonVersion", version = plan.target, subject = "add-on " .. spec.name,
+          reached = function() return addon_at_target(addon_plan(ctx, spec)) end,
+          start = function() return a:update_addon(spec.name, plan.target, ctx.params.resolve_conflicts) end,
+        })
         ctx.state[key .. ":update"] = { id = id, version = plan.target }
       else
         local obj = ctx.cluster:get(workload_ref(spec))
@@ -376,7 +404,9 @@ local function addon_step(item)
       if ctx.state[key].managed then
         local update = ctx.state[key .. ":update"]
         local a = api(ctx)
-        a:wait_update(update.id, { addon = spec.name, timeout = ctx.params.addon_timeout, interval = "15s" })
+        if update.id then
+          a:wait_update(update.id, { addon = spec.name, timeout = ctx.params.addon_timeout, interval = "15s" })
+        end
         a:wait_addon_active(spec.name, { version = update.version, timeout = ctx.params.addon_timeout })
       else
         wait_rollout(ctx, spec, ctx.params.addon_timeout)
@@ -624,14 +654,21 @@ local function control_plane_step()
     run = function(ctx)
       local a = api(ctx)
       ctx.state["control-plane:from"] = a:cluster_version()
-      local id = a:update_cluster_version(target(ctx))
-      ctx.state["control-plane:update"] = id
-      ctx.log("point of no return: cluster %s moves from %s to %s (update %s)", a.cluster,
-              ctx.state["control-plane:from"], target(ctx), id)
+      ctx.state["control-plane:update"] = start_update(ctx, a, {
+        opts = {}, param = "Version", version = target(ctx), subject = "cluster " .. a.cluster,
+        reached = function() return a:cluster_version() == target(ctx) end,
+        start = function()
+          local id = a:update_cluster_version(target(ctx))
+          ctx.log("point of no return: cluster %s moves from %s to %s (update %s)", a.cluster,
+                  ctx.state["control-plane:from"], target(ctx), id)
+          return id
+        end,
+      })
     end,
     verify = function(ctx)
       local a = api(ctx)
-      a:wait_update(ctx.state["control-plane:update"], { timeout = ctx.params.control_plane_timeout })
+      local id = ctx.state["control-plane:update"]
+      if id then a:wait_update(id, { timeout = ctx.params.control_plane_timeout }) end
       ctx:wait("cluster " .. a.cluster .. " ACTIVE at " .. target(ctx), function()
         local c = assert(a:describe_cluster())
         if c.status ~= "ACTIVE" then return false, "status " .. tostring(c.status) end
@@ -680,6 +717,12 @@ local function error_nodes(ctx, update)
   return nodes
 end
 
+-- Whether the node group runs Kubernetes `to` and no update.
+local function nodegroup_at(a, name, to)
+  local ng = assert(a:describe_nodegroup(name))
+  return semver.minor_of(ng.version) == to and ng.status == "ACTIVE"
+end
+
 local function nodegroup_step(item)
   local recovery = string.format(
     "EKS cannot roll back a managed node group update: node group %s of cluster %s runs (some of) its nodes " ..
@@ -688,18 +731,20 @@ local function nodegroup_step(item)
     "node group %s.", item.name, item.cluster, item.to, item.to, item.from, item.name)
   return {
     summary = "roll node group " .. item.name .. " to Kubernetes " .. item.to,
-    done = function(ctx)
-      local ng = assert(api(ctx):describe_nodegroup(item.name))
-      return semver.minor_of(ng.version) == item.to and ng.status == "ACTIVE"
-    end,
+    done = function(ctx) return nodegroup_at(api(ctx), item.name, item.to) end,
     run = function(ctx)
-      local id = api(ctx):update_nodegroup_version(item.name, item.to, { force = ctx.params.force })
-      ctx.state["nodegroup:" .. item.name .. ":update"] = id
+      local a = api(ctx)
+      ctx.state["nodegroup:" .. item.name .. ":update"] = start_update(ctx, a, {
+        opts = { nodegroup = item.name }, param = "Version", version = item.to, subject = "node group " .. item.name,
+        reached = function() return nodegroup_at(a, item.name, item.to) end,
+        start = function() return a:update_nodegroup_version(item.name, item.to, { force = ctx.params.force }) end,
+      })
     end,
     verify = function(ctx)
       local a = api(ctx)
-      local ok, err = pcall(a.wait_update, a, ctx.state["nodegroup:" .. item.name .. ":update"],
-                            { nodegroup = item.name, timeout = ctx.params.nodegroup_timeout })
+      local id = ctx.state["nodegroup:" .. item.name .. ":update"]
+      if not id then return end   -- at the target already when its run looked
+      local ok, err = pcall(a.wait_update, a, id, { nodegroup = item.name, timeout = ctx.params.nodegroup_timeout })
       if ok then return end
       -- EKS names the nodes whose drain failed; the PodDisruptionBudgets that forbid evicting
       -- their pods are what the user has to change, so name those too
@@ -859,8 +904,13 @@ control plane already at `to`, only what lags behind it is upgraded. See docs/ek
       help = "target Kubernetes minor, e.g. 1.21 (default: one minor above the control plane)",
       example = "1.21",
     },
-    cluster = refit.param.string { help = "EKS cluster name (default: the name of the target cluster)" },
-    region = refit.param.string { help = "AWS region of the cluster (default: the aws CLI's configuration)" },
+    cluster = refit.param.string {
+      help = "EKS cluster name (default: the kubeconfig context's `aws eks get-token --cluster-name`, or its " ..
+             "arn:aws:eks:...:cluster/NAME name, else the name of the target cluster)",
+    },
+    region = refit.param.string {
+      help = "AWS region of the cluster (default: the kubeconfig context's, else the aws CLI's configuration)",
+    },
     resolve_conflicts = refit.param.enum {
       values = { "NONE", "OVERWRITE", "PRESERVE" }, default = "PRESERVE",
       help = "how update-addon treats settings changed on an EKS add-on's objects",
@@ -874,6 +924,9 @@ control plane already at `to`, only what lags behind it is upgraded. See docs/ek
     nodegroup_timeout = refit.param.duration { default = "3h", help = "limit for each node group's rolling update" },
     fargate_timeout = refit.param.duration { default = "10m", help = "limit for each Fargate pod's relaunch" },
   },
+  -- A plan from live clusters (refit plan --context) needs the EKS side too: refit.eks reads it,
+  -- read-only, into the fixture's eks section (docs/real-clusters.md).
+  snapshot = { eks = eks.snapshot },
   preflight = {
     refit.check "cluster-active" (check_cluster_active),
     refit.check "version-route" (check_version_route),

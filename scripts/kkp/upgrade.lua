@@ -649,6 +649,11 @@ local function record_done_step()
   return refit.step "record-upgrade-done" {
     summary = "record the upgrade as done on the KubermaticConfiguration (the backup directory stays recorded)",
     when = function(ctx) return not idle(ctx) end,
+    done = function(ctx)
+      local from, to = route(ctx)
+      local rec = upgrade_record(config(ctx))
+      return rec.state == DONE and rec.from == from and rec.to == to
+    end,
     run = function(ctx)
       local from, to = route(ctx)
       ctx.cluster:patch(CONFIG_REF, { metadata = { annotations = { [ANNOTATIONS.state] = DONE } } })
@@ -722,12 +727,23 @@ local function lower_parallel_step()
       if current > low and not idle(ctx) then
         patch.spec = { seedController = { maximumParallelReconciles = low } }
       end
-      if next(patch) == nil then return end
-      ctx.cluster:patch(CONFIG_REF, patch)
-      if patch.spec then
-        ctx.log("maximumParallelReconciles lowered from %d%s to %d for the upgrade (saved in annotation %s)", current,
-                set and "" or " (KKP's default)", low, ANNOTATIONS.saved_limit)
+      if next(patch) ~= nil then
+        ctx.cluster:patch(CONFIG_REF, patch)
+        if patch.spec then
+          ctx.log("maximumParallelReconciles lowered from %d%s to %d for the upgrade (saved in annotation %s)", current,
+                  set and "" or " (KKP's default)", low, ANNOTATIONS.saved_limit)
+        end
       end
+      ctx.state.parallel_lowered = true
+    end,
+    -- Done when this run lowered the limit (ctx.state, which a resume gets back from the journal) and the
+    -- KubermaticConfiguration shows it saved and lowered. A new run does not take an earlier run's
+    -- lowered limit for its own: it runs the step, whose cleanup restores the saved value at its end.
+    done = function(ctx)
+      if not ctx.state.parallel_lowered then return false end
+      local cfg = config(ctx)
+      return upgrade_record(cfg).saved_limit ~= nil
+        and (idle(ctx) or (parallel_limit(cfg) or DEFAULT_PARALLEL_RECONCILES) <= ctx.params.upgrade_parallel_reconciles)
     end,
     -- a failure before the point of no return: back at once; after it, the cleanup restores it
     rollback = restore_parallel_limit,
@@ -821,10 +837,41 @@ local function seed_stack_items(ctx)
   return items
 end
 
+-- The charts `kubermatic-installer deploy kubermatic-seed` deploys.
+local SEED_STACK_CHARTS = { "minio", "s3-exporter" }
+
+-- The Helm releases of a seed (helm list -A through its context), by name: { chart =, status =, ... }.
+local function seed_releases(ctx, item)
+  local argv = { "helm", "list", "-A", "--kube-context", item.context, "-o", "json", check = false }
+  if given(ctx.params.kubeconfig) then argv[#argv + 1] = "--kubeconfig"; argv[#argv + 1] = ctx.params.kubeconfig end
+  local r = ctx:exec(argv)
+  if r.code ~= 0 or type(r.json) ~= "table" then
+    ctx:fail("helm list -A --kube-context %s failed (exit %d): %s. Its Helm releases tell whether the seed stack of " ..
+             "seed %s runs %s already (kubermatic-installer needs helm 3 on the PATH too)", item.context, r.code,
+             r.stderr ~= "" and r.stderr or r.stdout, item.name, target(ctx))
+  end
+  local out = {}
+  for _, rel in ipairs(r.json) do out[rel.name] = rel end
+  return out
+end
+
+-- Whether the seed stack's releases are deployed at the target: its chart versions are KKP's.
+local function seed_stack_at_target(ctx, item)
+  local releases, to = seed_releases(ctx, item), target(ctx)
+  for _, name in ipairs(SEED_STACK_CHARTS) do
+    local rel = releases[name]
+    local version = rel and tostring(rel.chart):sub(#name + 2)
+    if not rel or rel.status ~= "deployed" or not semver.parse(version) or vtag(version) ~= to then return false end
+  end
+  return true
+end
+
 local function seed_stack_step(item)
   return {
     summary = string.format("kubermatic-installer deploy kubermatic-seed on seed %s (it runs %s), --kube-context %s",
                             item.name, item.reasons, item.context),
+    -- done when Helm says the seed stack's releases are deployed at the target
+    done = function(ctx) return seed_stack_at_target(ctx, item) end,
     run = function(ctx)
       run_installer(ctx, installer_args(ctx, "kubermatic-seed", item.context))
     end,

@@ -110,7 +110,7 @@ local function make_log(host)
   return setmetatable(log, { __call = function(_, fmt, ...) host.log("info", message(fmt, ...)) end })
 end
 
--- ctx.state: a table whose every assignment is recorded (the journal will replay them).
+-- ctx.state: a table whose every assignment is recorded (a resumed run starts from the journaled values).
 local function make_state(host, initial)
   local values = {}
   for k, v in pairs(initial or {}) do values[k] = v end
@@ -156,8 +156,9 @@ local function guard_clusters(clusters)
   })
 end
 
--- Builds ctx. `clusters` maps names to handles; `default` is the default cluster's name.
-function context.new(host, params, clusters, default)
+-- Builds ctx. `clusters` maps names to handles; `default` is the default cluster's name; `state`
+-- is ctx.state as a journaled run left it (refit resume, refit rollback), or nil.
+function context.new(host, params, clusters, default, state)
   local by_name = {}
   for name, handle in pairs(clusters) do by_name[name] = handle end
   clusters = guard_clusters(clusters)
@@ -168,7 +169,7 @@ function context.new(host, params, clusters, default)
     log = make_log(host),
     step = nil,
   }, Ctx)
-  ctx.state = make_state(host)
+  ctx.state = make_state(host, state)
   hosts[ctx] = host
   -- ctx:connect(kubeconfig [, what]): a handle on the cluster a kubeconfig (its text, e.g. from a
   -- CAPI `<cluster>-kubeconfig` Secret) reaches. A simulated world reaches the world's cluster of

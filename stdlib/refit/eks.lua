@@ -10,9 +10,16 @@
 --   api:wait_update(id, { timeout = "60m" })
 --
 -- Client methods: describe_cluster, cluster_version, update_cluster_version, describe_update,
--- wait_update, list_nodegroups, describe_nodegroup, update_nodegroup_version, list_addons,
--- describe_addon, addon_versions, update_addon, wait_addon_active, subnet_free_ips.
--- Module functions: client, parse_error, describe_issues, blocking_pdbs.
+-- list_updates, update_in_progress, wait_update, list_nodegroups, describe_nodegroup,
+-- update_nodegroup_version, list_addons, describe_addon, addon_versions, update_addon,
+-- wait_addon_active, list_fargate_profiles, describe_fargate_profile, describe_subnets, subnet_free_ips.
+-- Module functions: client, identify, target, client_for, snapshot, parse_error, describe_issues,
+-- update_param, blocking_pdbs.
+--
+-- Which EKS cluster a playbook acts on is `identify`'s answer (the playbook's parameters, else what
+-- the kubeconfig context says), and `snapshot` is the playbook's snapshot hook: the `eks:` fixture
+-- section of a live cluster, so that a plan from live clusters (refit plan --context) has the cloud
+-- side the aws model answers from.
 --
 -- Error convention (as lauxlib): describe_* return nil, message when the resource does not exist
 -- (an operational answer a check wants to report); everything else raises, which fails the phase.
@@ -45,17 +52,140 @@ function M.describe_issues(list)
   return table.concat(lines, "; ")
 end
 
+-- Which EKS cluster ------------------------------------------------------------------------------
+
+-- An exec plugin argument's value: "--name value" or "--name=value" (nil when absent).
+local function flag_value(args, names)
+  for i, a in ipairs(args or {}) do
+    for _, name in ipairs(names) do
+      if a == name then return args[i + 1] end
+      local v = a:match("^" .. name:gsub("%-", "%%-") .. "=(.*)$")
+      if v then return v end
+    end
+  end
+end
+
+-- "arn:aws:eks:eu-west-1:111122223333:cluster/prod" (aws eks update-kubeconfig names contexts and
+-- cluster entries so; aws-cn and aws-us-gov partitions too) -> name, region, account.
+local function from_arn(text)
+  local region, account, name = (text or ""):match("^arn:aws[%w%-]*:eks:([%w%-]+):(%d+):cluster/(.+)$")
+  return name, region, account
+end
+
+-- "prod.eu-west-1.eksctl.io", or the context "admin@prod.eu-west-1.eksctl.io" (eksctl) -> name, region.
+local function from_eksctl(text)
+  local name, region = (text or ""):gsub("^.*@", ""):match("^(.+)%.([%l%d%-]+%-%d)%.eksctl%.io$")
+  return name, region
+end
+
+-- The region in an EKS API server's host: https://<id>.<cell>.eu-west-1.eks.amazonaws.com
+local function region_of_server(server)
+  return (server or ""):match("^https://[^/]-%.([%l%d%-]+%-%d)%.eks%.amazonaws%.com")
+end
+
+-- The EKS cluster behind a cluster handle: { name =, region =, profile =, name_from =, region_from =,
+-- guessed = (true when nothing named the cluster and name is the handle's own) }.
+--
+--   name    params.cluster (--set cluster=NAME); else what the kubeconfig context says
+--           (cluster:kubeconfig()): its exec plugin's `aws eks get-token --cluster-name NAME` (or
+--           aws-iam-authenticator's -i / --cluster-id NAME), a context or cluster entry named as
+--           `aws eks update-kubeconfig` names them (arn:aws:eks:REGION:ACCOUNT:cluster/NAME) or as
+--           eksctl does (NAME.REGION.eksctl.io); else the handle's name (a fixture's cluster key).
+--   region  params.region; else the plugin's --region, its AWS_REGION or AWS_DEFAULT_REGION, the
+--           ARN or eksctl name, the server's host (*.REGION.eks.amazonaws.com); else nil, which
+--           leaves it to the aws CLI's configuration.
+--   profile the plugin's --profile or AWS_PROFILE: refit's aws calls use the account the
+--           kubeconfig authenticates with.
+--
+-- The plugin is the first place looked because it is what the cluster's credentials come from: a
+-- renamed context still runs it with the cluster's name.
+function M.identify(cluster, params)
+  params = params or {}
+  local kc = cluster.kubeconfig and cluster:kubeconfig() or nil
+  local exec = kc and kc.exec or {}
+  local args, env = exec.args or {}, exec.env or {}
+  local command = (exec.command or ""):match("([^/]+)$") or ""
+  local id = {}
+  local function take(field, value, from)
+    if value and value ~= "" and id[field] == nil then
+      id[field] = value
+      id[field .. "_from"] = from
+    end
+  end
+  take("name", params.cluster, "--set cluster")   -- take skips "" (a string param left unset)
+  take("region", params.region, "--set region")
+  local plugin = "the exec plugin of context " .. tostring(kc and kc.context)
+  if command == "aws" then
+    take("name", flag_value(args, { "--cluster-name" }), plugin)
+    take("profile", flag_value(args, { "--profile" }), plugin)
+  elseif command == "aws-iam-authenticator" then
+    take("name", flag_value(args, { "-i", "--cluster-id" }), plugin)
+  end
+  if command ~= "" then
+    take("region", flag_value(args, { "--region" }), plugin)
+    take("region", env.AWS_REGION, plugin)
+    take("region", env.AWS_DEFAULT_REGION, plugin)
+    take("profile", env.AWS_PROFILE, plugin)
+  end
+  if kc then
+    for _, entry in ipairs { { kc.context, "the name of context " .. tostring(kc.context) },
+                             { kc.cluster, "the kubeconfig's cluster entry " .. tostring(kc.cluster) } } do
+      local name, region = from_arn(entry[1])
+      if not name then name, region = from_eksctl(entry[1]) end
+      take("name", name, entry[2])
+      take("region", region, entry[2])
+    end
+    take("region", region_of_server(kc.server), "the server " .. tostring(kc.server))
+  end
+  if id.name == nil then
+    -- nothing says: in a fixture the cluster's key is the EKS name; a live cluster may be named so
+    id.name, id.name_from, id.guessed = cluster:name(), "the name of cluster " .. cluster:name(), true
+  end
+  return id
+end
+
+-- identify(ctx.cluster, ctx.params), once per run (every aws call of a playbook needs it).
+local targets = setmetatable({}, { __mode = "k" })
+function M.target(ctx)
+  local t = targets[ctx]
+  if not t then
+    t = M.identify(ctx.cluster, ctx.params)
+    targets[ctx] = t
+  end
+  return t
+end
+
+-- The client for the EKS cluster of ctx.cluster (M.target).
+function M.client_for(ctx)
+  local t = M.target(ctx)
+  return M.client(ctx, t.name, { region = t.region, profile = t.profile })
+end
+
+-- The `eks:` fixture section of ctx.cluster, read from AWS: the playbook's snapshot hook
+-- (refit.eks_snapshot).
+function M.snapshot(ctx)
+  return require("refit.eks_snapshot")(M, ctx)
+end
+
 -- Client ---------------------------------------------------------------------------------------
 
 local Client = {}
 Client.__index = Client
 
--- A client for one EKS cluster. `opts.region` adds --region to every call (the CLI's own
--- configuration decides otherwise).
+-- A client for one EKS cluster. `opts.region` adds --region to every call and `opts.profile`
+-- --profile (the CLI's own configuration decides otherwise).
 function M.client(ctx, cluster, opts)
   assert(type(cluster) == "string" and cluster ~= "", "eks.client: cluster name expected")
   opts = opts or {}
-  return setmetatable({ ctx = ctx, cluster = cluster, region = opts.region }, Client)
+  return setmetatable({ ctx = ctx, cluster = cluster, region = opts.region, profile = opts.profile }, Client)
+end
+
+-- --region, --profile and --output json: the options every aws call of the client takes.
+function Client:add_globals(argv)
+  if self.region then argv[#argv + 1] = "--region"; argv[#argv + 1] = self.region end
+  if self.profile then argv[#argv + 1] = "--profile"; argv[#argv + 1] = self.profile end
+  argv[#argv + 1] = "--output"
+  argv[#argv + 1] = "json"
 end
 
 -- Runs `aws eks <op> ...args`; returns the decoded JSON, or nil, code, message when check is
@@ -64,12 +194,7 @@ function Client:call(op, args, opts)
   opts = opts or {}
   local argv = { "aws", "eks", op }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  if self.region then
-    argv[#argv + 1] = "--region"
-    argv[#argv + 1] = self.region
-  end
-  argv[#argv + 1] = "--output"
-  argv[#argv + 1] = "json"
+  self:add_globals(argv)
   argv.mutates = opts.mutates or false
   argv.check = false
   local r = self.ctx:exec(argv)
@@ -121,6 +246,35 @@ function Client:describe_update(id, opts)
   if opts.nodegroup then args[#args + 1] = "--nodegroup-name"; args[#args + 1] = opts.nodegroup end
   if opts.addon then args[#args + 1] = "--addon-name"; args[#args + 1] = opts.addon end
   return self:call("describe-update", args).update
+end
+
+-- The ids of the updates of the cluster (opts.nodegroup / opts.addon: of that node group or add-on).
+function Client:list_updates(opts)
+  opts = opts or {}
+  local args = { "--name", self.cluster }
+  if opts.nodegroup then args[#args + 1] = "--nodegroup-name"; args[#args + 1] = opts.nodegroup end
+  if opts.addon then args[#args + 1] = "--addon-name"; args[#args + 1] = opts.addon end
+  return self:call("list-updates", args).updateIds or {}
+end
+
+-- The value of an update's parameter ("Version", "AddonVersion"), or nil.
+function M.update_param(update, name)
+  for _, p in ipairs(update and update.params or {}) do
+    if p.type == name then return p.value end
+  end
+end
+
+-- The update in progress on the cluster's control plane (opts.nodegroup / opts.addon: on that node
+-- group or add-on), or nil. EKS runs one at a time on each: a run stopped after starting one finds
+-- it here and waits for it, where starting another would be refused (ResourceInUseException).
+function Client:update_in_progress(opts)
+  opts = opts or {}
+  local ids = self:list_updates(opts)
+  -- newest first: an update in progress is one of the last
+  for i = #ids, 1, -1 do
+    local u = self:describe_update(ids[i], opts)
+    if u.status == "InProgress" then return u end
+  end
 end
 
 -- What an update is about, for messages: "control plane update u-1 of cluster prod".
@@ -286,25 +440,43 @@ function M.blocking_pdbs(cluster, node_names)
   return found
 end
 
+-- Fargate -----------------------------------------------------------------------------------------
+
+function Client:list_fargate_profiles()
+  local out = self:call("list-fargate-profiles", { "--cluster-name", self.cluster })
+  return out.fargateProfileNames or {}
+end
+
+function Client:describe_fargate_profile(name)
+  local out = self:call("describe-fargate-profile",
+    { "--cluster-name", self.cluster, "--fargate-profile-name", name })
+  return out.fargateProfile
+end
+
 -- EC2 ------------------------------------------------------------------------------------------
 
--- Free IP addresses per subnet id ({ ["subnet-1"] = 250, ... }), or nil, message when the EC2
--- call is not available (no permission, or a simulated world without an ec2 model).
-function Client:subnet_free_ips(subnet_ids)
+-- The Subnets of `aws ec2 describe-subnets --subnet-ids ...`, or nil, message when the call is not
+-- available (no permission, or a simulated world without an ec2 model).
+function Client:describe_subnets(subnet_ids)
   if #subnet_ids == 0 then return {} end
   local argv = { "aws", "ec2", "describe-subnets", "--subnet-ids" }
   for _, id in ipairs(subnet_ids) do argv[#argv + 1] = id end
-  if self.region then argv[#argv + 1] = "--region"; argv[#argv + 1] = self.region end
-  argv[#argv + 1] = "--output"
-  argv[#argv + 1] = "json"
+  self:add_globals(argv)
   argv.check = false
   local r = self.ctx:exec(argv)
   if r.code ~= 0 or type(r.json) ~= "table" then
     local code, message = M.parse_error(r.stderr)
     return nil, (code and (code .. ": " .. message)) or r.stderr or ("exit " .. tostring(r.code))
   end
+  return r.json.Subnets or {}
+end
+
+-- Free IP addresses per subnet id ({ ["subnet-1"] = 250, ... }), or nil, message (describe_subnets).
+function Client:subnet_free_ips(subnet_ids)
+  local subnets, err = self:describe_subnets(subnet_ids)
+  if not subnets then return nil, err end
   local free = {}
-  for _, s in ipairs(r.json.Subnets or {}) do
+  for _, s in ipairs(subnets) do
     free[s.SubnetId] = s.AvailableIpAddressCount
   end
   return free

@@ -321,11 +321,35 @@ local function validate_params(specs, file)
   return out
 end
 
-local PLAYBOOK_FIELDS = { summary = true, description = true, params = true, preflight = true }
+-- snapshot = { section = function(ctx) ... end }: the cloud side a plan from live clusters reads
+-- (engine/run/snapshot_hooks.hpp). A section is a fixture field of a cluster (eks, ...), so a name.
+local function validate_snapshot(hooks, file)
+  if hooks == nil then return {} end
+  local shape = "snapshot must be a table of fixture section = function(ctx) returning it, e.g. " ..
+                "snapshot = { eks = eks.snapshot }"
+  if type(hooks) ~= "table" or getmetatable(hooks) ~= nil then
+    fail(file, "playbook", "%s, got %s", shape, kind_of(hooks))
+  end
+  local out = {}
+  for _, section in ipairs(sorted_keys(hooks)) do
+    if type(section) ~= "string" or not section:match("^[%a_][%w_]*$") then
+      fail(file, "snapshot", "%s; the key %s is not a section name", shape, describe_name(tostring(section)))
+    end
+    local fn = hooks[section]
+    if type(fn) ~= "function" then
+      fail(file, "snapshot " .. describe_name(section), "expected a function(ctx) returning the section, got %s",
+           kind_of(fn))
+    end
+    out[#out + 1] = { section = section, fn = fn }
+  end
+  return out
+end
+
+local PLAYBOOK_FIELDS = { summary = true, description = true, params = true, preflight = true, snapshot = true }
 
 -- validate(value, file) -> the normalized playbook, or raises a contract error:
 --   { name =, summary =, description =, params = { name -> spec },
---     preflight = { { name =, fn = }, ... },
+--     preflight = { { name =, fn = }, ... }, snapshot = { { section =, fn = }, ... } (sorted),
 --     steps = { { kind = "step", name =, summary =, when =, done =, pre =, run =, verify =,
 --                 rollback =, cleanup =, irreversible =, retries = 0, backoff = 10000, timeout = },
 --               { kind = "each", name =, summary =, items =, step = }, ... } }
@@ -363,6 +387,7 @@ function M.validate(value, file)
     name = value.name, summary = summary, description = body.description,
     params = validate_params(body.params, file),
     preflight = validate_preflight(body.preflight, file),
+    snapshot = validate_snapshot(body.snapshot, file),
     steps = validate_steps(list_part(body, file, "step"), file),
   }
   if #pb.steps == 0 and #pb.preflight == 0 then

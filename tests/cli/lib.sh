@@ -50,16 +50,49 @@ start_sim_serve() {
 served_url() { sed -n 's/^ *server: //p' "$KC" | head -1 | sed 's|/clusters/.*||'; }
 # served_dump [CURL_ARGS...]: the whole served world as JSON (GET /refit/v1/dump); fails on an HTTP error.
 served_dump() { curl -sf "$@" "$(served_url)/refit/v1/dump"; }
+# kubeconfig_field NAME: the first value of NAME (e.g. client-key-data) in $KC.
+kubeconfig_field() { sed -n "s/^ *$1: //p" "$KC" | head -1; }
+# served_credentials DIR: sets CURL_CREDS to curl's options for the credentials of $KC (--tls: its CA,
+# and its client certificate and key, or its token), written into files in DIR (mode 0600); none
+# for a plain HTTP world.
+served_credentials() {
+  local dir=$1
+  CURL_CREDS=()
+  [ -n "$(kubeconfig_field certificate-authority-data)" ] || return 0
+  (umask 077
+   kubeconfig_field certificate-authority-data | base64 -d >"$dir/ca.pem"
+   kubeconfig_field client-certificate-data | base64 -d >"$dir/client.pem"
+   kubeconfig_field client-key-data | base64 -d >"$dir/client.key")
+  CURL_CREDS=(--cacert "$dir/ca.pem")
+  if [ -n "$(kubeconfig_field token)" ]; then
+    CURL_CREDS+=(-H "Authorization: Bearer $(kubeconfig_field token)")
+  else
+    CURL_CREDS+=(--cert "$dir/client.pem" --key "$dir/client.key")
+  fi
+}
 
 # normalize_world FILE: a world dump without what may differ between two runs of the same playbook on
 # the same fixture: when things happened (a served world's clock follows the wall clock) and
-# identities drawn from the world's random generator (instance ids, boot ids), drawn in another order.
+# identities drawn from the world's random generator, drawn in another order: instance ids, boot ids,
+# container ids, and the suffix a ReplicaSet (DaemonSet, Job) gives the name of each pod it makes,
+# which makes a pod's name say nothing but "one of X's pods" (`X-*`). Each kind's objects are then in
+# sorted order, so that two pods of one ReplicaSet compare as a set, whichever random name each drew.
 normalize_world() {
-  jq -S 'del(.time) | walk(if type == "object" then
-            del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
-                .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
-                .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt)
-          else . end)' "$1"
+  jq -S 'def owned_pod_name:
+           ([.metadata.ownerReferences // [] | .[] | select(.controller == true) | .name][0]) as $owner
+           | if .kind == "Pod" and $owner != null and (.metadata.name | startswith($owner + "-"))
+                and (.metadata.name | length) == ($owner | length) + 6
+             then .metadata.name = $owner + "-*" else . end;
+         del(.time)
+         | walk(if type == "object" then
+             del(.creationTimestamp, .resourceVersion, .uid, .lastTransitionTime, .lastUpdateTime,
+                 .lastHeartbeatTime, .lastProbeTime, .startedAt, .startTime, .createdAt, .modifiedAt,
+                 .completionTimestamp, .startTimestamp, .expiration, .lastUpdatedTimestamp,
+                 .instanceId, .bootID, .machineID, .systemUUID, .providerID, .finishAt, .containerID)
+           else . end)
+         | if .clusters then
+             .clusters[] |= (if .objects then .objects |= with_entries(.value |= (map(owned_pod_name) | sort)) else . end)
+           else . end' "$1"
 }
 
 stop_sim_serve() {

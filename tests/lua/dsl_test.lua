@@ -36,12 +36,15 @@ t.case("validate normalizes a complete playbook", function()
   local function check() end
   local function items() return {} end
   local function make(item) return { run = run } end
+  local function read_cloud(ctx) return {} end
+  local function read_more(ctx) return nil end
   local to = refit.param.version { required = true }
   local pb = refit.validate(refit.playbook "kkp/upgrade" {
     summary = "Upgrade KKP",
     description = "Longer text",
     params = { to = to },
     preflight = { refit.check "reachable" (check) },
+    snapshot = { kkp = read_more, eks = read_cloud },
     refit.step "deploy" {
       summary = "deploy", run = run, verify = verify, irreversible = "restore the CRD backup",
       retries = 2, backoff = "30s", timeout = "1h",
@@ -52,6 +55,7 @@ t.case("validate normalizes a complete playbook", function()
     name = "kkp/upgrade", summary = "Upgrade KKP", description = "Longer text",
     params = { to = to },
     preflight = { { name = "reachable", fn = check } },
+    snapshot = { { section = "eks", fn = read_cloud }, { section = "kkp", fn = read_more } },
     steps = {
       { kind = "step", name = "deploy", summary = "deploy", run = run, verify = verify,
         irreversible = "restore the CRD backup", retries = 2, backoff = 30000, timeout = 3600000 },
@@ -128,7 +132,7 @@ end)
 t.case("unknown playbook fields", function()
   t.eq(contract(playbook { sumary = "x" }), 'scripts/x.lua: playbook: unknown field "sumary" (did you mean "summary"?)')
   t.eq(contract(playbook { steps = {} }),
-       'scripts/x.lua: playbook: unknown field "steps" (known: description, params, preflight, summary)')
+       'scripts/x.lua: playbook: unknown field "steps" (known: description, params, preflight, snapshot, summary)')
   t.eq(contract(playbook { drain = refit.step "drain" { run = noop } }),
        'scripts/x.lua: playbook: unknown field "drain" (steps go in the list part, without a key: refit.step "drain" { ... })')
   t.eq(contract(playbook { [true] = 1 }), "scripts/x.lua: playbook: unexpected key true (fields have string names)")
@@ -250,6 +254,21 @@ t.case("params must be refit.param specs", function()
        "scripts/x.lua: params: unexpected key 1: write params = { name = refit.param.TYPE { ... } }")
   t.eq(contract(playbook { params = "to" }),
        "scripts/x.lua: playbook: params must be a table of name = refit.param.TYPE { ... }, got string")
+end)
+
+t.case("snapshot maps fixture sections to the functions that read them", function()
+  t.eq(refit.validate(playbook {}, FILE).snapshot, {})
+  t.eq(contract(playbook { snapshot = noop }),
+       "scripts/x.lua: playbook: snapshot must be a table of fixture section = function(ctx) returning it, " ..
+       "e.g. snapshot = { eks = eks.snapshot }, got function")
+  t.eq(contract(playbook { snapshot = { noop } }),
+       "scripts/x.lua: snapshot: snapshot must be a table of fixture section = function(ctx) returning it, " ..
+       "e.g. snapshot = { eks = eks.snapshot }; the key \"1\" is not a section name")
+  t.eq(contract(playbook { snapshot = { ["eks cloud"] = noop } }),
+       "scripts/x.lua: snapshot: snapshot must be a table of fixture section = function(ctx) returning it, " ..
+       "e.g. snapshot = { eks = eks.snapshot }; the key \"eks cloud\" is not a section name")
+  t.eq(contract(playbook { snapshot = { eks = "aws eks describe-cluster" } }),
+       'scripts/x.lua: snapshot "eks": expected a function(ctx) returning the section, got string')
 end)
 
 t.case("preflight holds named checks", function()

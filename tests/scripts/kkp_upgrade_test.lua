@@ -121,6 +121,9 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
   })
   t.eq(r:find("step_started", { step = "deploy-master" }).irreversible, true)
   t.eq(r:find("step_started", { step = "seed-stack[america]" }).irreversible, true)
+  -- the seed stack's done asks Helm what the seed runs (v2.21.12: not done)
+  t.eq(r:find("command", { step = "seed-stack[america]", phase = "done" }).argv,
+       { "helm", "list", "-A", "--kube-context", "seed-us", "-o", "json" })
   t.eq(r:mutating_commands(), {
     "./kubermatic-installer deploy kubermatic-master --config kubermatic.yaml --helm-values values.yaml --helm-timeout 5m",
     "./kubermatic-installer deploy kubermatic-seed --config kubermatic.yaml --helm-values values.yaml --kube-context seed-us --helm-timeout 5m",
@@ -174,7 +177,7 @@ t.case("2.21.12 -> 2.22.9: backups, lowered limit, installer, seeds Healthy, 50 
   end
   t.eq(clusters, 50)
   t.eq(r.world.cloud.kkp.releases["kkp-master"]["kubermatic-operator"], { version = "2.22.9", status = "deployed",
-                                                                          namespace = "kubermatic" })
+                                                                          namespace = "kubermatic", revision = 2 })
   t.eq(r.world.cloud.kkp.releases["seed-us"].minio.version, "2.22.9")
 end)
 

@@ -32,3 +32,25 @@ t.case("a program's root command answers argv that names no subcommand", functio
   t.eq(res[3].code, 1)
   t.eq(res[3].stderr, "Error: unknown command \"frobnicate\" for \"./kubermatic-installer\"\n")
 end)
+
+t.case("helm list in a KKP world: the Helm releases the installer deployed, on the context's cluster", function()
+  local res = run({ "helm list -A --kube-context seed-us -o json", "helm list -n minio --kube-context seed-eu -o json",
+                    "./kubermatic-installer deploy kubermatic-seed --kube-context seed-us",
+                    "helm list -A --kube-context seed-us -o json", "helm list -n minio --kube-context nowhere" },
+                  "examples/clusters/kkp-2.21.yaml")
+  local function releases(r)
+    t.eq(r.code, 0, r.stderr)
+    local out = {}
+    for _, rel in ipairs(require("refit.json").decode(r.stdout)) do
+      out[#out + 1] = table.concat({ rel.name, rel.namespace, rel.revision, rel.status, rel.chart, rel.app_version }, " ")
+    end
+    return out
+  end
+  t.eq(releases(res[1]), { "minio minio 1 deployed minio-v2.21.12 v2.21.12",
+                           "s3-exporter kube-system 1 deployed s3-exporter-v2.21.12 v2.21.12" })
+  t.eq(releases(res[2]), {})   -- seed-eu runs no seed stack
+  t.eq(res[3].code, 0, res[3].stderr)
+  t.eq(releases(res[4]), { "minio minio 2 deployed minio-v2.22.9 v2.22.9",
+                           "s3-exporter kube-system 2 deployed s3-exporter-v2.22.9 v2.22.9" })
+  t.eq(res[5], { code = 1, stdout = "", stderr = "Error: Kubernetes cluster unreachable: context \"nowhere\" does not exist\n" })
+end)

@@ -332,14 +332,30 @@ TEST_CASE("kube cluster: evict posts an Eviction of the server's version", "[kub
   }
 }
 
-TEST_CASE("kube cluster: the server version is asked once", "[kube][kube-cluster]") {
-  Fixture f("v1.27.3-eks-a5565ad");
-  auto version = f.cluster->version();
+TEST_CASE("kube cluster: the server version is asked on every call, as an upgrade changes it", "[kube][kube-cluster]") {
+  FakeApiServer server;
+  std::mutex mutex;
+  std::string git_version = "v1.27.3-eks-a5565ad";
+  server.routes().Get("/version", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    refit::cluster::ServerVersion parsed = refit::cluster::parse_server_version(git_version);
+    res.set_content(Json{{"major", parsed.major}, {"minor", parsed.minor}, {"gitVersion", git_version}}.dump(),
+                    "application/json");
+  });
+  server.start();
+  KubeCluster cluster("prod", test_endpoint(server.url()));
+  auto version = cluster.version();
   CHECK(version.major == "1");
   CHECK(version.minor == "27");
   CHECK(version.git_version == "v1.27.3-eks-a5565ad");
-  f.cluster->version();
-  CHECK(f.server.count("GET /version") == 1);
+  {
+    std::lock_guard lock(mutex);
+    git_version = "v1.28.5-eks-5e0fdde";
+  }
+  version = cluster.version();
+  CHECK(version.minor == "28");
+  CHECK(version.git_version == "v1.28.5-eks-5e0fdde");
+  CHECK(server.count("GET /version") == 2);
 }
 
 TEST_CASE("kube cluster: a refusal names the request and the endpoint", "[kube][kube-cluster]") {

@@ -66,3 +66,54 @@ TEST_CASE("events, metrics and endpoints are not worth copying", "[snapshot]") {
   CHECK(worth_copying({"v1", "Node"}));
   CHECK(worth_copying({"cluster.x-k8s.io/v1beta1", "Cluster"}));
 }
+
+namespace {
+
+// A cluster that answers a list at the version asked for, as a real API server converts (the
+// simulated cluster it stands on keeps each object's own apiVersion).
+class ConvertingCluster final : public refit::cluster::Cluster {
+ public:
+  explicit ConvertingCluster(refit::sim::SimCluster& c) : c_(c) {}
+  const std::string& name() const override { return c_.name(); }
+  refit::cluster::ServerVersion version() const override { return c_.version(); }
+  bool get(const refit::cluster::ObjectRef& ref, const std::function<void(const Json&)>& visit) override {
+    return c_.get(ref, visit);
+  }
+  void list(const refit::cluster::ListQuery& query, const std::function<void(const Json&)>& visit) override {
+    c_.list(query, [&](const Json& object) {
+      Json converted = object;
+      converted["apiVersion"] = query.api_version;
+      visit(converted);
+    });
+  }
+  void create(Json o, const StoredVisitor& s) override { c_.create(std::move(o), s); }
+  void apply(Json o, const refit::cluster::ApplyOptions& a, const StoredVisitor& s) override { c_.apply(std::move(o), a, s); }
+  void replace(Json o, const StoredVisitor& s) override { c_.replace(std::move(o), s); }
+  void merge_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { c_.merge_patch(r, p, s); }
+  void json_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { c_.json_patch(r, p, s); }
+  void strategic_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override {
+    c_.strategic_patch(r, p, s);
+  }
+  void patch_status(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override {
+    c_.patch_status(r, p, s);
+  }
+  bool remove(const refit::cluster::ObjectRef& r, const refit::cluster::DeleteOptions& o) override { return c_.remove(r, o); }
+  void evict(const refit::cluster::ObjectRef& pod) override { c_.evict(pod); }
+
+ private:
+  refit::sim::SimCluster& c_;
+};
+
+}  // namespace
+
+TEST_CASE("an object served under two groups is kept once, at the version of the group that stores it", "[snapshot]") {
+  refit::sim::SimCluster sim("demo", "v1.21.14", [] { return std::int64_t{0}; });
+  sim.create(Json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"namespace": "shop",
+      "name": "web", "uid": "u-web"}, "spec": {"ingressClassName": "nginx"}})"), [](const Json&) {});
+  ConvertingCluster live(sim);
+  // Each group at its preferred version, as discovery gives them; "extensions" sorts first.
+  const std::vector<SnapshotKind> kinds = {{"networking.k8s.io/v1", "Ingress"}, {"extensions/v1beta1", "Ingress"}};
+  Json objects = refit::cluster::snapshot_cluster(live, kinds, SnapshotOptions{})["objects"];
+  REQUIRE(objects.size() == 1);
+  CHECK(objects[0]["apiVersion"] == "networking.k8s.io/v1");
+}

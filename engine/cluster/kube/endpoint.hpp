@@ -7,6 +7,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace refit::kube {
 
@@ -35,6 +37,15 @@ class Credentials {
   virtual std::string describe() const { return "credentials"; }
 };
 
+// The exec credential plugin of a context's user entry as the kubeconfig writes it, for playbooks
+// (kubeconfig_view.hpp): values that look like secrets are already replaced, and the plugin's
+// output, which is the credential, is never part of it.
+struct ExecPluginView {
+  std::string command;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;
+};
+
 struct CredentialError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -55,6 +66,9 @@ struct Endpoint {
   // `refit sim serve` world whose clock runs N times faster than the wall clock, so a run against it
   // counts time in the served world's milliseconds.
   std::optional<double> sim_speed;
+  // The user entry's exec plugin, when it has one (`aws eks get-token --cluster-name demo`): where a
+  // product helper finds the cloud cluster behind the context.
+  std::optional<ExecPluginView> exec_plugin;
 };
 
 }  // namespace refit::kube

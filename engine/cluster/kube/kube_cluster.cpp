@@ -5,6 +5,7 @@
 
 #include "cluster/kinds.hpp"
 #include "cluster/kube/json_fields.hpp"
+#include "cluster/kube/kubeconfig_view.hpp"
 
 namespace refit::kube {
 
@@ -152,8 +153,11 @@ KubeCluster::Target KubeCluster::target_of(Json& object, const char* verb) {
   return target;
 }
 
+Json KubeCluster::kubeconfig() const { return kubeconfig_view(endpoint()); }
+
+// Asked afresh each time: a control-plane upgrade (a vendor CLI, or a write to another cluster's
+// Cluster API objects) changes it during a run, and a playbook checks that it did.
 cluster::ServerVersion KubeCluster::version() const {
-  if (version_) return *version_;
   auto* self = const_cast<KubeCluster*>(this);
   RequestSubject subject{"get", "", "", "", "", "/version"};
   HttpRequest request;
@@ -399,8 +403,9 @@ bool KubeCluster::remove(const ObjectRef& ref, const cluster::DeleteOptions& opt
 
 void KubeCluster::evict(const ObjectRef& pod) {
   Target target = target_of(pod, "evict", true);
-  // policy/v1 Evictions came with Kubernetes 1.22; older servers take policy/v1beta1.
-  cluster::ServerVersion server = version();
+  // policy/v1 Evictions came with Kubernetes 1.22; older servers take policy/v1beta1 (which servers
+  // keep until 1.25, so the version last read is good enough: a drain does not ask for each pod).
+  cluster::ServerVersion server = version_ ? *version_ : version();
   int minor = std::atoi(server.minor.c_str());
   std::string api = server.major == "1" && minor < 22 ? "policy/v1beta1" : "policy/v1";
   Json eviction = {{"apiVersion", api}, {"kind", "Eviction"},

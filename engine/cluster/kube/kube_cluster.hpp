@@ -43,8 +43,10 @@ class KubeCluster final : public cluster::Cluster {
   ~KubeCluster() override;
 
   const std::string& name() const override { return name_; }
-  // GET /version, once.
+  // GET /version (on every call: a control-plane upgrade changes it).
   cluster::ServerVersion version() const override;
+  // The endpoint's context, server and exec plugin (kubeconfig_view.hpp).
+  Json kubeconfig() const override;
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
   // Items parsed from the server's pages (simdjson), not converted: the Lua binding builds tables from
@@ -67,6 +69,10 @@ class KubeCluster final : public cluster::Cluster {
   // Re-opens and re-lists the watches of the current wait as needed; when it next needs to (RetryClock ms).
   void service_waits();
   std::optional<std::int64_t> next_wait_due_ms() const;
+
+  // Something other than this client may have written CustomResourceDefinitions (a vendor CLI that
+  // installs or upgrades a product): kinds found missing may be served now.
+  void forget_discovery_misses() { discovery_.forget_misses(); }
 
   // Every kind the server lists (preferred versions), for snapshots.
   std::vector<cluster::SnapshotKind> listable_kinds();
@@ -115,7 +121,7 @@ class KubeCluster final : public cluster::Cluster {
   HttpClient http_;
   ApiTransport transport_;
   Discovery discovery_;
-  mutable std::optional<cluster::ServerVersion> version_;
+  mutable std::optional<cluster::ServerVersion> version_;  // the last one read
   std::unique_ptr<WaitCache> waits_;  // only with a hub
   std::unique_ptr<simdjson::dom::parser> page_parser_;  // kept: it reuses its buffers from page to page
   // The next page of list_items, being fetched while the caller converts the current one. A member,

@@ -7,7 +7,14 @@
 
 #include <fmt/format.h>
 
+#include "run/interrupt.hpp"
+
 namespace refit::kube {
+
+namespace {
+// The longest a wait sleeps before it looks again whether the run was asked to stop.
+constexpr std::int64_t kLongestPauseMs = 100;
+}  // namespace
 
 KubeWorld::KubeWorld(Warn warn) : warn_(std::move(warn)), origin_steady_ms_(steady_ms()) {}
 
@@ -70,11 +77,13 @@ void KubeWorld::advance_to(std::int64_t t) {
       if (auto next = cluster->next_wait_due_ms()) due = std::min(due.value_or(*next), *next);
     }
     if (hub_.changes() != changes) return;
+    // A run asked to stop ends its wait at once (the wait's next poll sees the request).
+    if (run::interrupt::requested()) return;
     const std::int64_t now_world = now();
     if (now_world >= t) return;
     auto pause = static_cast<std::int64_t>(std::ceil(static_cast<double>(t - now_world) / speed_));
     if (due) pause = std::min(pause, std::max<std::int64_t>(*due - steady_ms(), 0));
-    pause = std::max<std::int64_t>(pause, 1);
+    pause = std::clamp<std::int64_t>(pause, 1, kLongestPauseMs);
     if (hub_.busy()) {
       hub_.poll(pause);
       if (hub_.changes() != changes) return;

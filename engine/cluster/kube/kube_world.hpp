@@ -39,6 +39,11 @@ class KubeWorld final : public run::Timeline {
   void wait_began() override;
   void wait_ended() override;
 
+  // A command changed the world: it may have installed CustomResourceDefinitions on any cluster.
+  void forget_discovery_misses() {
+    for (auto& c : clusters_) c->forget_discovery_misses();
+  }
+
   // N when every cluster is a `refit sim serve` world running N times faster than the wall clock, else 1.
   double speed() const { return speed_; }
 

@@ -19,6 +19,7 @@
 
 #include "cluster/kube/base64.hpp"
 #include "cluster/kube/exec_credential.hpp"
+#include "cluster/kube/kubeconfig_view.hpp"
 #include "cluster/kube/http_client.hpp"
 #include "cluster/kube/kubeconfig_entries.hpp"
 
@@ -398,6 +399,7 @@ Endpoint Kubeconfig::endpoint(const std::string& context, const CredentialOption
     spec.user = ctx.user;
     if (spec.exec && user.exec->provide_cluster_info) spec.exec->cluster_info = exec_cluster_info(endpoint, cluster);
   }
+  if (spec.exec) endpoint.exec_plugin = exec_plugin_view(*spec.exec);
   endpoint.credentials = make_credentials(std::move(spec), options);
   return endpoint;
 }

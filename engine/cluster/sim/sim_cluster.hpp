@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "cluster/cluster.hpp"
 #include "cluster/sim/object_store.hpp"
@@ -17,6 +18,9 @@ class SimCluster final : public cluster::Cluster {
   const std::string& name() const override { return name_; }
   cluster::ServerVersion version() const override;
   void set_version(const std::string& git_version);
+  // The kubeconfig context a snapshot read the cluster through (the fixture's `kubeconfig`), or null.
+  Json kubeconfig() const override { return kubeconfig_; }
+  void set_kubeconfig(Json view) { kubeconfig_ = std::move(view); }
   bool get(const ObjectRef& ref, const std::function<void(const Json&)>& visit) override;
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) override;
   void create(Json object, const StoredVisitor& stored) override;
@@ -42,6 +46,7 @@ class SimCluster final : public cluster::Cluster {
   cluster::ServerVersion version_;
   ObjectStore store_;
   Evictor evictor_;
+  Json kubeconfig_;
 };
 
 // The API server's answer to a store error: NotFound 404, AlreadyExists 409, Conflict 409, Invalid 422.

@@ -1,8 +1,10 @@
 #include "cluster/sim/sim_runtime.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "data/yaml.hpp"
 #include "lua/cluster_binding.hpp"
@@ -89,7 +91,7 @@ struct SimPrimitives {
     return 1;
   }
 
-  // W.add_cluster(name, { version =, default = })
+  // W.add_cluster(name, { version =, default =, kubeconfig = }) (kubeconfig: the fixture's, checked)
   static int add_cluster(lua_State* L) {
     SimRuntime& r = rt(L);
     luaL_checkstring(L, 1);
@@ -99,7 +101,9 @@ struct SimPrimitives {
     std::string version = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
     lua_getfield(L, 2, "default");
     bool make_default = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    lua_getfield(L, 2, "kubeconfig");
+    nlohmann::json kubeconfig = lua_istable(L, -1) ? lua::to_json(L, -1) : nlohmann::json();
+    lua_pop(L, 3);
     if (version.empty()) throw lua::Error(fmt::format("cluster \"{}\": version is required", name));
     SimCluster* cluster = nullptr;
     try {
@@ -107,6 +111,7 @@ struct SimPrimitives {
     } catch (const std::exception& e) {
       throw lua::Error(e.what());
     }
+    if (!kubeconfig.is_null()) cluster->set_kubeconfig(std::move(kubeconfig));
     r.watch_cluster(*cluster);
     cluster->set_evictor([&r](SimCluster& c, const ObjectRef& pod) { r.evict(c, pod); });
     lua::push_cluster_handle(L, cluster, nullptr, cluster);
@@ -479,10 +484,30 @@ void SimRuntime::load_document(const nlohmann::json& fixture, const std::string&
   lua_pushstring(L, fixture_dir_.c_str());
   if (scenario) lua::push_json(L, *scenario, lua::NullMode::Drop);
   else lua_pushnil(L);
-  if (auto err = vm_.pcall(3, 0)) throw FixtureError(err->message);
+  if (auto err = vm_.pcall(3, 1)) throw FixtureError(err->message);
+  if (lua_isfunction(L, -1)) {
+    add_cluster_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_pop(L, 1);
+  }
   // Whatever the fixture scheduled at time zero (controllers settling) happens before the run.
   advance_to(0);
   if (world_.clusters().empty()) throw FixtureError(fmt::format("{}: the fixture defines no clusters", display));
+}
+
+void SimRuntime::add_cluster(const std::string& name, const nlohmann::json& entry, const std::string& display) {
+  if (add_cluster_ref_ == LUA_NOREF) throw FixtureError("the simulated world cannot add a cluster: no world is loaded");
+  // The entry's mistakes are named after it, not after the fixture the world was loaded from.
+  std::string fixture_display = std::exchange(fixture_display_, display);
+  lua_State* L = vm_.state();
+  lua_rawgeti(L, LUA_REGISTRYINDEX, add_cluster_ref_);
+  lua_pushstring(L, name.c_str());
+  lua::push_json(L, entry, lua::NullMode::Drop);
+  auto err = vm_.pcall(2, 0);
+  fixture_display_ = std::move(fixture_display);
+  if (err) throw FixtureError(err->message);
+  // What the new cluster's controllers scheduled at once happens before the run goes on.
+  advance_to(now());
 }
 
 std::vector<std::string> SimRuntime::tool_names() {
@@ -505,17 +530,11 @@ exec::Result SimRuntime::run(const exec::Request& request) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, tools_ref_);
   lua_getfield(L, -1, program.c_str());
   if (!lua_isfunction(L, -1)) {
-    std::string known;
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-      known += (known.empty() ? "" : ", ") + std::string(lua_tostring(L, -2));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
+    lua_pop(L, 2);
+    std::vector<std::string> known = tool_names();  // sorted: the message is the same on every run
     return exec::Result{127, "",
                         fmt::format("refit: the simulated world has no model of '{}' (it models: {})\n", program,
-                                    known.empty() ? "none" : known),
+                                    known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))),
                         0};
   }
   lua_remove(L, -2);

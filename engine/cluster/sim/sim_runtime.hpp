@@ -36,6 +36,12 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   void load_document(const nlohmann::json& fixture, const std::string& display, const std::string& dir,
                      const std::optional<std::string>& scenario_path);
 
+  // Adds cluster `name` to the loaded world while a run goes on (a plan from live clusters snapshots
+  // a cluster that ctx:connect reaches): `entry` is a fixture cluster entry of objects ({version,
+  // objects}, as a snapshot makes it); `display` names it in errors. Its objects are created and the
+  // Kubernetes controllers started on it, at the current time. Throws FixtureError.
+  void add_cluster(const std::string& name, const nlohmann::json& entry, const std::string& display);
+
   std::int64_t now() const override { return world_.clock().now_ms(); }
   void advance_to(std::int64_t t) override;
 
@@ -72,6 +78,7 @@ class SimRuntime final : public run::Timeline, public exec::Executor {
   int tools_ref_ = LUA_NOREF;    // name -> model function
   int subs_ref_ = LUA_NOREF;     // cluster -> kind -> { fn or { fn } (skips status-only changes), ... }
   int evictor_ref_ = LUA_NOREF;  // W.evictor's function
+  int add_cluster_ref_ = LUA_NOREF;  // what the world's loader returned: adds a cluster later
   ChangeTap tap_;
   bool tap_wants_old_ = false;
   // What the watchers of (cluster, kind) need: the object as it was before the change (some

@@ -232,6 +232,10 @@ return function(W, env, O)
     R.S.c:delete(machine_ref(R, m.name))
     remove_machine(R, m)
     write_status(R)
+    -- The last outdated machine gone, the rollout ends in the same reconcile, as CAPI's controllers
+    -- end it: the MachineSets scaled and the control plane's version set when the status first says
+    -- every machine is up to date, not some seconds after a client saw that and moved on.
+    if oldest_outdated(R) == nil and R.spec_desired == R.desired then return step(R) end
     W.after(W.random(NEXT_MIN, NEXT_MAX), function() step(R) end, R.S.name .. ": " .. R.key .. " next machine")
   end
 

@@ -213,6 +213,48 @@ return function(W, kube, faults)
     return name
   end
 
+  local function in_cidr(ip, cidr)
+    local base, bits = cidr:match("^([%d%.]+)/(%d+)$")
+    if not base or not ip:match("^%d+%.%d+%.%d+%.%d+$") then return false end
+    local shift = 32 - tonumber(bits)
+    return ip_to_int(ip) >> shift == ip_to_int(base) >> shift
+  end
+
+  local function internal_ip(node)
+    for _, a in ipairs(util.get(node, "status", "addresses") or {}) do
+      if a.type == "InternalIP" then return a.address end
+    end
+  end
+
+  -- The fixture's own nodes (a snapshot's) hold addresses of the subnets: new nodes take the next
+  -- ones after them, so that no name is given twice.
+  function E.reserve_listed_addresses(rec)
+    for _, node in ipairs(E.kube(rec):list { kind = "Node" }) do
+      local ip = internal_ip(node)
+      for _, subnet in pairs(rec.subnets) do
+        if ip and in_cidr(ip, subnet.cidrBlock) then
+          subnet.sim.next = math.max(subnet.sim.next, ip_to_int(ip) - ip_to_int(subnet.cidrBlock))
+        end
+      end
+    end
+  end
+
+  -- Makes a Node the fixture lists (a snapshot's) an instance of node group `ng`: an update replaces
+  -- it like the nodes the model launches. Its subnet is the group's that holds its address.
+  function E.adopt_node(rec, ng, node, release)
+    local ip = internal_ip(node)
+    local subnet = ng.sim.subnets[1]
+    for _, id in ipairs(ng.sim.subnets) do
+      if ip and rec.subnets[id] and in_cidr(ip, rec.subnets[id].cidrBlock) then subnet = id break end
+    end
+    local provider = util.get(node, "spec", "providerID") or ""
+    table.insert(ng.sim.instances, {
+      node = node.metadata.name, subnet = subnet, release = release,
+      instanceId = provider:match("(i%-%w+)$") or ("i-0" .. util.hash_hex("instance:" .. rec.name .. ":" .. node.metadata.name, 16)),
+      kubelet = util.get(node, "status", "nodeInfo", "kubeletVersion"),
+    })
+  end
+
   -- Terminates the instance behind a node: the Node goes away, its address is free again.
   function E.terminate_node(rec, ng, name)
     for i, inst in ipairs(ng.sim.instances) do

@@ -9,13 +9,50 @@ local util = require "refit.sim.util"
 local checker = require "refit.sim.check"
 local releases = require "refit.sim.eks_releases"
 
+-- The values EKS reports (a snapshot of a live cluster carries whichever it read).
+local CLUSTER_STATUSES = { "ACTIVE", "CREATING", "UPDATING", "DELETING", "FAILED", "PENDING" }
+local NODEGROUP_STATUSES = { "ACTIVE", "DEGRADED", "CREATING", "UPDATING", "DELETING", "CREATE_FAILED", "DELETE_FAILED" }
+local ADDON_STATUSES = { "ACTIVE", "DEGRADED", "CREATING", "UPDATING", "DELETING", "CREATE_FAILED", "UPDATE_FAILED",
+  "DELETE_FAILED" }
+local AMI_TYPES = { "AL2_x86_64", "AL2_x86_64_GPU", "AL2_ARM_64", "CUSTOM", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64",
+  "BOTTLEROCKET_x86_64_NVIDIA", "BOTTLEROCKET_ARM_64_NVIDIA", "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD",
+  "AL2023_x86_64_NEURON", "AL2023_x86_64_NVIDIA", "WINDOWS_CORE_2019_x86_64", "WINDOWS_FULL_2019_x86_64",
+  "WINDOWS_CORE_2022_x86_64", "WINDOWS_FULL_2022_x86_64" }
+local NODEGROUP_LABEL = "eks.amazonaws.com/nodegroup"
+
 return function(W, E)
   local CORE_ADDONS = E.CORE_ADDONS
+
+  -- `issues`: the health issues EKS reports ({ code, message, resourceIds }), as health.issues.
+  local function load_issues(path, list, check)
+    local out = W.json.array {}
+    for i, issue in ipairs(check:list(path, list, { default = {} })) do
+      local ip = checker.index(path, i)
+      check:map(ip, issue, { required = true })
+      check:known_fields(ip, issue, { "code", "message", "resourceIds" })
+      local ids = W.json.array {}
+      for j, id in ipairs(check:list(checker.field(ip, "resourceIds"), issue.resourceIds, { default = {} })) do
+        ids[#ids + 1] = check:string(checker.index(checker.field(ip, "resourceIds"), j), id)
+      end
+      out[#out + 1] = { code = check:string(checker.field(ip, "code"), issue.code, { required = true }),
+                        message = check:string(checker.field(ip, "message"), issue.message, { default = "" }),
+                        resourceIds = ids }
+    end
+    return out
+  end
+
+  -- The Nodes the fixture already lists for a node group (a snapshot of a live cluster keeps its
+  -- nodes), sorted by name: the group adopts them instead of launching its own.
+  local function listed_nodes(rec, name)
+    local nodes = W.cluster(rec.kube):list { kind = "Node", labels = { [NODEGROUP_LABEL] = name } }
+    table.sort(nodes, function(a, b) return a.metadata.name < b.metadata.name end)
+    return nodes
+  end
 
 
   local NODEGROUP_FIELDS = { "name", "count", "version", "releaseVersion", "desiredSize", "minSize", "maxSize",
     "maxUnavailable", "maxUnavailablePercentage", "instanceTypes", "amiType", "capacityType", "labels",
-    "taints", "kubeletVersion", "diskSize", "status", "subnets", "tags" }
+    "taints", "kubeletVersion", "diskSize", "status", "subnets", "tags", "issues" }
 
   local function load_nodegroup(rec, ng_spec, path, check)
     local f = function(k) return checker.field(path, k) end
@@ -73,25 +110,29 @@ return function(W, E)
       releaseVersion = release,
       createdAt = util.aws_time(-86400000 * 30),
       modifiedAt = util.aws_time(-86400000 * 30),
-      status = check:oneof(f("status"), ng_spec.status, { "ACTIVE", "DEGRADED" }, { default = "ACTIVE" }),
-      capacityType = check:oneof(f("capacityType"), ng_spec.capacityType, { "ON_DEMAND", "SPOT" }, { default = "ON_DEMAND" }),
+      status = check:oneof(f("status"), ng_spec.status, NODEGROUP_STATUSES, { default = "ACTIVE" }),
+      capacityType = check:oneof(f("capacityType"), ng_spec.capacityType, { "ON_DEMAND", "SPOT", "CAPACITY_BLOCK" },
+                                 { default = "ON_DEMAND" }),
       scalingConfig = { minSize = min, maxSize = max, desiredSize = desired },
       instanceTypes = W.json.array(util.copy(types)),
       subnets = W.json.array(subnet_ids),
-      amiType = check:oneof(f("amiType"), ng_spec.amiType,
-        { "AL2_x86_64", "AL2_x86_64_GPU", "AL2_ARM_64", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64", "CUSTOM" },
-        { default = "AL2_x86_64" }),
+      amiType = check:oneof(f("amiType"), ng_spec.amiType, AMI_TYPES, { default = "AL2_x86_64" }),
       nodeRole = string.format("arn:aws:iam::%s:role/%s-nodegroup-role", rec.sim.account, rec.name),
       labels = check:string_map(f("labels"), ng_spec.labels) or {},
       taints = #taints > 0 and W.json.array(util.copy(taints)) or nil,
       diskSize = check:int(f("diskSize"), ng_spec.diskSize, { min = 1, default = 20 }),
-      health = { issues = W.json.array {} },
+      health = { issues = load_issues(f("issues"), ng_spec.issues, check) },
       updateConfig = update_config,
       resources = { autoScalingGroups = W.json.array { { name = "eks-" .. name .. "-" .. util.hash_hex("asg:" .. rec.name .. name, 8) } } },
       tags = check:string_map(f("tags"), ng_spec.tags) or {},
       sim = { instances = W.json.array {}, subnets = subnet_ids, next_subnet = 0 },
     }
     rec.nodegroups[name] = ng
+    local listed = listed_nodes(rec, name)
+    if #listed > 0 then
+      for _, node in ipairs(listed) do E.adopt_node(rec, ng, node, release) end
+      return
+    end
     for _ = 1, desired do
       E.launch_node(rec, ng, { ready = true, kubelet = kubelet, release = release })
     end
@@ -102,7 +143,7 @@ return function(W, E)
     for i, a in ipairs(check:list(checker.field(path, "addons"), spec.addons, { default = {} })) do
       local ap = checker.index(checker.field(path, "addons"), i)
       check:map(ap, a, { required = true })
-      check:known_fields(ap, a, { "name", "version", "status", "serviceAccountRoleArn", "configurationValues" })
+      check:known_fields(ap, a, { "name", "version", "status", "serviceAccountRoleArn", "configurationValues", "issues" })
       local name = check:string(checker.field(ap, "name"), a.name, { required = true })
       name = E.addon_name(name)
       local default = E.addon_versions(rec.version, name)
@@ -112,8 +153,8 @@ return function(W, E)
       end
       rec.addons[name] = {
         addonName = name, clusterName = rec.name, addonVersion = version,
-        status = check:oneof(checker.field(ap, "status"), a.status, { "ACTIVE", "DEGRADED" }, { default = "ACTIVE" }),
-        health = { issues = W.json.array {} },
+        status = check:oneof(checker.field(ap, "status"), a.status, ADDON_STATUSES, { default = "ACTIVE" }),
+        health = { issues = load_issues(checker.field(ap, "issues"), a.issues, check) },
         addonArn = string.format("arn:aws:eks:%s:%s:addon/%s/%s/%s", rec.region, rec.sim.account, rec.name, name,
                                  E.new_id("addon"):sub(1, 36)),
         createdAt = util.aws_time(-86400000 * 30), modifiedAt = util.aws_time(-86400000 * 30),
@@ -179,13 +220,19 @@ return function(W, E)
         selectors[#selectors + 1] = { namespace = check:string(checker.field(sp, "namespace"), s.namespace, { required = true }),
                                       labels = check:string_map(checker.field(sp, "labels"), s.labels) }
       end
+      local subnets = W.json.array {}
+      for j, id in ipairs(check:list(checker.field(pp, "subnets"), p.subnets, { default = rec.resourcesVpcConfig.subnetIds })) do
+        check:string(checker.index(checker.field(pp, "subnets"), j), id)
+        if not rec.subnets[id] then check:error(checker.index(checker.field(pp, "subnets"), j), "no subnet %q in this cluster's subnets", id) end
+        subnets[#subnets + 1] = id
+      end
       rec.fargateProfiles[name] = {
         fargateProfileName = name,
         fargateProfileArn = string.format("arn:aws:eks:%s:%s:fargateprofile/%s/%s/%s", rec.region, rec.sim.account,
                                           rec.name, name, util.hash_hex("fp:" .. name, 8)),
         clusterName = rec.name, createdAt = util.aws_time(-86400000 * 30),
         podExecutionRoleArn = string.format("arn:aws:iam::%s:role/%s-fargate-pod-execution", rec.sim.account, rec.name),
-        subnets = W.json.array(util.copy(rec.resourcesVpcConfig.subnetIds)),
+        subnets = subnets,
         selectors = selectors, status = "ACTIVE", tags = {},
         sim = { kubelet = check:string(checker.field(pp, "kubeletVersion"), p.kubeletVersion, { version = true }) },
       }
@@ -202,7 +249,7 @@ return function(W, E)
     for i, s in ipairs(list) do
       local sp = checker.index(checker.field(path, "subnets"), i)
       check:map(sp, s, { required = true })
-      check:known_fields(sp, s, { "id", "availabilityZone", "cidrBlock", "availableIpAddressCount" })
+      check:known_fields(sp, s, { "id", "availabilityZone", "cidrBlock", "availableIpAddressCount", "clusterSubnet" })
       local id = check:string(checker.field(sp, "id"), s.id, { default = "subnet-0" .. util.hash_hex("subnet:" .. rec.name .. i, 16) })
       local cidr = check:string(checker.field(sp, "cidrBlock"), s.cidrBlock,
                                 { default = string.format("10.0.%d.0/19", 32 * (i - 1)),
@@ -215,7 +262,9 @@ return function(W, E)
                                             { min = 0, default = 8000 }),
         sim = { next = 9 },
       }
-      ids[#ids + 1] = id
+      -- clusterSubnet: false for a subnet only node groups or Fargate profiles use (describe-cluster
+      -- does not list it, and the control plane update does not count its free addresses)
+      if check:bool(checker.field(sp, "clusterSubnet"), s.clusterSubnet, { default = true }) then ids[#ids + 1] = id end
     end
     rec.resourcesVpcConfig.subnetIds = ids
   end
@@ -230,7 +279,7 @@ return function(W, E)
     local f = function(k) return checker.field(path, k) end
     local name = check:string(f("name"), spec.name, { default = kube_name })
     if E.find(name) then check:error(f("name"), "EKS cluster %q is defined twice", name) end
-    local region = check:string(f("region"), spec.region, { default = "us-west-2", pattern = "^%l%l%-%l+%-%d$", example = "us-west-2" })
+    local region = check:string(f("region"), spec.region, { default = "us-west-2", pattern = "^%l%l%-[%l%-]+%-%d$", example = "us-west-2" })
     local account = check:string(f("accountId"), spec.accountId, { default = "111122223333", pattern = "^%d+$", example = "\"111122223333\"" })
     local version = check:string(f("version"), spec.version, { required = true, version = true })
     local hex = util.hash_hex("endpoint:" .. name .. region, 32):upper()
@@ -252,7 +301,7 @@ return function(W, E)
       logging = { clusterLogging = W.json.array { { types = W.json.array { "api", "audit", "authenticator",
                                                     "controllerManager", "scheduler" }, enabled = false } } },
       identity = { oidc = { issuer = string.format("https://oidc.eks.%s.amazonaws.com/id/%s", region, hex) } },
-      status = check:oneof(f("status"), spec.status, { "ACTIVE" }, { default = "ACTIVE" }),
+      status = check:oneof(f("status"), spec.status, CLUSTER_STATUSES, { default = "ACTIVE" }),
       certificateAuthority = { data = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lHOXcwQkFRc0ZBREFWTVJNd0VRWURWUVFERXdwcmRXSmwKY201bGRHVnpNQjRYRFRJeU1ETXdNVEE1TURBd01Gb1hEVE15TURJeU56QTVNREF3TUZvd0ZURVRNQkVHQTFVRQpBeE1LYTNWaVpYSnVaWFJsY3pDQ0FTSXdEUVlKS29aSWh2Y05BUUVCQlFBRGdnRVBBRENDQVFvQ2dnRUJBTHZ4Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K" },
       platformVersion = check:string(f("platformVersion"), spec.platformVersion,
                                      { default = releases[version].platform, pattern = "^eks%.%d+$", example = "eks.3" }),
@@ -264,6 +313,7 @@ return function(W, E)
     }
     W.cloud.eks.clusters[name] = rec
     load_subnets(rec, spec, path, check)
+    E.reserve_listed_addresses(rec)
     for i, ng in ipairs(check:list(f("nodegroups"), spec.nodegroups, { default = {} })) do
       local ngp = checker.index(f("nodegroups"), i)
       check:map(ngp, ng, { required = true })

@@ -17,7 +17,7 @@ local CLUSTER_SCOPED = {
 local SYSTEM_NAMESPACES = { "default", "kube-node-lease", "kube-public", "kube-system" }
 
 local TOP_FIELDS = { "description", "clusters", "clusters_generate", "seed" }
-local CLUSTER_FIELDS = { "default", "version", "description", "eks", "objects", "files", "generate" }
+local CLUSTER_FIELDS = { "default", "version", "description", "eks", "objects", "files", "generate", "kubeconfig" }
 
 -- `sections`: the cluster fields product models read (init.lua's PRODUCTS), name -> model; a model
 -- with a `version` function implies the cluster's API server version from its section.
@@ -38,7 +38,28 @@ return function(W, check, sections)
     return v:sub(1, 1) == "v" and v or ("v" .. v)
   end
 
-  -- The fixture's clusters in creation order: { name =, path =, spec =, default =, version = }.
+  -- `kubeconfig`: the context a snapshot read the cluster through (refit snapshot writes it; the
+  -- cluster handle's kubeconfig() answers it, so product helpers find the cloud cluster behind it).
+  local function kubeconfig_view(path, v)
+    if v == nil then return nil end
+    check:map(path, v)
+    check:known_fields(path, v, { "context", "cluster", "server", "namespace", "exec" })
+    for _, key in ipairs { "context", "cluster", "server", "namespace" } do check:string(checker.field(path, key), v[key]) end
+    local exec = v.exec
+    if exec ~= nil then
+      local epath = checker.field(path, "exec")
+      check:map(epath, exec)
+      check:known_fields(epath, exec, { "command", "args", "env" })
+      check:string(checker.field(epath, "command"), exec.command, { required = true })
+      for i, a in ipairs(check:list(checker.field(epath, "args"), exec.args, { default = {} })) do
+        check:string(checker.index(checker.field(epath, "args"), i), a)
+      end
+      check:string_map(checker.field(epath, "env"), exec.env)
+    end
+    return v
+  end
+
+  -- The fixture's clusters in creation order: { name =, path =, spec =, default =, version =, kubeconfig = }.
   function F.clusters(doc)
     check:map("", doc, { required = true })
     check:known_fields("", doc, TOP_FIELDS)
@@ -96,6 +117,7 @@ return function(W, check, sections)
         default = c.name
       end
       c.version = git_version(checker.field(c.path, "version"), c.spec.version)
+      c.kubeconfig = kubeconfig_view(checker.field(c.path, "kubeconfig"), c.spec.kubeconfig)
       local implied = c.spec.eks ~= nil
       for name, model in pairs(sections) do
         if c.spec[name] ~= nil and model.version then

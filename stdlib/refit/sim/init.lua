@@ -4,7 +4,7 @@
 -- with the decoded fixture, the fixture's directory and the decoded scenario (or nil). It creates the
 -- clusters and their objects (docs/fixtures.md), the cloud state of EKS clusters, applies the
 -- scenario (docs/scenarios.md), starts the controllers and registers the tool models (aws, eksctl,
--- and those of the product models below).
+-- and those of the product models below); it returns the function that adds a cluster later.
 
 local W = ...
 
@@ -110,7 +110,7 @@ return function(fixture, fixture_dir, scenario)
       end
       c.version = c.version or server
     end
-    W.add_cluster(c.name, { version = c.version, default = c.default })
+    W.add_cluster(c.name, { version = c.version, default = c.default, kubeconfig = c.kubeconfig })
     names[c.name] = true
   end
   faults.check_clusters(function(name) return names[name] == true end)
@@ -144,4 +144,16 @@ return function(fixture, fixture_dir, scenario)
 
   W.tool("aws", require("refit.sim.eks_aws")(W, eks, updates))
   W.tool("eksctl", require("refit.sim.eks_eksctl")(W, eks, updates))
+
+  -- Adds cluster `name` to the running world: a plan from live clusters snapshots a cluster that a
+  -- playbook reaches through ctx:connect (engine/run/snapshot_connect.hpp). `spec` is a fixture
+  -- cluster entry of objects (a snapshot's: no product section, so no product model reads it); its
+  -- objects are created, and the Kubernetes controllers started, as for the fixture's clusters.
+  return function(name, spec)
+    local c = fx.clusters({ clusters = { [name] = spec } })[1]
+    W.add_cluster(c.name, { version = c.version, default = false })
+    local ctx = fx.populate(c, kube)
+    fx.ensure_namespaces(c.name, ctx.namespaces)
+    kube.start(c.name)
+  end
 end

@@ -6,7 +6,8 @@
 -- refit.sim.kkp_installer) upgrades the master; KKP's own controllers then upgrade the seeds and
 -- reconcile the user clusters under the parallel-reconcile limit (refit.sim.kkp_controllers).
 -- `kubectl config get-contexts` answers from the operator's kubeconfig (the master's
--- kubeconfigContexts, default one context per fixture cluster, named like it).
+-- kubeconfigContexts, default one context per fixture cluster, named like it), and `helm list` from
+-- the Helm releases the installer deployed (refit.sim.kkp_helm).
 
 local util = require "refit.sim.util"
 local checker = require "refit.sim.check"
@@ -27,6 +28,7 @@ return {
     local fx = require("refit.sim.kkp_fixture")(W, S)
     local controllers = require("refit.sim.kkp_controllers")(W, S, fx, env.faults)
     local register = require("refit.sim.kkp_installer")(W, S, controllers, env.tools, env.faults)
+    local register_helm = require("refit.sim.kkp_helm")(W, S, env.tools)
     local releases = require "refit.sim.kkp_releases"
 
     -- `kubectl config get-contexts [NAME] [-o name]`: the operator's kubeconfig (S.contexts)
@@ -65,7 +67,8 @@ return {
         W.cloud.kkp = { releases = {} }
         local rel = {}
         for _, chart in ipairs(releases.MASTER_CHARTS) do
-          rel[chart.name] = { version = (S.master.version:gsub("^v", "")), status = "deployed", namespace = chart.namespace }
+          rel[chart.name] = { version = (S.master.version:gsub("^v", "")), status = "deployed", namespace = chart.namespace,
+                              revision = 1 }
         end
         W.cloud.kkp.releases[S.master.name] = rel
         for _, name in ipairs(util.sorted_keys(S.seeds)) do
@@ -73,7 +76,8 @@ return {
           if seed.minio or seed.mla then
             local r = {}
             for _, chart in ipairs(releases.SEED_CHARTS) do
-              r[chart.name] = { version = (seed.version:gsub("^v", "")), status = "deployed", namespace = chart.namespace }
+              r[chart.name] = { version = (seed.version:gsub("^v", "")), status = "deployed", namespace = chart.namespace,
+                                revision = 1 }
             end
             W.cloud.kkp.releases[name] = r
           end
@@ -86,6 +90,7 @@ return {
         end
         env.tools.command("kubectl", "config get-contexts", function(args) return get_contexts(args) end,
                           { flags = { output = "string", ["no-headers"] = "bool" }, short = { o = "output" } })
+        register_helm()
         controllers.start()
       end,
     }

@@ -179,13 +179,15 @@ return function(W, S, controllers, tools, faults)
                               "Helm release " .. chart.name .. " times out")
     if fault then
       sleep(opts.helm_timeout)
-      rel[chart.name] = { version = bare(version), status = "failed", namespace = chart.namespace }
+      rel[chart.name] = { version = bare(version), status = "failed", namespace = chart.namespace,
+                          revision = (from and rel[chart.name].revision or 0) + 1 }
       opts.changed = true
       return string.format("failed to deploy %s: failed to deploy Helm release: Error: UPGRADE FAILED: timed out " ..
                            "waiting for the condition", chart.display)
     end
     sleep(rand(chart.min, chart.max))
-    rel[chart.name] = { version = bare(version), status = "deployed", namespace = chart.namespace }
+    rel[chart.name] = { version = bare(version), status = "deployed", namespace = chart.namespace,
+                        revision = (from and rel[chart.name].revision or 0) + 1 }
     opts.changed = true
     if chart.name == "kubermatic-operator" then
       controllers.set_image(cluster, "kubermatic-operator", NS, releases.image(opts.edition, version))

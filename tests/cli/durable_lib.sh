@@ -1,0 +1,51 @@
+# Helpers of the durable-run tests (tests/cli/durable_*_test.sh): runs of tests/cli/playbooks/durable.lua
+# against worlds served by `refit sim serve` (the real backend), journaled in their own state directories.
+# Source after lib.sh, with $tmp set.
+DURABLE_PB=tests/cli/playbooks/durable.lua
+DURABLE_FX=examples/clusters/eks-1.20.yaml
+
+# The served world, without what differs between two runs (lib.sh's normalize_world).
+world_now() {
+  served_dump >"$tmp/dump.json" && normalize_world "$tmp/dump.json"
+}
+
+# only_run STATE_DIR: the id of the one run journaled there.
+only_run() {
+  local files=("$1"/runs/*.jsonl)
+  [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs: ${files[*]}" >&2; return 1; }
+  basename "${files[0]}" .jsonl
+}
+
+# line_of JOURNAL EVENT [STEP [PHASE_OR_VERB]]: the number of the first journal line with that event
+# (and step, and phase or verb).
+line_of() {
+  jq -n --arg e "$2" --arg s "${3:-}" --arg p "${4:-}" '
+    [inputs] | to_entries
+    | map(select(.value.event == $e and ($s == "" or .value.step == $s)
+                 and ($p == "" or .value.phase == $p or .value.verb == $p)))
+    | if length == 0 then error("no such event") else .[0].key + 1 end' "$1"
+}
+
+# apply_durable STATE_DIR [ARGS...]: applies the playbook to the served world ($KC), journaled in STATE_DIR.
+apply_durable() {
+  local state=$1
+  shift
+  run apply $DURABLE_PB --kubeconfig "$KC" --context demo --yes --state-dir "$state" "$@"
+}
+
+# continue_durable resume|rollback STATE_DIR RUN [ARGS...]
+continue_durable() {
+  local mode=$1 state=$2 id=$3
+  shift 3
+  run "$mode" "$id" --state-dir "$state" --yes "$@"
+}
+
+# reference_run: an uninterrupted run on a fresh served world; sets $REF_WORLD and $REF_JOURNAL.
+reference_run() {
+  start_sim_serve "$tmp" $DURABLE_FX
+  apply_durable "$tmp/state-reference"
+  expect_code 0 "the uninterrupted apply"
+  REF_WORLD=$(world_now)
+  REF_JOURNAL="$tmp/state-reference/runs/$(only_run "$tmp/state-reference").jsonl"
+  stop_sim_serve
+}
