@@ -2,7 +2,7 @@
 # Installs the Debian packages refit builds with, only those missing. Used by `make` and CI.
 set -euo pipefail
 packages=(cmake g++ make pkg-config liblua5.4-dev libyaml-cpp-dev libfmt-dev nlohmann-json3-dev
-          libcli11-dev catch2 jq time libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
+          libsimdjson-dev libcli11-dev catch2 jq time libcurl4-openssl-dev libcpp-httplib-dev libssl-dev
           nghttp2-proxy)
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@
 #include "lua/fields.hpp"
 #include "lua/guard.hpp"
 #include "lua/json_bridge.hpp"
+#include "lua/parsed_json_bridge.hpp"
 
 namespace refit::lua {
 
@@ -156,14 +157,19 @@ int l_list(lua_State* L) {
   lua_newtable(L);
   int out = lua_gettop(L);
   lua_Integer i = 1;
+  // Items from a real cluster come parsed but not converted, and become tables directly; the simulated
+  // world's are Json values.
+  ParsedJsonPusher parsed(L, NullMode::Drop);
   try {
-    h.cluster->list(q, [&](const nlohmann::json& obj) {
-      push_json(L, obj, NullMode::Drop);
+    h.cluster->list_items(q, [&](const cluster::ListItem& item) {
+      if (item.json != nullptr) push_json(L, *item.json, NullMode::Drop);
+      else parsed.push_item(*item.parsed, item.api_version, item.kind);
       lua_rawseti(L, out, i++);
     });
   } catch (const std::exception& e) {
     rethrow_as_lua(e, "list");
   }
+  parsed.close();
   push_array_marker(L);
   lua_setmetatable(L, out);
   return 1;

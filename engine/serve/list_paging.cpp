@@ -50,7 +50,8 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 }
 
 std::string encode_continue(const ContinueToken& token) {
-  nlohmann::json doc = {{"rv", token.resource_version}, {"ns", token.ns}, {"name", token.name}};
+  nlohmann::json doc = {
+      {"rv", token.resource_version}, {"ns", token.ns}, {"name", token.name}, {"left", token.remaining}};
   return base64url_encode(doc.dump());
 }
 
@@ -59,12 +60,14 @@ std::optional<ContinueToken> decode_continue(std::string_view text) {
   if (!bytes) return std::nullopt;
   nlohmann::json doc = nlohmann::json::parse(*bytes, nullptr, false);
   if (!doc.is_object()) return std::nullopt;
-  auto rv = doc.find("rv"), ns = doc.find("ns"), name = doc.find("name");
+  auto rv = doc.find("rv"), ns = doc.find("ns"), name = doc.find("name"), left = doc.find("left");
   if (rv == doc.end() || !rv->is_number_unsigned() || ns == doc.end() || !ns->is_string() || name == doc.end() ||
-      !name->is_string() || name->get_ref<const std::string&>().empty()) {
+      !name->is_string() || name->get_ref<const std::string&>().empty() || left == doc.end() ||
+      !left->is_number_unsigned()) {
     return std::nullopt;
   }
-  return ContinueToken{rv->get<std::uint64_t>(), ns->get<std::string>(), name->get<std::string>()};
+  return ContinueToken{rv->get<std::uint64_t>(), ns->get<std::string>(), name->get<std::string>(),
+                       left->get<std::uint64_t>()};
 }
 
 bool after_token(const ContinueToken& token, std::string_view ns, std::string_view name) {

@@ -14,6 +14,11 @@ struct ContinueToken {
   std::uint64_t resource_version = 0;
   std::string ns;    // the last object of the previous page
   std::string name;
+  // How many items followed that page when it was read. The next page's remainingItemCount counts
+  // down from it, instead of every page walking the rest of the kind to count it again (which made a
+  // list of n objects in pages cost n²/limit visits). Like the API server's, the count may be off by
+  // what changed between pages; it is never 0 while a continue token is given.
+  std::uint64_t remaining = 0;
 };
 
 // Opaque to clients: base64url (no padding) of a small JSON document.

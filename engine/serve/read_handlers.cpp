@@ -1,5 +1,6 @@
 // GET of an object and of a collection (lists with selectors and paging), as JSON or, for kubectl get's
 // human-readable output, as Tables.
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <optional>
@@ -41,13 +42,15 @@ std::size_t parse_limit(const ApiRequest& request) {
 // Where a page of a list ends.
 struct PageEnd {
   std::uint64_t resource_version = 0;
-  std::size_t remaining = 0;  // objects after the page
-  ContinueToken next;         // the last object of the page
+  bool more = false;          // objects follow the page
+  ContinueToken next;         // the last object of the page, and how many follow it
 };
 
 // Hands each object of one page of the request's list to `take`, in namespace/name order. A page starts
 // at its token, not at the kind's first object; the index walks (node, label) may still pass objects
-// before it, which after_token skips. Once the page is full the rest is only counted.
+// before it, which after_token skips. Every walk is in namespace/name order, so once the page is full
+// the rest is only counted: by the first page, which has no count yet; later pages stop at the first
+// item past theirs and count down from the token's.
 PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optional<ContinueToken>& token,
                   const std::function<void(const Json&)>& take) {
   const ResourceInfo& resource = request.resource;
@@ -55,27 +58,32 @@ PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optio
                        request.query("labelSelector"), request.query("fieldSelector")};
   PageEnd end;
   end.resource_version = token ? token->resource_version : request.cluster.store().resource_version();
-  end.next = ContinueToken{end.resource_version, {}, {}};
-  std::size_t included = 0;
+  end.next = ContinueToken{end.resource_version, {}, {}, 0};
+  std::size_t included = 0, remaining = 0;
   try {
     auto visit = [&](const Json& object) {
       if (limit != 0 && included == limit) {
-        ++end.remaining;
-        return;
+        end.more = true;
+        ++remaining;
+        return !token;
       }
       const Json& metadata = metadata_of(object);
       std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
-      if (token && !after_token(*token, ns, name)) return;
+      if (token && !after_token(*token, ns, name)) return true;
       ++included;
       take(object);
       end.next.ns = ns;
       end.next.name = name;
+      return true;
     };
-    if (token) request.cluster.store().list_after(query, token->ns, token->name, visit);
-    else request.cluster.list(query, visit);
+    request.cluster.store().walk_after(query, token ? token->ns : "", token ? token->name : "", visit);
   } catch (const SelectorError& e) {
     throw bad_request(e.what());
   }
+  if (end.more && token) {
+    remaining = std::max<std::uint64_t>(token->remaining > included ? token->remaining - included : 0, 1);
+  }
+  end.next.remaining = remaining;
   return end;
 }
 
@@ -110,10 +118,10 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   });
   writer.raw("],\"metadata\":{\"resourceVersion\":");
   writer.string(std::to_string(end.resource_version));
-  if (end.remaining != 0) {
+  if (end.more) {
     writer.raw(",\"continue\":");
     writer.string(encode_continue(end.next));
-    writer.raw(fmt::format(",\"remainingItemCount\":{}", end.remaining));
+    writer.raw(fmt::format(",\"remainingItemCount\":{}", end.next.remaining));
   }
   writer.raw("}}");
   if (whole) cache.note_list_size(resource.kind, out.size());
@@ -156,9 +164,9 @@ void handle_list(const ApiRequest& request) {
     std::vector<const Json*> rows;
     for (const Json& object : objects) rows.push_back(&object);
     TablePage page{std::to_string(end.resource_version), {}, {}};
-    if (end.remaining != 0) {
+    if (end.more) {
       page.continue_token = encode_continue(end.next);
-      page.remaining = end.remaining;
+      page.remaining = end.next.remaining;
     }
     respond_json(request.response, 200, *table_body(request, rows, page));
     return;

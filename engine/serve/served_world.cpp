@@ -15,6 +15,7 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
     catalogs_[c->name()];
   }
   if (sim::SimCluster* def = world.default_cluster()) default_ = def->name();
+  for (const auto& c : world.clusters()) prime_items(*c, catalogs_[c->name()].items);
   runtime_.set_change_tap_with_old([this](const std::string& cluster, const sim::Change& change) {
     hub_.record(cluster, change, runtime_.now());
     auto it = catalogs_.find(cluster);
@@ -26,6 +27,20 @@ ServedWorld::ServedWorld(sim::SimRuntime& runtime, std::size_t watch_history)
 }
 
 ServedWorld::~ServedWorld() { runtime_.set_change_tap(nullptr); }
+
+// As a list at the object's own apiVersion asks for it (the version clients read from discovery,
+// unless the kind was written at several): built-in kinds' items without apiVersion and kind.
+void ServedWorld::prime_items(const sim::SimCluster& cluster, ItemCache& items) {
+  for (const sim::ObjectStore::KindEntry& entry : cluster.store().kinds()) {
+    const bool custom = !builtin_is_namespaced(entry.group, entry.kind).has_value();
+    std::string any_version = entry.group.empty() ? "v1" : entry.group + "/v1";  // the store reads the group only
+    cluster.store().list(sim::ListQuery{any_version, entry.kind, "", "", ""}, [&](const Json& object) {
+      auto api_version = object.find("apiVersion");
+      if (api_version == object.end() || !api_version->is_string()) return;
+      items.item(object, api_version->get_ref<const std::string&>(), custom);
+    });
+  }
+}
 
 sim::SimCluster* ServedWorld::cluster(std::string_view name) { return runtime_.world().find(std::string(name)); }
 

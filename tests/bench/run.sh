@@ -81,5 +81,11 @@ kubectl_ms=$(awk -v s="$kubectl_start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f
 awk -v med="$(value get_median_ms)" -v p99="$(value get_p99_ms)" -v total="$(value get_total_ms)" -v k="$kubectl_ms" 'BEGIN{
   printf "   1,000 sequential gets: refit %.0f ms (median %.3f ms, p99 %.3f ms); kubectl get x1,000: %.0f ms (%.1f ms each); refit is %.0fx faster\n",
          total, med, p99, k, k / 1000, k / total }'
-printf "   list of %s Nodes into Lua: %s ms\n" "$(value list_nodes)" "$(value list_nodes_ms)"
+printf "   list of %s Nodes into Lua (c:list): first %s ms; then median %s ms (min %s, max %s, of 6)\n" \
+  "$(value list_nodes)" "$(value list_nodes_first_ms)" "$(value list_nodes_warm_ms)" "$(value list_nodes_warm_min_ms)" \
+  "$(value list_nodes_warm_max_ms)"
+printf "   the calling thread's CPU time (parse, Lua tables): first %s ms, then median %s ms; the process's, with\n" \
+  "$(value list_nodes_first_thread_cpu_ms)" "$(value list_nodes_warm_thread_cpu_ms)"
+printf "   the read-ahead thread receiving pages: median %s ms. The rest of the wall time is waiting (server, cores)\n" \
+  "$(value list_nodes_warm_client_cpu_ms)"
 printf "   a 60-second wait (polled every 5 s, %s evaluations): %s requests\n" "$(value wait_evaluations)" "$(value wait_requests)"

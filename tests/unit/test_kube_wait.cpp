@@ -431,3 +431,22 @@ TEST_CASE("kube wait: over HTTP/1.1 a wait's watches do not wait on each other",
   CHECK(labels_of_node() == Json{{"upgraded", "yes"}});
   world.wait_ended();
 }
+
+TEST_CASE("kube wait: list_items inside a wait reads the wait's cache, as Json values",
+          "[kube][kube-wait][list-items]") {
+  Api api;
+  api.world->wait_began();
+  const refit::kube::ListQuery deployments{"apps/v1", "Deployment", "kube-system", "", ""};
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::string> names;
+    api.cluster->list_items(deployments, [&](const refit::cluster::ListItem& item) {
+      REQUIRE(item.json != nullptr);
+      CHECK(item.parsed == nullptr);
+      CHECK((*item.json)["kind"] == "Deployment");
+      names.push_back((*item.json)["metadata"]["name"]);
+    });
+    CHECK(names == std::vector<std::string>{"coredns", "metrics-server"});
+  }
+  CHECK(api.server.requests() == std::vector<std::string>{"GET " + kDeployments + "?limit=500"});
+  api.world->wait_ended();
+}

@@ -166,6 +166,29 @@ TEST_CASE("lists: selectors, paging, resourceVersion, items as the API server se
   CHECK(second["items"][0]["metadata"]["name"] == "pinned-1");
   CHECK_FALSE(second["metadata"].contains("continue"));
   CHECK(second["metadata"]["resourceVersion"] == rv);
+  // Page by page, the count of what is left goes down, and the last page has neither.
+  Json one = w.get_json("/api/v1/nodes?limit=1");
+  CHECK(one["metadata"]["remainingItemCount"] == 2);
+  Json two = w.get_json("/api/v1/nodes?limit=1&continue=" + one["metadata"]["continue"].get<std::string>());
+  CHECK(two["items"][0]["metadata"]["name"] == "free-2");
+  CHECK(two["metadata"]["remainingItemCount"] == 1);
+  Json three = w.get_json("/api/v1/nodes?limit=1&continue=" + two["metadata"]["continue"].get<std::string>());
+  CHECK(three["items"][0]["metadata"]["name"] == "pinned-1");
+  CHECK_FALSE(three["metadata"].contains("remainingItemCount"));
+  CHECK_FALSE(three["metadata"].contains("continue"));
+  // The count is the first page's, counted down (the API server's counts the first page's snapshot):
+  // objects created meanwhile are served but not counted, and a page with more after it says at least 1.
+  Json twelve = w.get_json("/api/v1/nodes?limit=2");
+  CHECK(twelve["metadata"]["remainingItemCount"] == 1);
+  w.send("POST", "/api/v1/nodes", R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"zz-1"}})", kJson, 201);
+  w.send("POST", "/api/v1/nodes", R"({"apiVersion":"v1","kind":"Node","metadata":{"name":"zz-2"}})", kJson, 201);
+  Json next = w.get_json("/api/v1/nodes?limit=1&continue=" + twelve["metadata"]["continue"].get<std::string>());
+  CHECK(next["items"][0]["metadata"]["name"] == "pinned-1");
+  CHECK(next["metadata"]["remainingItemCount"] == 1);
+  Json last = w.get_json("/api/v1/nodes?limit=5&continue=" + next["metadata"]["continue"].get<std::string>());
+  REQUIRE(last["items"].size() == 2);
+  CHECK(last["items"][1]["metadata"]["name"] == "zz-2");
+  CHECK_FALSE(last["metadata"].contains("continue"));
   CHECK(w.get_json("/api/v1/nodes?continue=garbage", 400)["message"] ==
         "continue: the continue token is not valid (it was not issued by this server)");
   CHECK(w.get_json("/api/v1/nodes?limit=-1", 400)["message"] == "limit: invalid value \"-1\": a non-negative integer");

@@ -105,8 +105,9 @@ TEST_CASE("Go durations, as clients send ?timeout=", "[serve][paths]") {
   CHECK_FALSE(refit::serve::parse_go_duration("5d").has_value());
 }
 
-TEST_CASE("continue tokens carry the list's resourceVersion and where the next page starts", "[serve][paging]") {
-  ContinueToken token{1234, "shop", "web-7"};
+TEST_CASE("continue tokens carry the list's resourceVersion, where the next page starts, and what is left",
+          "[serve][paging]") {
+  ContinueToken token{1234, "shop", "web-7", 9500};
   std::string text = refit::serve::encode_continue(token);
   CHECK(text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == std::string::npos);
   auto back = refit::serve::decode_continue(text);
@@ -114,14 +115,17 @@ TEST_CASE("continue tokens carry the list's resourceVersion and where the next p
   CHECK(back->resource_version == 1234);
   CHECK(back->ns == "shop");
   CHECK(back->name == "web-7");
+  CHECK(back->remaining == 9500);
 
   CHECK_FALSE(refit::serve::decode_continue("not a token!").has_value());
   CHECK_FALSE(refit::serve::decode_continue(refit::serve::base64url_encode("{\"rv\":1}")).has_value());
+  std::string without_count = refit::serve::base64url_encode(R"({"rv":1,"ns":"","name":"a"})");
+  CHECK_FALSE(refit::serve::decode_continue(without_count).has_value());
   CHECK_FALSE(refit::serve::decode_continue(refit::serve::base64url_encode("[1,2]")).has_value());
 }
 
 TEST_CASE("list order is namespace, then name: a page starts after the token's object", "[serve][paging]") {
-  ContinueToken token{1, "shop", "web-2"};
+  ContinueToken token{1, "shop", "web-2", 0};
   CHECK_FALSE(refit::serve::after_token(token, "shop", "web-1"));
   CHECK_FALSE(refit::serve::after_token(token, "shop", "web-2"));
   CHECK(refit::serve::after_token(token, "shop", "web-3"));

@@ -128,8 +128,10 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     std::string_view value = trim(line.substr(15));
     std::size_t length = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
-    // A page of a list can be many megabytes: one allocation instead of a dozen doublings.
-    if (ec == std::errc() && length < (std::size_t{1} << 31)) ctx->response->body.reserve(length);
+    // A page of a list can be many megabytes: one allocation instead of a dozen doublings. The 64 bytes
+    // more are simdjson's padding (SIMDJSON_PADDING), which it reads past a document's end: with them
+    // in the string, a list's page is parsed where it is instead of being copied first.
+    if (ec == std::errc() && length < (std::size_t{1} << 31)) ctx->response->body.reserve(length + 64);
   } else {
     ctx->client->note_header(line);
   }

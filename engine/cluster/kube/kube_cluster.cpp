@@ -1,6 +1,7 @@
 #include "cluster/kube/kube_cluster.hpp"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "cluster/kinds.hpp"
 #include "cluster/kube/json_fields.hpp"
@@ -60,6 +61,17 @@ std::vector<cluster::SnapshotKind> KubeCluster::listable_kinds() {
 }
 
 Exchange KubeCluster::call(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
+  finish_read_ahead();
+  return send(std::move(request), rules, subject);
+}
+
+void KubeCluster::finish_read_ahead() {
+  if (!read_ahead_.valid()) return;
+  read_ahead_.wait();
+  read_ahead_ = {};  // its answer, or its failure, belonged to a list that is over
+}
+
+Exchange KubeCluster::send(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {
   Exchange exchange = transport_.send(request, rules, subject);
   const long status = exchange.response.status;
   // A get's or delete's 404 and a discovery document's absence are answers the caller reads.
@@ -178,52 +190,138 @@ bool KubeCluster::get(const ObjectRef& ref, const std::function<void(const Json&
   return true;
 }
 
-std::string KubeCluster::list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
-                                    const std::string& fields, const std::function<void(Json&)>& take) {
-  RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
+Exchange KubeCluster::fetch_page(const std::string& target, bool first, const RequestSubject& subject,
+                                 bool on_read_ahead) {
+  HttpRequest request;
+  request.target = target;
+  Exchange exchange;
+  try {
+    exchange = on_read_ahead ? send(std::move(request), SendRules{true}, subject)
+                             : call(std::move(request), SendRules{true}, subject);
+  } catch (const ApiError& e) {
+    if (e.status != 410 || first) throw;
+    throw ApiError(410, e.reason,
+                   fmt::format("list {}: the collection changed too much while refit read it page by page (the "
+                               "server expired its continue token): run it again", describe_subject(subject)));
+  }
+  if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
+  return exchange;
+}
+
+void KubeCluster::page_through(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                               const std::string& fields,
+                               const std::function<std::string(HttpResponse&, const RequestSubject&)>& read,
+                               const std::function<void()>& visit_read) {
+  const RequestSubject subject{"list", resource.kind, ns, "", resource.qualified(), ""};
   const std::string first = fmt::format("{}?limit={}{}", resource.collection_path(ns), options_.list_page_size,
                                         selector_query(labels, fields));
-  std::string next, version;
-  do {
-    HttpRequest request;
-    request.target = next.empty() ? first : first + "&continue=" + url_encode(next);
-    Exchange exchange;
-    try {
-      exchange = call(std::move(request), SendRules{true}, subject);
-    } catch (const ApiError& e) {
-      if (e.status != 410 || next.empty()) throw;
-      throw ApiError(410, e.reason,
-                     fmt::format("list {}: the collection changed too much while refit read it page by page (the "
-                                 "server expired its continue token): run it again", describe_subject(subject)));
+  Exchange page = fetch_page(first, true, subject, false);
+  for (;;) {
+    const std::string next = read(page.response, subject);
+    const std::string target = first + "&continue=" + url_encode(next);
+    if (!visit_read) {
+      if (next.empty()) return;
+      page = fetch_page(target, false, subject, false);
+      continue;
     }
-    if (exchange.response.status == 404) throw decode_api_error(exchange.response, subject, http_.where());
-    Json page = parse(exchange.response, subject);
-    exchange.response.body = std::string();  // the page is parsed: its text is not needed while visiting
-    const Json& metadata = metadata_of(page);
-    version = string_member(metadata, "resourceVersion");
-    next = string_member(metadata, "continue");
-    auto items = page.find("items");
-    if (items == page.end() || !items->is_array()) continue;
-    // Lists leave apiVersion and kind out of their items; the playbook's objects have them.
-    for (Json& item : *items) {
-      item["apiVersion"] = resource.api_version;
-      item["kind"] = resource.kind;
-      take(item);
+    // The connection is this thread's again only once the read-ahead is collected: nothing here
+    // touches it meanwhile (visit_read converts what `read` parsed), and finish_read_ahead() guards
+    // every other way in.
+    if (!next.empty()) {
+      read_ahead_ = std::async(std::launch::async, [this, target, subject] {
+        return fetch_page(target, false, subject, true);
+      });
     }
-  } while (!next.empty());
+    visit_read();
+    if (next.empty()) return;
+    std::future<Exchange> fetched = std::move(read_ahead_);
+    page = fetched.get();  // rethrows the read-ahead's failure
+  }
+}
+
+std::string KubeCluster::take_json_page(HttpResponse& page, const RequestSubject& subject, const ApiResource& resource,
+                                        const std::function<void(Json&)>& take, std::string& version) const {
+  Json doc = parse(page, subject);
+  page.body = std::string();  // the page is parsed: its text is not needed while visiting
+  const Json& metadata = metadata_of(doc);
+  version = string_member(metadata, "resourceVersion");
+  std::string next = string_member(metadata, "continue");
+  auto items = doc.find("items");
+  if (items == doc.end() || !items->is_array()) return next;
+  // Lists leave apiVersion and kind out of their items; the playbook's objects have them.
+  for (Json& item : *items) {
+    item["apiVersion"] = resource.api_version;
+    item["kind"] = resource.kind;
+    take(item);
+  }
+  return next;
+}
+
+std::string KubeCluster::list_pages(const ApiResource& resource, const std::string& ns, const std::string& labels,
+                                    const std::string& fields, const std::function<void(Json&)>& take) {
+  std::string version;
+  page_through(resource, ns, labels, fields, [&](HttpResponse& page, const RequestSubject& subject) {
+    return take_json_page(page, subject, resource, take, version);
+  });
   return version;
 }
 
-void KubeCluster::list(const ListQuery& query, const std::function<void(const Json&)>& visit) {
+const ApiResource* KubeCluster::list_target(const ListQuery& query, std::string& ns) {
   if (query.kind.empty()) invalid("a list needs a kind");
   const ApiResource* resource = resource_for(query.api_version, query.kind, false);
+  if (resource != nullptr && resource->namespaced) ns = query.ns;
+  return resource;
+}
+
+void KubeCluster::list(const ListQuery& query, const std::function<void(const Json&)>& visit) {
+  std::string ns;
+  const ApiResource* resource = list_target(query, ns);
   if (resource == nullptr) return;
-  const std::string ns = resource->namespaced ? query.ns : "";
   if (waits_ && waits_->active()) {
     waits_->list(*resource, ns, query.label_selector, query.field_selector, visit);
     return;
   }
   list_pages(*resource, ns, query.label_selector, query.field_selector, [&](Json& item) { visit(item); });
+}
+
+void KubeCluster::list_items(const ListQuery& query, const std::function<void(const cluster::ListItem&)>& visit) {
+  std::string ns;
+  const ApiResource* resource = list_target(query, ns);
+  if (resource == nullptr) return;
+  auto visit_json = [&](const Json& object) { visit(cluster::ListItem{&object, nullptr, {}, {}}); };
+  if (waits_ && waits_->active()) {
+    waits_->list(*resource, ns, query.label_selector, query.field_selector, visit_json);
+    return;
+  }
+  if (!page_parser_) page_parser_ = std::make_unique<simdjson::dom::parser>();
+  // A page is parsed first (its continue token starts the next page's read-ahead), then its items are
+  // handed over, unless simdjson refused it: then it was handed over as Json values at once.
+  simdjson::dom::element doc;
+  simdjson::dom::array items;
+  bool parsed = false, has_items = false;
+  auto read = [&](HttpResponse& page, const RequestSubject& subject) -> std::string {
+    parsed = page_parser_->parse(page.body).get(doc) == simdjson::SUCCESS;
+    has_items = parsed && doc["items"].get_array().get(items) == simdjson::SUCCESS;
+    // Items that are not objects get nlohmann's treatment (an error), as in list(): check before
+    // visiting any, so that the page is read one way only.
+    if (has_items) {
+      for (simdjson::dom::element item : items) parsed = parsed && item.is_object();
+    }
+    if (!parsed) {
+      std::string version;
+      return take_json_page(page, subject, *resource, [&](Json& item) { visit_json(item); }, version);
+    }
+    std::string_view next;
+    if (doc["metadata"]["continue"].get(next) != simdjson::SUCCESS) next = {};
+    return std::string(next);
+  };
+  auto visit_read = [&] {
+    if (!parsed || !has_items) return;
+    for (simdjson::dom::element item : items) {
+      visit(cluster::ListItem{nullptr, &item, resource->api_version, resource->kind});
+    }
+  };
+  page_through(*resource, ns, query.label_selector, query.field_selector, read, visit_read);
 }
 
 void KubeCluster::write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored) {
@@ -321,6 +419,7 @@ void KubeCluster::evict(const ObjectRef& pod) {
 }
 
 void KubeCluster::wait_began() {
+  finish_read_ahead();
   if (waits_) waits_->begin();
 }
 
@@ -329,6 +428,7 @@ void KubeCluster::wait_ended() {
 }
 
 void KubeCluster::service_waits() {
+  finish_read_ahead();
   if (waits_ && waits_->active()) waits_->service();
 }
 

@@ -478,6 +478,14 @@ void ObjectStore::list(const ListQuery& query, const std::function<void(const Js
 
 void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
                              const std::function<void(const Json&)>& visit) const {
+  walk_after(query, after_ns, after_name, [&](const Json& object) {
+    visit(object);
+    return true;
+  });
+}
+
+void ObjectStore::walk_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
+                             const std::function<bool(const Json&)>& visit) const {
   const bool after = !after_name.empty();
   if (query.kind.empty()) fail(Code::Invalid, "a list needs a kind");
   std::string_view group = storage_group_of(group_of(resolve_api_version(query.api_version, query.kind)), query.kind);
@@ -492,10 +500,12 @@ void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, 
   } else if (at.ns.empty()) {
     at.ns = fields.required_value("metadata.namespace").value_or(std::string_view());
   }
+  // Whether to go on.
   auto accept = [&](const StoredObject& stored) {
     if ((labels.matches_everything() || labels.matches(stored.labels)) && fields.matches(stored.object)) {
-      visit(stored.object);
+      return visit(stored.object);
     }
+    return true;
   };
 
   // The narrowest candidate set first; every candidate still goes through both selectors.
@@ -509,7 +519,7 @@ void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, 
     auto entry = objects->by_node_name.find(*node);
     if (entry == objects->by_node_name.end()) return;
     for (Objects::const_iterator it : entry->second) {
-      if (at.ns.empty() || it->first.ns == at.ns) accept(it->second);
+      if ((at.ns.empty() || it->first.ns == at.ns) && !accept(it->second)) return;
     }
     return;
   }
@@ -529,7 +539,7 @@ void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, 
   if (no_match) return;
   if (narrowest != nullptr) {
     for (Objects::const_iterator it : *narrowest) {
-      if (at.ns.empty() || it->first.ns == at.ns) accept(it->second);
+      if ((at.ns.empty() || it->first.ns == at.ns) && !accept(it->second)) return;
     }
     return;
   }
@@ -538,11 +548,15 @@ void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, 
     if (after && ViewPair{after_ns, after_name} >= ViewPair{at.ns, {}}) {
       it = objects->objects.upper_bound(ViewPair{after_ns, after_name});
     }
-    for (; it != objects->objects.end() && it->first.ns == at.ns; ++it) accept(it->second);
+    for (; it != objects->objects.end() && it->first.ns == at.ns; ++it) {
+      if (!accept(it->second)) return;
+    }
     return;
   }
   auto it = after ? objects->objects.upper_bound(ViewPair{after_ns, after_name}) : objects->objects.begin();
-  for (; it != objects->objects.end(); ++it) accept(it->second);
+  for (; it != objects->objects.end(); ++it) {
+    if (!accept(it->second)) return;
+  }
 }
 
 const Json& ObjectStore::create(Json obj) {

@@ -90,6 +90,10 @@ class ObjectStore {
   // (node, label), so the caller skips those itself.
   void list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
                   const std::function<void(const Json&)>& visit) const;
+  // The same, until `visit` returns false: a page that is full, and knows how many items follow,
+  // need not walk the rest of the kind.
+  void walk_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
+                  const std::function<bool(const Json&)>& visit) const;
 
   // AlreadyExists; Invalid when apiVersion, kind or metadata.name is missing, or metadata.namespace
   // is missing for a namespaced kind. A namespace given for a cluster-scoped kind is dropped.
