@@ -33,4 +33,6 @@ kept_points_after_command() {
 
 # dkp/upgrade: an AppDeployment pointed at the new version, its HelmReleases not yet Ready.
 kept_points_after_command dkp-upgrade-kept "dkp upgrade catalogapp"
+# kkp/upgrade: the master stack deployed at the target, the KKP operator not yet at it.
+kept_points_after_command kkp-upgrade-kept "./kubermatic-installer deploy kubermatic-master"
 finish
