@@ -33,6 +33,8 @@ kept_points_after_command() {
 
 # dkp/upgrade: an AppDeployment pointed at the new version, its HelmReleases not yet Ready.
 kept_points_after_command dkp-upgrade-kept "dkp upgrade catalogapp"
+# kaptain/upgrade: the Instance at the new OperatorVersion, its plan not yet started by KUDO's manager.
+kept_points_after_command kaptain-upgrade-kept "kubectl kudo upgrade"
 # kkp/upgrade: the master stack deployed at the target, the KKP operator not yet at it.
 kept_points_after_command kkp-upgrade-kept "./kubermatic-installer deploy kubermatic-master"
 finish
