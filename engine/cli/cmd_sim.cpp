@@ -1,5 +1,5 @@
-// refit sim serve FIXTURE | refit sim exec TOOL ARGS...: the simulated world as a Kubernetes API
-// server, and its tool models run from outside it.
+// refit sim serve FIXTURE | refit sim exec TOOL ARGS... | refit sim dump: the simulated world as a
+// Kubernetes API server, its tool models run from outside it, and a kept world printed.
 #include <signal.h>
 #include <unistd.h>
 
@@ -264,10 +264,11 @@ void add_serve(CLI::App& sim, GlobalOptions& global, Command& command) {
 }  // namespace
 
 void add_sim(CLI::App& app, GlobalOptions& global, Command& command) {
-  auto* sim = app.add_subcommand("sim", "Serve a simulated world as a Kubernetes API server");
+  auto* sim = app.add_subcommand("sim", "Serve a simulated world as a Kubernetes API server, run its tools, print a kept one");
   sim->require_subcommand(1);
   add_serve(*sim, global, command);
   add_sim_exec(*sim, command);
+  add_sim_dump(*sim, global, command);
 }
 
 }  // namespace refit::cli

@@ -1,4 +1,4 @@
-// The parts of `refit sim`: serve (cmd_sim.cpp) and exec (cmd_sim_exec.cpp).
+// The parts of `refit sim`: serve (cmd_sim.cpp), exec (cmd_sim_exec.cpp) and dump (cmd_sim_dump.cpp).
 #pragma once
 #include "cli/common.hpp"
 
@@ -6,5 +6,7 @@ namespace refit::cli {
 
 // Adds `refit sim exec TOOL ARGS...` under `sim`.
 void add_sim_exec(CLI::App& sim, Command& command);
+// Adds `refit sim dump FIXTURE --sim-state FILE` under `sim`.
+void add_sim_dump(CLI::App& sim, GlobalOptions& global, Command& command);
 
 }  // namespace refit::cli

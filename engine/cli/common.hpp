@@ -46,7 +46,7 @@ void add_check(CLI::App& app, GlobalOptions& global, Command& command);
 void add_plan(CLI::App& app, GlobalOptions& global, Command& command, const std::string& mode);
 void add_test(CLI::App& app, GlobalOptions& global, Command& command);
 void add_paths(CLI::App& app, GlobalOptions& global, Command& command);
-void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec
+void add_sim(CLI::App& app, GlobalOptions& global, Command& command);  // refit sim serve | exec | dump
 void add_snapshot(CLI::App& app, GlobalOptions& global, Command& command);
 void add_runs(CLI::App& app, GlobalOptions& global, Command& command);
 void add_resume(CLI::App& app, GlobalOptions& global, Command& command);    // refit resume RUN

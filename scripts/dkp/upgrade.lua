@@ -815,7 +815,15 @@ local function catalog_step(item)
       end
       return true
     end,
+    -- A run stopped after the command, before the releases were Ready (done says not done), asked
+    -- already: the AppDeployment points at the target, and only the wait (verify) is left to do.
     run = function(ctx)
+      local ad = ctx.cluster:get { apiVersion = APP_API, kind = "AppDeployment", namespace = item.ns, name = item.appdeployment }
+      if ad and ad.spec.appRef.name == item.app .. "-" .. item.to then
+        ctx.log("AppDeployment %s/%s points at %s-%s already (an earlier run upgraded it): waiting for its releases",
+                item.ns, item.appdeployment, item.app, item.to)
+        return
+      end
       local cmd = { mutates = true }
       for i, a in ipairs(argv) do cmd[i] = a end
       ctx:exec(cmd)

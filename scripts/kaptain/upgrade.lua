@@ -622,6 +622,12 @@ local monitor_step = refit.step "plan" {
   summary = "kubectl kudo plan status until the plan is COMPLETE (FATAL_ERROR fails; ERROR: KUDO retries)",
   verify = function(ctx)
     local retried = {}
+    -- Until KUDO's manager picks the upgrade up, the Instance still shows the plan run before it (COMPLETE,
+    -- or FATAL_ERROR): a status last updated before the target OperatorVersion was created is that one. A
+    -- resume right after kubectl kudo upgrade looks before the manager does.
+    local ov = ctx.cluster:get { apiVersion = KUDO_API, kind = "OperatorVersion", namespace = ctx.params.namespace,
+                                 name = target_ov(ctx) }
+    local upgraded_at = ov and ov.metadata.creationTimestamp
     ctx:wait(string.format("KUDO plan of Instance %s/%s COMPLETE", ctx.params.namespace, ctx.params.instance), function()
       local r = ctx:exec { "kubectl", "kudo", "plan", "status", "--instance", ctx.params.instance, "--namespace",
                            ctx.params.namespace, "-o", "json" }
@@ -629,6 +635,10 @@ local monitor_step = refit.step "plan" {
       local agg = status.aggregatedStatus or {}
       local plan = status.planStatus and status.planStatus[agg.activePlanName or "deploy"]
       local s = plan and plan.status or "NEVER_RUN"
+      if upgraded_at and plan and tostring(plan.lastUpdatedTimestamp or "") < upgraded_at then
+        return false, "plan " .. tostring(plan.name) .. " is " .. s .. " from before the upgrade: KUDO has not started " ..
+                      "the new one yet"
+      end
       if s == "COMPLETE" then return true end
       if s == "FATAL_ERROR" then
         local out = ctx:exec { "kubectl", "kudo", "plan", "status", "--instance", ctx.params.instance, "--namespace",

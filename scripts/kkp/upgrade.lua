@@ -796,6 +796,38 @@ local function run_installer(ctx, argv)
   ctx:fail("%s deploy %s exited %d: %s", ctx.params.installer, argv[3], r.code, detail)
 end
 
+-- The Helm releases of a cluster (helm list -A through `context`, else the kubeconfig's current one), by
+-- name: { chart =, status =, ... }. `stack` says whose releases they are, for the failure's message.
+local function helm_releases(ctx, context, stack)
+  local argv = { "helm", "list", "-A", check = false }
+  if context then argv[#argv + 1] = "--kube-context"; argv[#argv + 1] = context end
+  argv[#argv + 1] = "-o"; argv[#argv + 1] = "json"
+  if given(ctx.params.kubeconfig) then argv[#argv + 1] = "--kubeconfig"; argv[#argv + 1] = ctx.params.kubeconfig end
+  local r = ctx:exec(argv)
+  if r.code ~= 0 or type(r.json) ~= "table" then
+    ctx:fail("helm list -A%s failed (exit %d): %s. Its Helm releases tell whether %s runs %s already " ..
+             "(kubermatic-installer needs helm 3 on the PATH too)", context and (" --kube-context " .. context) or "",
+             r.code, r.stderr ~= "" and r.stderr or r.stdout, stack, target(ctx))
+  end
+  local out = {}
+  for _, rel in ipairs(r.json) do out[rel.name] = rel end
+  return out
+end
+
+-- Whether the charts are all deployed at the target among the releases: their versions are KKP's.
+local function charts_at_target(ctx, releases, charts)
+  local to = target(ctx)
+  for _, name in ipairs(charts) do
+    local rel = releases[name]
+    local version = rel and tostring(rel.chart):sub(#name + 2)
+    if not rel or rel.status ~= "deployed" or not semver.parse(version) or vtag(version) ~= to then return false end
+  end
+  return true
+end
+
+-- The charts `kubermatic-installer deploy kubermatic-master` deploys, the operator's among them.
+local MASTER_STACK_CHARTS = { "nginx-ingress-controller", "cert-manager", "dex", "kubermatic-operator", "telemetry" }
+
 local function deploy_master_step()
   return refit.step "deploy-master" {
     summary = "kubermatic-installer deploy kubermatic-master of the target release (validates the installation first)",
@@ -805,6 +837,14 @@ local function deploy_master_step()
       return given(v) ~= nil and semver.parse(v) ~= nil and vtag(v) == target(ctx)
     end,
     run = function(ctx)
+      -- A run stopped after the installer deployed the master stack, before the operator stamped its
+      -- version (done says not done), deployed it already: only the operator's takeover (verify) is left.
+      local context = given(ctx.params.kube_context)
+      if charts_at_target(ctx, helm_releases(ctx, context, "the master stack"), MASTER_STACK_CHARTS) then
+        ctx.log("the master stack's Helm releases are deployed at %s already (an earlier run deployed them): " ..
+                "waiting for the KKP operator", target(ctx))
+        return
+      end
       ctx.log("point of no return: KKP %s -> %s (KKP does not support downgrades)", ctx.state.from, target(ctx))
       run_installer(ctx, installer_args(ctx, "kubermatic-master"))
     end,
@@ -840,30 +880,10 @@ end
 -- The charts `kubermatic-installer deploy kubermatic-seed` deploys.
 local SEED_STACK_CHARTS = { "minio", "s3-exporter" }
 
--- The Helm releases of a seed (helm list -A through its context), by name: { chart =, status =, ... }.
-local function seed_releases(ctx, item)
-  local argv = { "helm", "list", "-A", "--kube-context", item.context, "-o", "json", check = false }
-  if given(ctx.params.kubeconfig) then argv[#argv + 1] = "--kubeconfig"; argv[#argv + 1] = ctx.params.kubeconfig end
-  local r = ctx:exec(argv)
-  if r.code ~= 0 or type(r.json) ~= "table" then
-    ctx:fail("helm list -A --kube-context %s failed (exit %d): %s. Its Helm releases tell whether the seed stack of " ..
-             "seed %s runs %s already (kubermatic-installer needs helm 3 on the PATH too)", item.context, r.code,
-             r.stderr ~= "" and r.stderr or r.stdout, item.name, target(ctx))
-  end
-  local out = {}
-  for _, rel in ipairs(r.json) do out[rel.name] = rel end
-  return out
-end
-
--- Whether the seed stack's releases are deployed at the target: its chart versions are KKP's.
+-- Whether the seed stack's releases are deployed at the target.
 local function seed_stack_at_target(ctx, item)
-  local releases, to = seed_releases(ctx, item), target(ctx)
-  for _, name in ipairs(SEED_STACK_CHARTS) do
-    local rel = releases[name]
-    local version = rel and tostring(rel.chart):sub(#name + 2)
-    if not rel or rel.status ~= "deployed" or not semver.parse(version) or vtag(version) ~= to then return false end
-  end
-  return true
+  return charts_at_target(ctx, helm_releases(ctx, item.context, "the seed stack of seed " .. item.name),
+                          SEED_STACK_CHARTS)
 end
 
 local function seed_stack_step(item)

@@ -62,7 +62,7 @@ void KeptWorld::restore(const StateContents& contents) {
   check_origin(header, origin_of(options_.fixture, options_.scenario, options_.seed), file);
   check_world(header, world_sha256(runtime_), file);
   std::vector<StateLine> inputs(contents.lines.begin() + 1, contents.lines.end());
-  replay_inputs(file, inputs, runtime_, SecretMarkers(options_.secrets), header.refit_version);
+  replay_inputs(file, inputs, runtime_, SecretMarkers(options_.secrets), header.refit_version, options_.takes_secrets);
   replayed_ = inputs.size();
   if (contents.torn) {
     warnings_.push_back(fmt::format("{}:{}: the last line was cut short (a run was killed while writing it): dropped; "

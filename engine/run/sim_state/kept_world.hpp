@@ -27,6 +27,9 @@ struct KeptWorldOptions {
   std::optional<std::string> scenario;
   std::uint64_t seed = 1;
   std::map<std::string, std::string> secrets;   // the run's secret parameters: name -> value
+  // false: a reader that is never given secret parameters (refit sim dump, which would print them); a
+  // replay that meets one is refused, and says so instead of asking for --set.
+  bool takes_secrets = true;
 };
 
 // The arguments that build this world again on refit's command line: --sim FIXTURE, and --sim-state

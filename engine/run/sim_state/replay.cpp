@@ -120,7 +120,7 @@ Json replay_one(sim::SimRuntime& runtime, const Json& record) {
 }  // namespace
 
 void replay_inputs(const std::string& file, const std::vector<StateLine>& inputs, sim::SimRuntime& runtime,
-                   const SecretMarkers& markers, const std::string& recorded_by) {
+                   const SecretMarkers& markers, const std::string& recorded_by, bool takes_secrets) {
   for (const StateLine& line : inputs) {
     auto damaged = [&](const std::string& why) {
       return StateError(fmt::format("{}:{}: not an input refit recorded ({}): the file was damaged or changed by "
@@ -133,6 +133,12 @@ void replay_inputs(const std::string& file, const std::vector<StateLine>& inputs
     Json record = recorded_input;
     if (SecretMarkers::may_hold_marker(line.text)) {
       if (auto missing = markers.reveal(record)) {
+        if (!takes_secrets) {
+          throw StateError(fmt::format("{}:{}: this input holds the value of secret parameter {}, and refit sim dump "
+                                       "is never given secret parameters (it would print them): this kept world "
+                                       "cannot be dumped; its runs (refit resume, rollback) take --set {}=...",
+                                       file, line.number, *missing, *missing));
+        }
         throw StateError(fmt::format("{}:{}: this input holds the value of secret parameter {}, which this run was not "
                                      "given: pass --set {}=... with the value the world was recorded with",
                                      file, line.number, *missing, *missing));

@@ -13,7 +13,9 @@ namespace refit::run::simstate {
 
 // Replays `inputs` (FILE's lines after the header). Throws StateError naming FILE:line: a line that is
 // not an input, a secret parameter the run was not given, or an outcome other than the recorded one.
+// `takes_secrets` false: the reader is never given secret parameters (refit sim dump), which the
+// refusal of a secret says rather than asking for --set.
 void replay_inputs(const std::string& file, const std::vector<StateLine>& inputs, sim::SimRuntime& runtime,
-                   const SecretMarkers& markers, const std::string& recorded_by);
+                   const SecretMarkers& markers, const std::string& recorded_by, bool takes_secrets = true);
 
 }  // namespace refit::run::simstate
