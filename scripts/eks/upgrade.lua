@@ -778,6 +778,8 @@ local function lagging_fargate_pods(ctx, to)
         if owner then
           items[#items + 1] = { name = pod_name(pod), namespace = pod.metadata.namespace,
                                 pod = pod.metadata.name, owner_uid = owner.uid, owner = owner.kind .. " " .. owner.name,
+                                owner_ref = { apiVersion = owner.apiVersion, kind = owner.kind,
+                                              namespace = pod.metadata.namespace, name = owner.name },
                                 node = node.metadata.name, to = to }
         else
           bare[#bare + 1] = pod_name(pod)
@@ -802,16 +804,34 @@ local function fargate_step(item)
     end
     return out
   end
+  local function pod_ref() return { kind = "Pod", namespace = item.namespace, name = item.pod } end
   return {
     summary = "relaunch Fargate pod " .. item.name .. " so it runs on Kubernetes " .. item.to,
+    -- Done once the pod is gone and its replacement runs: every pod of its controller Running, as many
+    -- as it asks for. A run stopped after the delete, before the replacement was made or while it
+    -- starts, is not done, and goes on to wait for it.
     done = function(ctx)
-      return ctx.cluster:get { kind = "Pod", namespace = item.namespace, name = item.pod } == nil
+      if ctx.cluster:get(pod_ref()) then return false end
+      local running = 0
+      for _, pod in ipairs(siblings(ctx)) do
+        if (pod.status and pod.status.phase) ~= "Running" then return false end
+        running = running + 1
+      end
+      local owner = item.owner_ref and ctx.cluster:get(item.owner_ref)
+      local wanted = owner and owner.spec and owner.spec.replicas
+      return running >= (wanted or 1)
     end,
     run = function(ctx)
-      local before = {}
-      for _, pod in ipairs(siblings(ctx)) do before[#before + 1] = pod.metadata.name end
-      ctx.state[key] = before
-      ctx.cluster:delete { kind = "Pod", namespace = item.namespace, name = item.pod }
+      -- The replacement is a pod that did not run before. Those running now: a stopped run that
+      -- deleted the pod already may have left its replacement starting, which is not one of them.
+      if ctx.state[key] == nil then
+        local before = {}
+        for _, pod in ipairs(siblings(ctx)) do
+          if (pod.status and pod.status.phase) == "Running" then before[#before + 1] = pod.metadata.name end
+        end
+        ctx.state[key] = before
+      end
+      if ctx.cluster:get(pod_ref()) then ctx.cluster:delete(pod_ref()) end
     end,
     verify = function(ctx)
       local known = {}
