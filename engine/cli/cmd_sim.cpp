@@ -17,6 +17,7 @@
 
 #include "cli/cmd_sim.hpp"
 #include "cli/common.hpp"
+#include "cli/fixture_world.hpp"
 #include "cluster/sim/sim_runtime.hpp"
 #include "data/yaml.hpp"
 #include "run/local_file.hpp"
@@ -149,14 +150,13 @@ int run_serve(const GlobalOptions& global, const ServeCommand& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-response is that request's failure only
 
-  lua::Vm vm(vm_options(global));
-  run::prepare_vm(vm);
-  sim::World world(opts.seed);
-  sim::SimRuntime runtime(vm, world);
+  FixtureWorld built(global, opts.seed);
+  sim::World& world = built.world();
+  sim::SimRuntime& runtime = built.runtime();
   if (global.verbose) runtime.set_log([](const std::string& message) { std::cerr << "world: " << message << '\n'; });
   try {
-    runtime.load(opts.fixture, opts.scenario);
-  } catch (const sim::FixtureError& e) {
+    built.load(opts.fixture, opts.scenario);
+  } catch (const run::SetupError& e) {
     print_error(e.what());
     return 1;
   }

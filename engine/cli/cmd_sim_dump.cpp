@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/cmd_sim.hpp"
+#include "cli/fixture_world.hpp"
 #include "cluster/sim/sim_runtime.hpp"
 #include "run/session.hpp"
 #include "run/sim_state/kept_world.hpp"
@@ -32,15 +33,9 @@ int sim_dump(const GlobalOptions& global, const SimDumpOptions& o) {
     throw run::SetupError(fmt::format("--sim-state {}: no such file: no world is kept there (give the file refit "
                                       "apply --sim-state kept the world in)", o.sim_state));
   }
-  lua::Vm vm(vm_options(global));
-  run::prepare_vm(vm);
-  sim::World world(o.seed);
-  sim::SimRuntime runtime(vm, world);
-  try {
-    runtime.load(o.fixture, o.scenario);
-  } catch (const sim::FixtureError& e) {
-    throw run::SetupError(e.what());
-  }
+  FixtureWorld built(global, o.seed);
+  built.load(o.fixture, o.scenario);
+  sim::SimRuntime& runtime = built.runtime();
   run::simstate::KeptWorldOptions kept;
   kept.path = o.sim_state;
   kept.fixture = o.fixture;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
+#include "cli/fixture_world.hpp"
 #include "cli/unlock_run.hpp"
 #include "cluster/sim/sim_runtime.hpp"
 #include "exec/executor.hpp"
@@ -93,15 +94,10 @@ run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions
                                       "(give the file the run kept its world in, as refit apply --sim-state had it)",
                                       o.sim_state));
   }
-  lua::Vm vm(vm_options(global));
-  run::prepare_vm(vm);
-  sim::World world(o.seed);
-  sim::SimRuntime runtime(vm, world);
-  try {
-    runtime.load(o.fixture, o.scenario);
-  } catch (const sim::FixtureError& e) {
-    throw run::SetupError(e.what());
-  }
+  FixtureWorld built(global, o.seed);
+  built.load(o.fixture, o.scenario);
+  sim::World& world = built.world();
+  sim::SimRuntime& runtime = built.runtime();
   std::unique_ptr<run::simstate::KeptWorld> kept;
   if (!o.sim_state.empty()) {
     try {

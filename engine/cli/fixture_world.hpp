@@ -1,0 +1,31 @@
+// A simulated world made from its fixture, for the commands that stand one up outside a run: refit sim
+// serve, refit sim dump and refit unlock --sim. Its Lua VM, world and runtime live and die together.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/common.hpp"
+#include "cluster/sim/sim_runtime.hpp"
+#include "lua/vm.hpp"
+
+namespace refit::cli {
+
+class FixtureWorld {
+ public:
+  FixtureWorld(const GlobalOptions& global, std::uint64_t seed);
+
+  // Builds the world from FIXTURE and SCENARIO; a run::SetupError says why it cannot be.
+  void load(const std::string& fixture, const std::optional<std::string>& scenario);
+
+  sim::World& world() { return world_; }
+  sim::SimRuntime& runtime() { return *runtime_; }
+
+ private:
+  lua::Vm vm_;
+  sim::World world_;
+  std::unique_ptr<sim::SimRuntime> runtime_;
+};
+
+}  // namespace refit::cli
