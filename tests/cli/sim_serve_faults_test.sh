@@ -46,6 +46,12 @@ expect_err_exact "refit: $tmp/bad-api.yaml: api.errors.statuses[1]: must be one 
 # slow clock, which outlives many watches; and the same rollout on a server that ends every watch at
 # once, which the wait outlasts by listing. The last three servers log each request (-v).
 EKS_FX=examples/clusters/eks-1.20.yaml
+# At --speed 2000 a Retry-After of 1 s, which the client waits out on its own clock, is 33 minutes of
+# the world's: longer than eks/upgrade's 10-minute Fargate and 20-minute add-on limits, and a few of
+# them outlast its hour for the control plane. Both runs (so that they stay alike) give every wait a
+# day, 43 s of the test's time, so that a wait fails only if its state never comes.
+EKS_LIMITS=(--set control_plane_timeout=24h --set addon_timeout=24h --set nodegroup_timeout=24h
+  --set fargate_timeout=24h)
 PB=tests/cli/files/api-mutations.lua
 FX=tests/cli/files/api-mutations.yaml
 mkdir -p "$tmp/eks" "$tmp/writes" "$tmp/watches" "$tmp/cut"
@@ -63,7 +69,7 @@ watches_kc=$KC
 start_sim_serve "$tmp/cut" $EKS_FX -v --speed 1 --scenario "$tmp/cut.yaml"
 servers+=("$SERVE_PID")
 cut_kc=$KC
-(PATH="$tmp/bin:$PATH" "$REFIT" apply eks/upgrade --kubeconfig "$eks_kc" --context demo --set to=1.21 --yes -o json \
+(PATH="$tmp/bin:$PATH" "$REFIT" apply eks/upgrade --kubeconfig "$eks_kc" --context demo --set to=1.21 "${EKS_LIMITS[@]}" --yes -o json \
    >"$tmp/eks/out" 2>"$tmp/eks/err"; echo $? >"$tmp/eks/code") &
 eks_run=$!
 ("$REFIT" apply $PB --kubeconfig "$writes_kc" --context demo --yes -o json \
@@ -76,7 +82,7 @@ watches_run=$!
    >"$tmp/cut/out" 2>"$tmp/cut/err"; echo $? >"$tmp/cut/code") &
 cut_run=$!
 
-run apply eks/upgrade --sim $EKS_FX --set to=1.21 --save-world "$tmp/eks/in-process.json" -o json
+run apply eks/upgrade --sim $EKS_FX --set to=1.21 "${EKS_LIMITS[@]}" --save-world "$tmp/eks/in-process.json" -o json
 expect_code 0 "eks/upgrade in process"
 eks_in_process=$out
 run apply $PB --sim $FX --save-world "$tmp/writes/in-process.json" -o json
