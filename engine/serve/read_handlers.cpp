@@ -42,8 +42,7 @@ std::size_t parse_limit(const ApiRequest& request) {
 // Where a page of a list ends.
 struct PageEnd {
   std::uint64_t resource_version = 0;
-  bool more = false;          // objects follow the page
-  ContinueToken next;         // the last object of the page, and how many follow it
+  ContinueToken next;  // the last object of the page, and how many follow it (none: the list ends here)
 };
 
 // Hands each object of one page of the request's list to `take`, in namespace/name order. A page starts
@@ -60,10 +59,11 @@ PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optio
   end.resource_version = token ? token->resource_version : request.cluster.store().resource_version();
   end.next = ContinueToken{end.resource_version, {}, {}, 0};
   std::size_t included = 0, remaining = 0;
+  bool more = false;
   try {
     auto visit = [&](const Json& object) {
       if (limit != 0 && included == limit) {
-        end.more = true;
+        more = true;
         ++remaining;
         return !token;
       }
@@ -80,7 +80,7 @@ PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optio
   } catch (const SelectorError& e) {
     throw bad_request(e.what());
   }
-  if (end.more && token) {
+  if (more && token) {
     remaining = std::max<std::uint64_t>(token->remaining > included ? token->remaining - included : 0, 1);
   }
   end.next.remaining = remaining;
@@ -118,7 +118,7 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   });
   writer.raw("],\"metadata\":{\"resourceVersion\":");
   writer.string(std::to_string(end.resource_version));
-  if (end.more) {
+  if (end.next.remaining != 0) {
     writer.raw(",\"continue\":");
     writer.string(encode_continue(end.next));
     writer.raw(fmt::format(",\"remainingItemCount\":{}", end.next.remaining));
@@ -128,24 +128,27 @@ std::string list_body(const ApiRequest& request, std::size_t limit, const std::o
   return out;
 }
 
-// kubectl get's human-readable output: the objects as a Table, when the Accept header asks for one.
-std::optional<std::string> table_body(const ApiRequest& request, const std::vector<const Json*>& objects,
-                                      const TablePage& page) {
-  std::optional<std::string> version = table_requested(request.http.get_header_value("Accept"));
-  if (!version) return std::nullopt;
-  return table_of(*version, request.resource.kind, objects, request.world.runtime().now(),
-                  request.query("includeObject"), page)
+// kubectl get's human-readable output: the objects, as clients see them, as a Table of `version`.
+std::string table_body(const ApiRequest& request, const std::string& version, const std::vector<const Json*>& objects,
+                       const TablePage& page) {
+  return table_of(version, request.resource.kind, objects, request.world.runtime().now(), request.query("includeObject"),
+                  page)
       .dump();
 }
 
 }  // namespace
 
 void handle_get(const ApiRequest& request) {
+  std::optional<std::string> table = table_requested(request.http.get_header_value("Accept"));
   std::string body;
   bool found = request.cluster.get(request.ref(), [&](const Json& object) {
-    std::optional<std::string> table =
-        table_body(request, {&object}, TablePage{std::string(string_at(metadata_of(object), "resourceVersion")), {}, {}});
-    body = table ? std::move(*table) : request.world.served_json(object, request.resource.api_version);
+    if (!table) {
+      body = request.world.served_json(object, request.resource.api_version);
+      return;
+    }
+    std::optional<Json> scratch;
+    body = table_body(request, *table, {&request.world.client_view(object, scratch)},
+                      TablePage{std::string(string_at(metadata_of(object), "resourceVersion")), {}, {}});
   });
   if (!found) throw not_found(request.subject());
   respond_json(request.response, 200, std::move(body));
@@ -158,17 +161,20 @@ void handle_list(const ApiRequest& request) {
     token = decode_continue(text);
     if (!token) throw bad_request("continue: the continue token is not valid (it was not issued by this server)");
   }
-  if (table_requested(request.http.get_header_value("Accept"))) {
+  if (std::optional<std::string> table = table_requested(request.http.get_header_value("Accept"))) {
     std::vector<Json> objects;  // copies: the store hands out references only while it walks
-    PageEnd end = walk_page(request, limit, token, [&](const Json& object) { objects.push_back(object); });
+    PageEnd end = walk_page(request, limit, token, [&](const Json& object) {
+      std::optional<Json> scratch;
+      objects.push_back(request.world.client_view(object, scratch));
+    });
     std::vector<const Json*> rows;
     for (const Json& object : objects) rows.push_back(&object);
     TablePage page{std::to_string(end.resource_version), {}, {}};
-    if (end.more) {
+    if (end.next.remaining != 0) {
       page.continue_token = encode_continue(end.next);
       page.remaining = end.next.remaining;
     }
-    respond_json(request.response, 200, *table_body(request, rows, page));
+    respond_json(request.response, 200, table_body(request, *table, rows, page));
     return;
   }
   respond_json(request.response, 200, list_body(request, limit, token));

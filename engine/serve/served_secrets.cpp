@@ -77,6 +77,15 @@ std::optional<std::string> ServedSecrets::served_value(const std::string& value,
     auto known = served_of_.find(key);
     if (known != served_of_.end()) return known->second;
   }
+  // Values that are not served otherwise are remembered too: each read of a Secret asks again.
+  std::optional<std::string> served = rewritten_value(value, base64);
+  std::lock_guard lock(mutex_);
+  served_of_.emplace(key, served);
+  if (served) stored_of_.emplace(memo_key(*served, base64), value);
+  return served;
+}
+
+std::optional<std::string> ServedSecrets::rewritten_value(const std::string& value, bool base64) const {
   std::string text = value;
   if (base64) {
     kube::Base64Problem problem;
@@ -86,11 +95,7 @@ std::optional<std::string> ServedSecrets::served_value(const std::string& value,
   }
   auto rewritten = served_kubeconfig(text);
   if (!rewritten) return std::nullopt;
-  std::string served = base64 ? kube::encode_base64(*rewritten) : *rewritten;
-  std::lock_guard lock(mutex_);
-  served_of_.emplace(key, served);
-  stored_of_.emplace(memo_key(served, base64), value);
-  return served;
+  return base64 ? kube::encode_base64(*rewritten) : *rewritten;
 }
 
 std::optional<Json> ServedSecrets::served(const Json& object) const {

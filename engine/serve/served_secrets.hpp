@@ -52,13 +52,16 @@ class ServedSecrets {
   // The served form of one Secret value (memoised both ways, under mutex_: watches read from their
   // own threads).
   std::optional<std::string> served_value(const std::string& value, bool base64) const;
+  // served_value's work, unremembered.
+  std::optional<std::string> rewritten_value(const std::string& value, bool base64) const;
 
   std::map<std::string, std::string, std::less<>> servers_;
   double speed_ = 1.0;
   ClientAccess access_;
   mutable std::mutex mutex_;
-  // 'b' or 's' (base64 or not) + value -> served value, and back; only values that are rewritten.
-  mutable std::map<std::string, std::string, std::less<>> served_of_;
+  // 'b' or 's' (base64 or not) + value -> served value (none: served as stored), and back for the
+  // values that are rewritten.
+  mutable std::map<std::string, std::optional<std::string>, std::less<>> served_of_;
   mutable std::map<std::string, std::string, std::less<>> stored_of_;
 };
 

@@ -69,8 +69,13 @@ const ResourceCatalog& ServedWorld::catalog(sim::SimCluster& cluster) {
 }
 
 std::string ServedWorld::served_json(const Json& object, std::string_view api_version) const {
-  if (auto served = secrets_->served(object)) return object_json(*served, api_version);
-  return object_json(object, api_version);
+  std::optional<Json> scratch;
+  return object_json(client_view(object, scratch), api_version);
+}
+
+const Json& ServedWorld::client_view(const Json& object, std::optional<Json>& scratch) const {
+  scratch = secrets_->served(object);
+  return scratch ? *scratch : object;
 }
 
 void ServedWorld::settle() { advance_to(runtime_.now()); }

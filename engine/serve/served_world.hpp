@@ -65,6 +65,8 @@ class ServedWorld {
   const std::shared_ptr<const ServedSecrets>& secrets() const { return secrets_; }
   // `object`'s JSON as clients get it (object_json, with kubeconfig Secrets served).
   std::string served_json(const Json& object, std::string_view api_version) const;
+  // `object` as clients see it: a kubeconfig Secret served afresh (kept in `scratch`), else `object`.
+  const Json& client_view(const Json& object, std::optional<Json>& scratch) const;
 
  private:
   void fail(const std::string& message);

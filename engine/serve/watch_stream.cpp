@@ -49,7 +49,9 @@ struct EventFormat {
   // Served kubeconfig Secrets are written as a client reads them (served_secrets.hpp).
   std::shared_ptr<const ServedSecrets> secrets;
 
-  void line(std::string& out, std::string_view type, const Json& object, std::int64_t world_ms) const {
+  void line(std::string& out, std::string_view type, const Json& stored, std::int64_t world_ms) const {
+    std::optional<Json> served = secrets ? secrets->served(stored) : std::nullopt;
+    const Json& object = served ? *served : stored;
     JsonWriter writer(out);
     writer.raw("{\"type\":\"");
     writer.raw(type);
@@ -59,8 +61,7 @@ struct EventFormat {
       TablePage page{std::string(string_at(metadata, "resourceVersion")), {}, {}};
       writer.raw(table_of(*table_version, kind, {&object}, world_ms, include_object, page).dump());
     } else {
-      std::optional<Json> served = secrets ? secrets->served(object) : std::nullopt;
-      writer.object(served ? *served : object, api_version);
+      writer.object(object, api_version);
     }
     writer.raw("}\n");
   }

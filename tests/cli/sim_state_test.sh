@@ -10,6 +10,15 @@ trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 FX=examples/clusters/eks-1.20.yaml
 S="$tmp/world.jsonl"
 
+# stopped PID: waits (up to 30 s) until the process has stopped itself (SIGSTOP); false if it never does.
+stopped() {
+  for _ in $(seq 300); do
+    [ "$(ps -o stat= -p "$1" | cut -c1)" = T ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # jq over the JSON events of the last run: EXPR must hold.
 expect_events() { jq -se "$1" <<<"$out" >/dev/null && pass || fail "$2" "stdout: ${out:0:800}"; }
 
@@ -64,11 +73,7 @@ K="$tmp/killed.jsonl"
 REFIT_TEST_STOP_AT_SIM_STATE_LINE=$N "$REFIT" apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$K" \
   >"$tmp/killed.out" 2>&1 &
 pid=$!
-for _ in $(seq 300); do
-  [ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] && break
-  sleep 0.1
-done
-[ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] && pass || fail "the apply did not stop at line $N" "$(cat "$tmp/killed.out")"
+stopped "$pid" && pass || fail "the apply did not stop at line $N" "$(cat "$tmp/killed.out")"
 [ "$(wc -l <"$K")" = "$N" ] && pass || fail "the file has $(wc -l <"$K") lines, not $N"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
@@ -101,10 +106,7 @@ expect_out "warning: $tmp/torn.jsonl:$((N + 1)): the last line was cut short (a 
 REFIT_TEST_STOP_AT_SIM_STATE_LINE=3 "$REFIT" apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$tmp/busy.jsonl" \
   >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 300); do
-  [ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] && break
-  sleep 0.1
-done
+stopped "$pid" && pass || fail "the first apply did not stop at line 3"
 run apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$tmp/busy.jsonl"
 expect_code 1 "a second apply on a world being recorded"
 expect_err_exact "refit: --sim-state $tmp/busy.jsonl: another refit run is recording into this world now: wait for it to end (the lock goes with its process), or keep this run's world in another file" "names the file"
@@ -122,5 +124,17 @@ expect_code 0 "unlock PLAYBOOK --sim-state --force"
 expect_out "cluster demo: removed the live Lease kube-system/refit-eks-upgrade of run " "says whose lease it removed"
 run apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$tmp/busy.jsonl"
 expect_code 0 "once its lease is gone, the world goes on"
+
+# A kept world's clusters keep the kubeconfig a snapshot read them through: eks/upgrade names the EKS
+# cluster and region from its exec plugin, as it does in a world that is not kept.
+SNAP=tests/scripts/fixtures/eks-1.20-snapshot.yaml
+first_aws() { jq -r 'select(.event == "command") | .argv | join(" ")' <<<"$out" | head -1; }
+run apply eks/upgrade --sim $SNAP --set to=1.21 -o json
+plain=$(first_aws)
+run apply eks/upgrade --sim $SNAP --set to=1.21 -o json --sim-state "$tmp/snapshot.jsonl"
+expect_code 0 "the kept apply of a snapshot's world"
+[ "$plain" = "aws eks describe-cluster --name prod-eks --region eu-west-1 --output json" ] &&
+  [ "$(first_aws)" = "$plain" ] && pass ||
+  fail "the kept world's cluster lost its kubeconfig" "plain: $plain; kept: $(first_aws)"
 
 finish

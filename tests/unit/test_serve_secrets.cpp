@@ -271,6 +271,14 @@ TEST_CASE("served secrets: watches serve them too; patches that write the served
   Json added = Json::parse(watched->body.substr(0, watched->body.find('\n')));
   CHECK(added["type"] == "ADDED");
   CHECK(added["object"]["data"]["value"] == served_value);
+  // kubectl get's Tables with the objects in them (includeObject=Object) serve them too.
+  const httplib::Headers table = {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}};
+  for (const std::string& path : {secrets, secrets + "/demo-kubeconfig"}) {
+    auto rows = client.Get((path + "?includeObject=Object").c_str(), table);
+    REQUIRE(rows);
+    REQUIRE(rows->status == 200);
+    CHECK(Json::parse(rows->body)["rows"][0]["object"]["data"]["value"] == served_value);
+  }
 
   auto stored_value = [&] {
     auto lock = server.world().lock();

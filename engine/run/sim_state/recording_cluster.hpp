@@ -14,6 +14,7 @@ class RecordingCluster final : public cluster::Cluster {
 
   const std::string& name() const override { return inner_.name(); }
   cluster::ServerVersion version() const override { return inner_.version(); }
+  Json kubeconfig() const override { return inner_.kubeconfig(); }
   bool get(const cluster::ObjectRef& ref, const std::function<void(const Json&)>& visit) override {
     return inner_.get(ref, visit);
   }
