@@ -95,24 +95,21 @@ run::SessionOptions rebuild_session(const RunHistory& history, const ContinueOpt
                               missing.size() == 1 ? "it" : "them", sets));
   }
 
-  const Json world = resume->value("world", Json::object());
-  if (world.contains("sim")) {
-    if (!world.contains("sim_state") || !world["sim_state"].is_string()) {
-      throw Refusal(fmt::format(
-          "run {} ran in a simulated world that was not kept (--sim without --sim-state): that world is gone, so the "
-          "run cannot be {}. To keep a simulated world, run refit apply {} --sim {} --sim-state FILE: the world is "
-          "kept in FILE, and a stopped run can be resumed or rolled back in it",
-          history.id, verb, session.playbook, text_of(world, "sim")));
-    }
-    session.fixture = text_of(world, "sim");
-    session.sim_state = text_of(world, "sim_state");
-    if (world.contains("scenario") && world["scenario"].is_string()) session.scenario = text_of(world, "scenario");
-    if (world.contains("seed") && world["seed"].is_number_unsigned()) session.seed = world["seed"].get<std::uint64_t>();
-  } else {
-    session.kubeconfig = text_of(world, "kubeconfig");
-    if (world.contains("inventory")) session.inventory = text_of(world, "inventory");
-    else session.context = text_of(world, "context");
+  const run::journal::JournaledWorld world = run::journal::journaled_world_of(resume->value("world", Json::object()));
+  if (!world.fixture.empty() && world.sim_state.empty()) {
+    throw Refusal(fmt::format(
+        "run {} ran in a simulated world that was not kept (--sim without --sim-state): that world is gone, so the "
+        "run cannot be {}. To keep a simulated world, run refit apply {} --sim {} --sim-state FILE: the world is "
+        "kept in FILE, and a stopped run can be resumed or rolled back in it",
+        history.id, verb, session.playbook, world.fixture));
   }
+  session.fixture = world.fixture;
+  session.sim_state = world.sim_state;
+  session.scenario = world.scenario;
+  session.seed = world.seed;
+  session.kubeconfig = world.kubeconfig;
+  session.inventory = world.inventory;
+  session.context = world.context;
 
   // The journal's steps are the playbook's as it was: another playbook may name other steps, or do
   // other things in them.

@@ -139,29 +139,33 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
     UnlockTarget target = unlock_target_of_run(o.what, o.state_dir);
     request.run_id = target.run_id;
     request.playbook = target.playbook;
-    if (!target.fixture.empty() && target.sim_state.empty()) {
+    if (!target.world.fixture.empty() && target.world.sim_state.empty()) {
       // Its lease was in a world that ended with the run: no other run can find it.
       std::cout << fmt::format("run {} ran in a simulated world that was not kept (--sim {} without --sim-state): "
                                "its lease went with that world, so there is nothing to unlock\n",
-                               target.run_id, target.fixture);
+                               target.run_id, target.world.fixture);
       return 0;
     }
-    o.fixture = target.fixture;
-    o.sim_state = target.sim_state;
-    o.scenario = target.scenario;
-    o.seed = target.seed;
-    o.context = target.context;
-    o.inventory = target.inventory;
-    o.kubeconfig = target.kubeconfig;
+    o.fixture = target.world.fixture;
+    o.sim_state = target.world.sim_state;
+    o.scenario = target.world.scenario;
+    o.seed = target.world.seed;
+    o.context = target.world.context;
+    o.inventory = target.world.inventory;
+    o.kubeconfig = target.world.kubeconfig;
   } else {
     if (!o.sim_state.empty() && o.fixture.empty()) {
       throw run::SetupError(fmt::format("refit unlock {} --sim-state {}: give the fixture the world was built from "
                                         "too (--sim FIXTURE)", o.what, o.sim_state));
     }
     int worlds = (o.fixture.empty() ? 0 : 1) + (o.context.empty() ? 0 : 1) + (o.inventory ? 1 : 0);
-    if (worlds != 1) {
+    if (worlds == 0) {
       throw run::SetupError(fmt::format("refit unlock {} needs the clusters to unlock: one of --context CTX, "
                                         "--inventory FILE or --sim FIXTURE", o.what));
+    }
+    if (worlds > 1) {
+      throw run::SetupError(fmt::format("refit unlock {}: give only one of --context CTX, --inventory FILE and --sim "
+                                        "FIXTURE (they name different clusters)", o.what));
     }
     request.playbook = playbook_name(global, o.what);
   }

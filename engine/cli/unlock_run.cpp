@@ -43,17 +43,7 @@ UnlockTarget unlock_target_of_run(const std::string& run, const std::optional<st
   UnlockTarget target;
   target.run_id = id;
   target.playbook = text_of(started, "playbook");
-  const Json& world = (*resume)["world"];
-  if (world.contains("sim")) {
-    target.fixture = text_of(world, "sim");
-    target.sim_state = text_of(world, "sim_state");
-    if (auto scenario = text_of(world, "scenario"); !scenario.empty()) target.scenario = scenario;
-    if (world.contains("seed") && world["seed"].is_number_unsigned()) target.seed = world["seed"].get<std::uint64_t>();
-  } else {
-    target.kubeconfig = text_of(world, "kubeconfig");
-    if (world.contains("inventory")) target.inventory = text_of(world, "inventory");
-    else target.context = text_of(world, "context");
-  }
+  target.world = journal::journaled_world_of((*resume)["world"]);
   return target;
 }
 

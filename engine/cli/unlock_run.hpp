@@ -5,18 +5,14 @@
 #include <optional>
 #include <string>
 
+#include "run/journal_reader.hpp"
+
 namespace refit::cli {
 
 struct UnlockTarget {
   std::string run_id;                     // the run's full id (the leases' holder)
   std::string playbook;                   // the playbook's name: its Lease is refit-<name>
-  std::string fixture;                    // a simulated world (--sim)
-  std::string sim_state;                  // ... kept in this file (--sim-state); empty: not kept
-  std::optional<std::string> scenario;    // ... built with this scenario and seed
-  std::uint64_t seed = 1;
-  std::string context;                    // or real clusters: --context
-  std::optional<std::string> inventory;   // or --inventory
-  std::string kubeconfig;
+  run::journal::JournaledWorld world;     // where it ran
 };
 
 // The run named by `run` (an id or a unique prefix of one) as its journal in the state directory

@@ -44,12 +44,6 @@ std::string journal_path(const std::string& dir, const std::string& run_id) {
 
 namespace {
 
-std::tm utc(std::time_t t) {
-  std::tm out{};
-  gmtime_r(&t, &out);
-  return out;
-}
-
 // Creates `dir` and the missing directories above it, each 0700: journals say what was done to
 // which clusters, which is the user's business alone.
 void make_private_dirs(const fs::path& dir) {
@@ -115,13 +109,7 @@ std::string find_run(const std::string& dir, const std::string& prefix) {
                                  matches.size(), list));
 }
 
-std::string wall_time_now() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::tm t = utc(static_cast<std::time_t>(ms / 1000));
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour,
-                     t.tm_min, t.tm_sec, ms % 1000);
-}
+std::string wall_time_now() { return utc_millis_text(wall_clock_ms()); }
 
 
 namespace {

@@ -230,6 +230,21 @@ RunHistory parse_history(std::string_view text, const std::string& path, const s
   return history;
 }
 
+JournaledWorld journaled_world_of(const Json& world) {
+  JournaledWorld out;
+  if (world.contains("sim")) {
+    out.fixture = text_of(world, "sim");
+    out.sim_state = text_of(world, "sim_state");
+    if (auto scenario = text_of(world, "scenario"); !scenario.empty()) out.scenario = scenario;
+    if (world.contains("seed") && world["seed"].is_number_unsigned()) out.seed = world["seed"].get<std::uint64_t>();
+  } else {
+    out.kubeconfig = text_of(world, "kubeconfig");
+    if (world.contains("inventory")) out.inventory = text_of(world, "inventory");
+    else out.context = text_of(world, "context");
+  }
+  return out;
+}
+
 RunHistory read_history(const std::string& path, const std::string& id) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw JournalError(fmt::format("cannot read the run journal {}: {}", path, std::strerror(errno)));

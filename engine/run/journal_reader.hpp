@@ -83,6 +83,18 @@ struct RunHistory {
 RunHistory read_history(const std::string& path, const std::string& id);
 RunHistory parse_history(std::string_view text, const std::string& path, const std::string& id);
 
+// Where a run ran, as its run_started's `resume.world` records it (session.cpp's journaled_world).
+struct JournaledWorld {
+  std::string fixture;                   // a simulated world (--sim); empty: real clusters
+  std::string sim_state;                 // ... kept in this file (--sim-state); empty: not kept
+  std::optional<std::string> scenario;   // ... built with this scenario and seed
+  std::uint64_t seed = 1;
+  std::string kubeconfig;                // or real clusters: the kubeconfig, and
+  std::string context;                   // --context, or
+  std::optional<std::string> inventory;  // --inventory
+};
+JournaledWorld journaled_world_of(const nlohmann::json& world);
+
 // Whether `pid` is a live process on this machine, `host` being where it ran.
 bool process_alive(const std::string& host, std::int64_t pid);
 std::string this_host();

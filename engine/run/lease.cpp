@@ -47,10 +47,6 @@ LeaseState state_of(const Json& object) {
   return s;
 }
 
-std::string resource_version_of(const Json& object) {
-  return text_at(object, "/metadata/resourceVersion"_json_pointer);
-}
-
 bool is_conflict(const cluster::ApiError& e) { return e.status == 409; }
 
 // The Lease as this run holds it, from `base` (the stored one, or an empty object).
@@ -128,8 +124,7 @@ TakeResult try_take(cluster::Cluster& cluster, const LeaseOptions& options, std:
     try {
       if (!existing) {
         result.kind = TakeResult::Kind::Created;
-        cluster.create(held_lease(Json::object(), options, now_ms, false, 0),
-                       [&result](const Json& stored) { result.resource_version = resource_version_of(stored); });
+        cluster.create(held_lease(Json::object(), options, now_ms, false, 0), [](const Json&) {});
         return result;
       }
       const bool again = existing->holder == options.run_id;
@@ -142,8 +137,7 @@ TakeResult try_take(cluster::Cluster& cluster, const LeaseOptions& options, std:
       // The update names the resourceVersion read: a writer in between makes it conflict.
       Json lease = held_lease(existing->object, options, now_ms, again,
                               again ? existing->transitions : existing->transitions + 1);
-      cluster.replace(std::move(lease),
-                      [&result](const Json& stored) { result.resource_version = resource_version_of(stored); });
+      cluster.replace(std::move(lease), [](const Json&) {});
       return result;
     } catch (const cluster::ApiError& e) {
       // Created meanwhile (409), changed meanwhile (409) or deleted meanwhile (404): read again.

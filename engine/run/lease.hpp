@@ -69,7 +69,6 @@ struct TakeResult {
   };
   Kind kind = Kind::Created;
   std::optional<LeaseState> previous;
-  std::string resource_version;  // of the Lease as written (not for Held)
 };
 
 // Takes the Lease at `now_ms`, with the API server's optimistic concurrency: a create, or an update

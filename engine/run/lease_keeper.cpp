@@ -10,7 +10,7 @@ LeaseKeeper::LeaseKeeper(EventBus& bus, LeaseOptions options, NamedClusters targ
                          std::string unlock_command)
     : bus_(bus), options_(std::move(options)), targets_(std::move(targets)), clock_(std::move(clock)),
       unlock_command_(std::move(unlock_command)) {
-  for (const auto& [name, c] : targets_) state_.push_back(Target{name, c, false, std::nullopt, false});
+  for (const auto& [name, c] : targets_) state_.push_back(Target{name, c, false, std::nullopt});
 }
 
 LeaseKeeper::~LeaseKeeper() {

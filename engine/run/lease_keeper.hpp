@@ -74,10 +74,8 @@ class LeaseKeeper {
   // command. Idempotent. Run's thread only.
   void release();
 
-  const LeaseOptions& options() const { return options_; }
   const NamedClusters& targets() const { return targets_; }
   std::int64_t renew_interval_ms() const { return options_.duration_s * 1000 / 4; }
-  std::int64_t now_ms() const { return clock_(); }
 
  private:
   struct Target {
@@ -85,7 +83,6 @@ class LeaseKeeper {
     cluster::Cluster* cluster = nullptr;
     bool held = false;          // taken and not released
     std::optional<std::string> lost;  // why it is no longer this run's
-    bool lost_reported = false;
   };
 
   std::string lease_text() const;

@@ -33,10 +33,15 @@ std::string utc_seconds_text(std::int64_t unix_ms) {
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hours, c.minutes, c.seconds);
 }
 
-std::string utc_micro_text(std::int64_t unix_ms) {
+std::string utc_millis_text(std::int64_t unix_ms) {
   Civil c = civil_of(unix_ms);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}000Z", c.year, c.month, c.day, c.hours, c.minutes,
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", c.year, c.month, c.day, c.hours, c.minutes,
                      c.seconds, c.ms);
+}
+
+std::string utc_micro_text(std::int64_t unix_ms) {
+  std::string text = utc_millis_text(unix_ms);
+  return text.insert(text.size() - 1, "000");
 }
 
 std::string utc_compact_text(std::int64_t unix_ms) {

@@ -9,6 +9,8 @@ namespace refit::run {
 
 // "2026-01-01T00:02:30Z".
 std::string utc_seconds_text(std::int64_t unix_ms);
+// With milliseconds, as the journal writes times: "2026-01-01T00:02:30.250Z".
+std::string utc_millis_text(std::int64_t unix_ms);
 // A metav1.MicroTime: "2026-01-01T00:02:30.250000Z".
 std::string utc_micro_text(std::int64_t unix_ms);
 // "20260101-000230", the first part of a run id.

@@ -49,22 +49,13 @@ std::int64_t number_at(const Json& object, std::initializer_list<const char*> pa
   return value.is_number_integer() ? value.get<std::int64_t>() : otherwise;
 }
 
-// The simulated epoch (virtual time 0) in Unix seconds, to read timestamps back into virtual time.
-std::int64_t virtual_epoch_seconds() {
-  static const std::int64_t epoch = [] {
-    auto t = kube::parse_rfc3339(sim::virtual_timestamp(0));
-    return std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
-  }();
-  return epoch;
-}
-
 Json name_cell(const Json& object, std::int64_t) { return text_at(object, {"metadata", "name"}); }
 
 Json age_cell(const Json& object, std::int64_t now_ms) {
   auto created = kube::parse_rfc3339(text_at(object, {"metadata", "creationTimestamp"}));
   if (!created) return "<unknown>";
   std::int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(created->time_since_epoch()).count();
-  return human_duration(now_ms - (seconds - virtual_epoch_seconds()) * 1000);
+  return human_duration(now_ms - (seconds * 1000 - sim::virtual_epoch_unix_ms()));
 }
 
 // Pods, as kubectl's printPod: the phase (or the pod's reason), overridden by a container's waiting

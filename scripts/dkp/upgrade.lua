@@ -117,22 +117,29 @@ local own_name
 local function self_cluster(ctx)
   local clusters = ctx.cluster:list { apiVersion = CAPI, kind = "Cluster" }
   for _, cl in ipairs(clusters) do
-    if cl.metadata.name == (own_name or ctx.cluster:name()) then return cl end
-  end
-  if own_name then return nil end
-  for _, cl in ipairs(clusters) do
-    local text = kubeconfig_text(ctx, cl.metadata.namespace, cl.metadata.name)
-    local ok, handle = pcall(ctx.connect, ctx, text or "", "Secret " .. cl.metadata.namespace .. "/" .. cl.metadata.name ..
-                             "-kubeconfig")
-    if text and ok and handle == ctx.cluster then
+    if cl.metadata.name == (own_name or ctx.cluster:name()) then
       own_name = cl.metadata.name
       return cl
     end
   end
+  if own_name then return nil end
+  for _, cl in ipairs(clusters) do
+    local text = kubeconfig_text(ctx, cl.metadata.namespace, cl.metadata.name)
+    if text then
+      local ok, handle = pcall(ctx.connect, ctx, text, "Secret " .. cl.metadata.namespace .. "/" .. cl.metadata.name ..
+                               "-kubeconfig")
+      if ok and handle == ctx.cluster then
+        own_name = cl.metadata.name
+        return cl
+      end
+    end
+  end
 end
 
--- The name of the management cluster's own CAPI Cluster (refit's name for it when it holds none).
+-- The name of the management cluster's own CAPI Cluster (refit's name for it when it holds none). Once
+-- found it is known: no list for each question.
 local function self_name(ctx)
+  if own_name then return own_name end
   local cl = self_cluster(ctx)
   return cl and cl.metadata.name or ctx.cluster:name()
 end

@@ -31,7 +31,7 @@ dir="$tmp/doctored"
 mkdir -p "$dir"
 crash_world_start "$dir"
 crash_apply "$dir/state" REFIT_TEST_KILL_AFTER_EVENT=33
-id=$(the_run "$dir/state")
+id=$(only_run "$dir/state")
 cp -r "$dir/state" "$dir/stopped"
 crash_resume "$dir/state" "$id"
 expect_code 0 "the resume"

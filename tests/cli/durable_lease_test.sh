@@ -17,12 +17,8 @@ lease_field() { kube get lease -n kube-system "$LEASE" -o jsonpath="$1" 2>/dev/n
 lease_gone() { ! kube get lease -n kube-system "$LEASE" >/dev/null 2>&1; }
 
 # --- a killed apply leaves its lease, held by its run id; the resume takes it again ----------------------
-start_sim_serve "$tmp" $DURABLE_FX
-state="$tmp/state-again"
 # Line 1 is run_started, line 2 lease_acquired: the run dies holding its lease.
-REFIT_TEST_KILL_AFTER_EVENT=2 apply_durable "$state"
-expect_code 137 "the apply is killed after taking its lease"
-id=$(only_run "$state")
+kill_run again 2
 journal="$state/runs/$id.jsonl"
 [ "$(jq -r 'select(.event == "lease_acquired") | .holder' "$journal")" = "$id" ] && pass || fail "the lease's holder is not the run id" "$(cat "$journal")"
 [ "$(lease_field '{.spec.holderIdentity} {.spec.leaseDurationSeconds}')" = "$id 120" ] && pass ||
@@ -49,11 +45,7 @@ lease_gone && pass || fail "the resumed run left its lease"
 stop_sim_serve
 
 # --- the rollback of a killed run takes its lease again -------------------------------------------------
-start_sim_serve "$tmp" $DURABLE_FX
-state="$tmp/state-rollback"
-REFIT_TEST_KILL_AFTER_EVENT=15 apply_durable "$state"
-expect_code 137 "the apply is killed half way (after step count finished)"
-id=$(only_run "$state")
+kill_run rollback 15  # half way: after step count finished
 journal="$state/runs/$id.jsonl"
 continue_durable rollback "$state" "$id"
 expect_code 0 "the rollback of the killed run"
@@ -63,11 +55,7 @@ lease_gone && pass || fail "the rollback left its lease"
 stop_sim_serve
 
 # --- a resume kept out by another run's lease changes nothing; resumable once that lease is gone --------
-start_sim_serve "$tmp" $DURABLE_FX
-state="$tmp/state-locked"
-REFIT_TEST_KILL_AFTER_EVENT=15 apply_durable "$state"
-expect_code 137 "the apply is killed half way (after step count finished)"
-id=$(only_run "$state")
+kill_run locked 15  # half way: after step count finished
 journal="$state/runs/$id.jsonl"
 run unlock "$id" --state-dir "$state" --force
 expect_code 0 "unlock RUN --force"

@@ -9,13 +9,6 @@ world_now() {
   served_dump >"$tmp/dump.json" && normalize_world "$tmp/dump.json"
 }
 
-# only_run STATE_DIR: the id of the one run journaled there.
-only_run() {
-  local files=("$1"/runs/*.jsonl)
-  [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs: ${files[*]}" >&2; return 1; }
-  basename "${files[0]}" .jsonl
-}
-
 # lease_events JOURNAL SESSION: "event:again:duration" of the lease events of the SESSION-th session.
 lease_events() {
   jq -r --argjson n "$2" -n '[inputs] as $all
@@ -59,4 +52,13 @@ reference_run() {
   REF_WORLD=$(world_now)
   REF_JOURNAL="$tmp/state-reference/runs/$(only_run "$tmp/state-reference").jsonl"
   stop_sim_serve
+}
+
+# kill_run NAME K: a fresh served world, and an apply killed after journal line K; sets $id and $state.
+kill_run() {
+  state="$tmp/state-$1"
+  start_sim_serve "$tmp" $DURABLE_FX
+  REFIT_TEST_KILL_AFTER_EVENT=$2 apply_durable "$state"
+  expect_code 137 "$1: the apply, killed after journal line $2"
+  id=$(only_run "$state")
 }

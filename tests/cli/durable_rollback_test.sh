@@ -23,15 +23,6 @@ configmap() {
   jq -c "${2:-.data}" <<<"$json"
 }
 
-# kill_run NAME K: a fresh served world, and an apply killed after journal line K; sets $id and $state.
-kill_run() {
-  state="$tmp/state-$1"
-  start_sim_serve "$tmp" $DURABLE_FX
-  REFIT_TEST_KILL_AFTER_EVENT=$2 apply_durable "$state"
-  expect_code 137 "$1: the apply, killed after journal line $2"
-  id=$(only_run "$state")
-}
-
 # Killed while item[b] waited: the rollback undoes item[b] and item[a], and stops at the sealed ledger.
 kill_run sealed "$(line_of "$REF_JOURNAL" phase_started "item[b]" verify)"
 continue_durable rollback "$state" "$id" --no-color

@@ -171,6 +171,9 @@ lease_gone && pass || fail "unlock left the expired lease"
 run unlock test/lease-holder --kubeconfig "$KC"
 expect_code 1 "unlock without clusters"
 expect_err_exact "refit: refit unlock test/lease-holder needs the clusters to unlock: one of --context CTX, --inventory FILE or --sim FIXTURE" "unlock says what it needs"
+run unlock test/lease-holder --context demo --sim tests/scripts/fixtures/minimal.yaml
+expect_code 1 "unlock with two worlds"
+expect_err_exact "refit: refit unlock test/lease-holder: give only one of --context CTX, --inventory FILE and --sim FIXTURE (they name different clusters)" "unlock takes one world"
 
 # --- in an in-process simulated world (fixtures holding a Lease) ---------------------------------------
 SIM_PB=tests/scripts/playbooks/lease.lua

@@ -95,6 +95,13 @@ normalize_world() {
            else . end' "$1"
 }
 
+# only_run STATE_DIR: the id of the one run journaled there.
+only_run() {
+  local files=("$1"/runs/*.jsonl)
+  [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs: ${files[*]}" >&2; return 1; }
+  basename "${files[0]}" .jsonl
+}
+
 stop_sim_serve() {
   if [ -n "${SERVE_PID:-}" ]; then
     kill -TERM "$SERVE_PID" 2>/dev/null

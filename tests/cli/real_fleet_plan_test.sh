@@ -57,8 +57,9 @@ run plan dkp/upgrade --inventory "$tmp/inventory.yaml" -o json
 expect_code 2 "dkp/upgrade from a snapshot stops at the dkp CLI check"
 same "dkp/upgrade's preflight from the served world differs from the fixture's" "$sim" "$(checks_without dkp-cli)"
 grep -q '"check":"custom-apps-compatible"' <<<"$sim" && pass || fail "the comparison holds no check that reads the managed clusters"
+line=$(grep -n '"dkp version failed' scripts/dkp/upgrade.lua | cut -d: -f1)
 same "the dkp CLI check says something else" \
-  "scripts/dkp/upgrade.lua:460: dkp version failed (exit 127: refit: the simulated world has no model of 'dkp' (it models: aws, eksctl, velero)): install the dkp CLI of DKP 2.2.0 and put it on the PATH" \
+  "scripts/dkp/upgrade.lua:$line: dkp version failed (exit 127: refit: the simulated world has no model of 'dkp' (it models: aws, eksctl, velero)): install the dkp CLI of DKP 2.2.0 and put it on the PATH" \
   "$(check_error dkp-cli)"
 stop_sim_serve
 

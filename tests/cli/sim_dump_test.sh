@@ -24,7 +24,7 @@ expect_code 0 "sim dump of the kept world"
 K="$tmp/killed.jsonl"
 REFIT_TEST_KILL_AFTER_EVENT=20 run apply eks/upgrade --sim $FX --set to=1.21 --sim-state "$K" --state-dir "$tmp/killed"
 expect_code 137 "the apply killed after its 20th journal line"
-id=$(basename "$tmp"/killed/runs/*.jsonl .jsonl)
+id=$(only_run "$tmp/killed")
 run sim dump $FX --sim-state "$K"
 expect_code 0 "sim dump of the killed run's world"
 [ "$(jq -c '[.clusters.demo.objects["coordination.k8s.io/Lease"][] | [.metadata.name, .spec.holderIdentity]]' <<<"$out")" = \

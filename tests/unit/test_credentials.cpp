@@ -366,7 +366,7 @@ TEST_CASE("A plugin that is not installed is named, with its installHint; one th
   Endpoint unrunnable = endpoint_for("      command: " + not_executable + "\n");
   CHECK(error_of([&] { unrunnable.credentials->bearer_token(); }) ==
         "context \"ctx\": credential plugin \"" + not_executable + "\" (user \"u\" in kc) could not be started: " +
-            not_executable + ": permission denied");
+            not_executable + ": permission denied\nMake it executable, or correct exec.command in the kubeconfig.");
 }
 
 TEST_CASE("No secret reaches a message or a description", "[credentials][redaction]") {

@@ -434,14 +434,16 @@ TEST_CASE("secret parameters' values never reach the file; a replay puts back th
 
   std::vector<std::string> lines = lines_of(text);
   std::size_t first_secret = 0;
-  while (lines[first_secret].find("${refit-secret") == std::string::npos) ++first_secret;
+  while (first_secret < lines.size() && lines[first_secret].find("${refit-secret") == std::string::npos) ++first_secret;
+  REQUIRE(first_secret < lines.size());
   CHECK(rebuild_error(kMinimalFixture, state) ==
         state + ":" + std::to_string(first_secret + 1) + ": this input holds the value of secret parameter token, " +
             "which this run was not given: pass --set token=... with the value the world was recorded with");
 
   // A replay that comes out otherwise names the command as the file holds it: with the marker.
   std::size_t command = 0;
-  while (lines[command].find("\"sts\"") == std::string::npos) ++command;
+  while (command < lines.size() && lines[command].find("\"sts\"") == std::string::npos) ++command;
+  REQUIRE(command < lines.size());
   Json record = Json::parse(lines[command]);
   record["code"] = 9;
   lines[command] = record.dump();

@@ -268,7 +268,8 @@ class ExecPluginCredentials : public Credentials {
     }
     if (!result.started) {
       // run_process's own words (the program and why), not the plugin's.
-      throw CredentialError(fmt::format("{} could not be started: {}", who_, trim(result.err)));
+      throw CredentialError(fmt::format("{} could not be started: {}\nMake it executable, or correct exec.command in "
+                                        "the kubeconfig.", who_, trim(result.err)));
     }
     if (result.timed_out) {
       throw CredentialError(fmt::format("{} did not finish within {} and was stopped{}", who_,

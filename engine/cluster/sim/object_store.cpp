@@ -473,12 +473,7 @@ const Json* ObjectStore::get(const ObjectRef& ref) const {
 }
 
 void ObjectStore::list(const ListQuery& query, const std::function<void(const Json&)>& visit) const {
-  list_after(query, {}, {}, visit);
-}
-
-void ObjectStore::list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
-                             const std::function<void(const Json&)>& visit) const {
-  walk_after(query, after_ns, after_name, [&](const Json& object) {
+  walk_after(query, {}, {}, [&](const Json& object) {
     visit(object);
     return true;
   });
@@ -667,11 +662,7 @@ void ObjectStore::set_observer(std::function<void(const Change&)> observer, bool
 
 Json ObjectStore::dump() const {
   Json out = Json::object();
-  for (const auto& [key, objects] : impl_->kinds) {
-    if (objects.objects.empty()) continue;
-    Json& list = out[fmt::format("{}/{}", key.group.empty() ? "core" : key.group, key.kind)] = Json::array();
-    for (const auto& [object_key, stored] : objects.objects) list.push_back(stored.object);
-  }
+  for_each([&](const std::string& kind, const Json& object) { out[kind].push_back(object); });
   return out;
 }
 

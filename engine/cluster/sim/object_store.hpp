@@ -86,12 +86,9 @@ class ObjectStore {
   // the store.
   void list(const ListQuery& query, const std::function<void(const Json&)>& visit) const;
   // The same, starting after the object (after_ns, after_name) where the walk is in namespace/name
-  // order (a page of a paged list): objects before it may still be visited by the index walks
-  // (node, label), so the caller skips those itself.
-  void list_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
-                  const std::function<void(const Json&)>& visit) const;
-  // The same, until `visit` returns false: a page that is full, and knows how many items follow,
-  // need not walk the rest of the kind.
+  // order (a page of a paged list), until `visit` returns false: a page that is full, and knows how
+  // many items follow, need not walk the rest of the kind. Objects before it may still be visited by
+  // the index walks (node, label), so the caller skips those itself.
   void walk_after(const ListQuery& query, std::string_view after_ns, std::string_view after_name,
                   const std::function<bool(const Json&)>& visit) const;
 

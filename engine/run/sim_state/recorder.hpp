@@ -40,11 +40,9 @@ class Recorder {
   bool polling() const { return waits_ > 0; }
 
   // Called after each line is kept, with its number and text (tests compare worlds at those points;
-  // REFIT_TEST_STOP_AFTER_SIM_INPUT stops the process there).
+  // REFIT_TEST_STOP_AT_SIM_STATE_LINE stops the process there).
   using Observer = std::function<void(std::size_t line, const std::string& text)>;
   void set_observer(Observer observer) { observer_ = std::move(observer); }
-
-  std::size_t lines() const { return lines_; }
 
  private:
   StateWriter& writer_;

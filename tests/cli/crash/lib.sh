@@ -149,13 +149,6 @@ crash_resume() {
   out=$(cat "$CRASH_WORKDIR/../out") err=$(cat "$CRASH_WORKDIR/../err")
 }
 
-# the_run STATE: the id of the one run journaled in STATE.
-the_run() {
-  local files=("$1"/runs/*.jsonl)
-  [ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || { echo "not one journal in $1/runs" >&2; return 1; }
-  basename "${files[0]}" .jsonl
-}
-
 # --- What a journal says.
 
 # A journal line's change that must not be made twice, or nothing: a Kubernetes create or JSON patch
@@ -193,7 +186,7 @@ crash_reference() {
   REF_WORLD_ONCE="$dir/world-once.txt"
   crash_world_once "$REF_WORLD_ONCE" || REF_WORLD_ONCE=""
   crash_world_stop
-  REF_JOURNAL="$dir/state/runs/$(the_run "$dir/state").jsonl"
+  REF_JOURNAL="$dir/state/runs/$(only_run "$dir/state").jsonl"
   REF_LINES=$(wc -l <"$REF_JOURNAL")
   REF_WORLD="$dir/world.json"
   REF_ONCE="$dir/once.txt"
@@ -255,7 +248,7 @@ crash_point() {
     return
   fi
   local id journal
-  id=$(the_run "$state") || { fail "$label: $(the_run "$state" 2>&1)"; crash_world_stop; return; }
+  id=$(only_run "$state") || { fail "$label: $(only_run "$state" 2>&1)"; crash_world_stop; return; }
   journal="$state/runs/$id.jsonl"
   if [ "$kind" = torn ]; then
     # the change was made, its line never written: only the world knows of it
