@@ -7,9 +7,9 @@
 namespace refit::run {
 
 LeaseKeeper::LeaseKeeper(EventBus& bus, LeaseOptions options, NamedClusters targets, LeaseClock clock,
-                         std::string unlock_command)
+                         std::string force_unlock_command)
     : bus_(bus), options_(std::move(options)), targets_(std::move(targets)), clock_(std::move(clock)),
-      unlock_command_(std::move(unlock_command)) {
+      force_unlock_command_(std::move(force_unlock_command)) {
   for (const auto& [name, c] : targets_) state_.push_back(Target{name, c, false, std::nullopt});
 }
 
@@ -25,13 +25,13 @@ std::string LeaseKeeper::lease_text() const { return fmt::format("{}/{}", kLease
 
 std::string LeaseKeeper::held_message(const std::string& cluster, const LeaseState& holder) const {
   return fmt::format("cluster {} is locked by another run of {}: {} holds the Lease {} ({}). Let that run finish; "
-                     "if it died, {}: {} --force",
+                     "if it died, {}: {}",
                      cluster, holder.playbook.empty() ? options_.playbook : holder.playbook, holder.holder_text(),
                      lease_text(), holder.times_text(clock_()),
                      options_.clock_stands_still ? resume_holder_text(holder.holder) + ", or remove the lease now"
                                                  : std::string("refit takes the lease over once it expires, or remove "
                                                                "it now"),
-                     unlock_command_);
+                     force_unlock_command_);
 }
 
 std::string LeaseKeeper::lost_message(const std::string& cluster, const RenewResult& found) const {
@@ -175,7 +175,7 @@ void LeaseKeeper::release() {
                              {"message", fmt::format("cluster {}: could not release the Lease {}: {}; it expires {} s "
                                                      "after its last renewal, or remove it: {}",
                                                      target.name, lease_text(), e.what(), options_.duration_s,
-                                                     unlock_command_)}});
+                                                     force_unlock_command_)}});
       continue;
     }
     if (other) {

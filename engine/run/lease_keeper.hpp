@@ -38,10 +38,11 @@ using RenewalStarter = std::function<std::unique_ptr<LeaseRenewal>(LeaseKeeper&)
 
 class LeaseKeeper {
  public:
-  // `targets`: the run's clusters by the playbook's names (the run's own connections). `unlock_command`:
-  // how an operator removes this playbook's lease in these clusters ("refit unlock eks/upgrade
-  // --context prod"), for messages.
-  LeaseKeeper(EventBus& bus, LeaseOptions options, NamedClusters targets, LeaseClock clock, std::string unlock_command);
+  // `targets`: the run's clusters by the playbook's names (the run's own connections).
+  // `force_unlock_command`: how an operator removes this playbook's lease from these clusters at once
+  // ("refit unlock eks/upgrade --context prod --force", run::force_unlock_command), for messages.
+  LeaseKeeper(EventBus& bus, LeaseOptions options, NamedClusters targets, LeaseClock clock,
+              std::string force_unlock_command);
   // Releases what it still holds (a run that ends by an exception releases too).
   ~LeaseKeeper();
   LeaseKeeper(const LeaseKeeper&) = delete;
@@ -95,7 +96,7 @@ class LeaseKeeper {
   LeaseOptions options_;
   NamedClusters targets_;
   LeaseClock clock_;
-  std::string unlock_command_;
+  std::string force_unlock_command_;
   std::unique_ptr<LeaseRenewal> renewal_;
 
   std::mutex mutex_;  // guards what follows: renewals may run on another thread

@@ -29,6 +29,7 @@
 #include "run/sim_state/kept_world.hpp"
 #include "run/sim_state/state_error.hpp"
 #include "run/snapshot_connect.hpp"
+#include "run/unlock.hpp"
 #include "run/utc_time.hpp"
 
 namespace refit::run {
@@ -133,10 +134,8 @@ std::optional<std::string> hold_leases(const SessionOptions& options, const Load
                                        std::unique_ptr<LeaseKeeper>& lease) {
   LeaseOptions lease_options{run_id, journal::this_host(), loaded.playbook.name, options.lease_duration_s,
                              world.clock_stands_still};
-  std::vector<std::string> unlock = {"refit", "unlock", loaded.playbook.name};
-  unlock.insert(unlock.end(), world.unlock_world.begin(), world.unlock_world.end());
   lease = std::make_unique<LeaseKeeper>(bus, std::move(lease_options), world.clusters, world.lease_clock,
-                                        exec::display_command(unlock));
+                                        force_unlock_command(loaded.playbook.name, world.unlock_world));
   if (auto refusal = lease->acquire()) return refusal;
   lease->start_renewal(world.lease_renewal);
   LeaseKeeper* keeper = lease.get();
@@ -446,11 +445,7 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.lease_renewal = renew_from_thread([&world, renewal_timeout](const std::string& name, auto pause) {
     return world->separate_connection(name, std::move(pause), renewal_timeout);
   });
-  if (options.inventory) parts.unlock_world = {"--inventory", *options.inventory};
-  else parts.unlock_world = {"--context", options.context};
-  if (!options.kubeconfig.empty()) {
-    parts.unlock_world.insert(parts.unlock_world.end(), {"--kubeconfig", options.kubeconfig});
-  }
+  parts.unlock_world = real_unlock_arguments(options.inventory, options.context, options.kubeconfig);
   SessionResult result;
   result.outcome = run_in(vm, loaded, options, parts, sinks, result, [&](EventBus& bus) {
     bus_ptr = &bus;

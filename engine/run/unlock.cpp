@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "exec/executor.hpp"
 #include "report/duration_text.hpp"
 #include "run/utc_time.hpp"
 
@@ -19,6 +20,22 @@ struct Found {
 };
 
 }  // namespace
+
+std::vector<std::string> real_unlock_arguments(const std::optional<std::string>& inventory, const std::string& context,
+                                               const std::string& kubeconfig) {
+  std::vector<std::string> args;
+  if (inventory) args = {"--inventory", *inventory};
+  else args = {"--context", context};
+  if (!kubeconfig.empty()) args.insert(args.end(), {"--kubeconfig", kubeconfig});
+  return args;
+}
+
+std::string force_unlock_command(const std::string& playbook, const std::vector<std::string>& world) {
+  std::vector<std::string> argv = {"refit", "unlock", playbook};
+  argv.insert(argv.end(), world.begin(), world.end());
+  argv.push_back("--force");
+  return exec::display_command(argv);
+}
 
 UnlockReport unlock_leases(const NamedClusters& targets, const UnlockRequest& request, std::int64_t now_ms) {
   const std::string lease = fmt::format("{}/{}", kLeaseNamespace, lease_name(request.playbook));

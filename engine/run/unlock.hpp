@@ -24,6 +24,15 @@ struct UnlockReport {
   std::vector<std::string> lines;      // one per cluster, then what to do
 };
 
+// The arguments of `refit unlock` that name real clusters as a run named them: the inventory, else
+// the context, and the kubeconfig when one was given.
+std::vector<std::string> real_unlock_arguments(const std::optional<std::string>& inventory, const std::string& context,
+                                               const std::string& kubeconfig);
+
+// `refit unlock PLAYBOOK WORLD... --force`, as an operator types it: what removes the playbook's lease
+// from the clusters WORLD names at once, for the messages of runs and of unlock itself.
+std::string force_unlock_command(const std::string& playbook, const std::vector<std::string>& world);
+
 // Reads the lease in every target first; removes nothing unless every one may go. Throws
 // std::runtime_error naming the cluster when one cannot be read or removed.
 UnlockReport unlock_leases(const NamedClusters& targets, const UnlockRequest& request, std::int64_t now_ms);

@@ -260,7 +260,7 @@ TEST_CASE("a keeper takes every target or none, and renews on the run's virtual 
   SECTION("a live lease in the second target: the first one's is released again") {
     REQUIRE(try_take(b, options_of("20251231-235959-bbbbbb"), kEpoch).kind == TakeResult::Kind::Created);
     LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa"), {{"a", &a}, {"b", &b}}, lease_clock,
-                       "refit unlock eks/upgrade --inventory inv.yaml");
+                       force_unlock_command("eks/upgrade", real_unlock_arguments("inv.yaml", "", "")));
     std::optional<std::string> refusal = keeper.acquire();
     REQUIRE(refusal);
     CHECK(*refusal == "cluster b is locked by another run of eks/upgrade: run 20251231-235959-bbbbbb on host host-a "
@@ -322,6 +322,28 @@ TEST_CASE("a keeper takes every target or none, and renews on the run's virtual 
     CHECK(names() == "");
     CHECK(stored_lease(a).is_null());
   }
+}
+
+TEST_CASE("a lease the run cannot release is left to expire, and the user hears how to remove it", "[lease]") {
+  refit::sim::SimCluster sim("demo", "v1.21.5", [] { return 0; });
+  InterleavedCluster cut_off(sim);
+  EventBus bus([] { return 0; });
+  EventRecorder events;
+  bus.add_sink(&events);
+  LeaseKeeper keeper(bus, options_of("20260101-000000-aaaaaa"), {{"demo", &cut_off}}, [] { return kEpoch; },
+                     force_unlock_command("eks/upgrade", real_unlock_arguments(std::nullopt, "prod", "/tmp/kc")));
+  REQUIRE_FALSE(keeper.acquire());
+  cut_off.unreachable = true;
+  keeper.release();
+  std::vector<std::string> warnings;
+  for (const auto& e : events.events) {
+    if (e.name == "log") warnings.push_back(e.fields["message"].get<std::string>());
+  }
+  CHECK(warnings == std::vector<std::string>{
+                        "cluster demo: could not release the Lease kube-system/refit-eks-upgrade: GET "
+                        "https://demo:6443/...: Connection refused; it expires 120 s after its last renewal, or remove "
+                        "it: refit unlock eks/upgrade --context prod --kubeconfig /tmp/kc --force"});
+  CHECK(stored_lease(sim)["spec"]["holderIdentity"] == "20260101-000000-aaaaaa");
 }
 
 TEST_CASE("what a renewal thread found is reported as soon as the run's time moves", "[lease]") {
