@@ -2,18 +2,11 @@
 // next run would stand on it, printed as JSON (as refit sim serve's /refit/v1/dump and --save-world
 // write a world). It only reads FILE: what a world kept by an apply that was killed holds, without
 // resuming anything (the crash matrix's kept worlds compare it with an uninterrupted run's).
-#include <filesystem>
 #include <iostream>
 #include <optional>
 
-#include <fmt/format.h>
-
 #include "cli/cmd_sim.hpp"
 #include "cli/fixture_world.hpp"
-#include "cluster/sim/sim_runtime.hpp"
-#include "run/session.hpp"
-#include "run/sim_state/kept_world.hpp"
-#include "run/sim_state/state_error.hpp"
 
 namespace refit::cli {
 
@@ -27,28 +20,17 @@ struct SimDumpOptions {
 };
 
 int sim_dump(const GlobalOptions& global, const SimDumpOptions& o) {
-  // A dump never starts a kept world: without FILE there is nothing kept to show.
-  std::error_code ec;
-  if (!std::filesystem::exists(o.sim_state, ec)) {
-    throw run::SetupError(fmt::format("--sim-state {}: no such file: no world is kept there (give the file refit "
-                                      "apply --sim-state kept the world in)", o.sim_state));
-  }
   FixtureWorld built(global, o.seed);
   built.load(o.fixture, o.scenario);
-  sim::SimRuntime& runtime = built.runtime();
   run::simstate::KeptWorldOptions kept;
   kept.path = o.sim_state;
   kept.fixture = o.fixture;
   kept.scenario = o.scenario;
   kept.seed = o.seed;
   kept.takes_secrets = false;
-  try {
-    run::simstate::KeptWorld restored(kept, runtime);
-    for (const auto& warning : restored.warnings()) print_error("warning: " + warning);
-  } catch (const run::simstate::StateError& e) {
-    throw run::SetupError(e.what());
-  }
-  std::cout << runtime.dump().dump(1) << std::endl;
+  // A dump never starts a kept world: without FILE there is nothing kept to show.
+  built.restore(kept, "no world is kept there (give the file refit apply --sim-state kept the world in)");
+  std::cout << built.runtime().dump().dump(1) << std::endl;
   return 0;
 }
 

@@ -1,7 +1,6 @@
 // refit unlock RUN|PLAYBOOK: removes the Lease a run that died left in its clusters (docs/leases.md),
 // so that the next run need not wait for it to expire. PLAYBOOK names the clusters itself (--context,
 // --inventory or --sim); RUN finds them in the run's journal (unlock_run.hpp).
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -11,14 +10,12 @@
 #include "cli/fixture_world.hpp"
 #include "cli/unlock_run.hpp"
 #include "cluster/sim/sim_runtime.hpp"
-#include "exec/executor.hpp"
 #include "playbook/playbook.hpp"
 #include "run/inventory.hpp"
 #include "run/real_world.hpp"
 #include "run/journal.hpp"
 #include "run/session.hpp"
 #include "run/sim_state/kept_world.hpp"
-#include "run/sim_state/state_error.hpp"
 #include "run/unlock.hpp"
 #include "run/utc_time.hpp"
 
@@ -34,6 +31,7 @@ struct UnlockOptions {
   std::string sim_state;
   std::optional<std::string> scenario;
   std::uint64_t seed = 1;
+  bool seed_given = false;  // --seed on the command line (its default is 1)
   bool force = false;
 };
 
@@ -71,47 +69,28 @@ run::simstate::KeptWorldOptions kept_world_options(const UnlockOptions& o) {
 
 // The arguments that name the world again, for the message that suggests --force.
 std::vector<std::string> world_args(const UnlockOptions& o) {
-  std::vector<std::string> args;
-  if (!o.fixture.empty()) {
-    args = run::simstate::world_arguments(kept_world_options(o));
-  } else if (o.inventory) {
-    args = {"--inventory", *o.inventory};
-  } else {
-    args = {"--context", o.context};
-  }
-  if (!o.kubeconfig.empty() && o.fixture.empty()) args.insert(args.end(), {"--kubeconfig", o.kubeconfig});
-  return args;
+  if (!o.fixture.empty()) return run::simstate::world_arguments(kept_world_options(o));
+  return run::real_unlock_arguments(o.inventory, o.context, o.kubeconfig);
 }
 
 // In a simulated world: the fixture's, where nothing is kept (what unlock would do, for rehearsals),
 // or the world kept in --sim-state FILE, restored as a run restores it, the lease's removal kept in
 // FILE as the run's inputs are (docs/sim-state.md).
 run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions& o, const run::UnlockRequest& request) {
-  // Unlocking never starts a kept world: without FILE there is no world, and no lease in it.
-  std::error_code ec;
-  if (!o.sim_state.empty() && !std::filesystem::exists(o.sim_state, ec)) {
-    throw run::SetupError(fmt::format("--sim-state {}: no such file: no world is kept there, so it holds no lease "
-                                      "(give the file the run kept its world in, as refit apply --sim-state had it)",
-                                      o.sim_state));
-  }
   FixtureWorld built(global, o.seed);
   built.load(o.fixture, o.scenario);
   sim::World& world = built.world();
   sim::SimRuntime& runtime = built.runtime();
   std::unique_ptr<run::simstate::KeptWorld> kept;
   if (!o.sim_state.empty()) {
-    try {
-      kept = std::make_unique<run::simstate::KeptWorld>(kept_world_options(o), runtime);
-    } catch (const run::simstate::StateError& e) {
-      throw run::SetupError(e.what());
-    }
+    // Unlocking never starts a kept world: without FILE there is no world, and no lease in it.
+    kept = built.restore(kept_world_options(o), "no world is kept there, so it holds no lease (give the file the "
+                                                "run kept its world in, as refit apply --sim-state had it)");
   }
   run::NamedClusters clusters;
   for (const auto& c : world.clusters()) clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
   run::UnlockReport report = run::unlock_leases(clusters, request, sim::virtual_epoch_unix_ms() + runtime.now());
-  if (kept) {
-    for (const auto& warning : kept->warnings()) print_error("warning: " + warning);
-  } else {
+  if (!kept) {
     report.lines.push_back(fmt::format("The simulated world of {} is not kept: this is what refit unlock would do in "
                                        "it.", o.fixture));
   }
@@ -131,9 +110,11 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
   run::UnlockRequest request;
   request.force = o.force;
   if (run::journal::looks_like_run_id(o.what)) {
-    if (!o.fixture.empty() || !o.context.empty() || o.inventory || !o.sim_state.empty()) {
+    if (!o.fixture.empty() || !o.context.empty() || o.inventory || !o.sim_state.empty() || o.scenario ||
+        o.seed_given || !o.kubeconfig.empty()) {
       throw run::SetupError(fmt::format("refit unlock {} finds the run's clusters in its journal: drop --sim, "
-                                        "--sim-state, --context and --inventory (they go with refit unlock PLAYBOOK)",
+                                        "--sim-state, --scenario, --seed, --context, --inventory and --kubeconfig "
+                                        "(they go with refit unlock PLAYBOOK)",
                                         o.what));
     }
     UnlockTarget target = unlock_target_of_run(o.what, o.state_dir);
@@ -167,12 +148,18 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
       throw run::SetupError(fmt::format("refit unlock {}: give only one of --context CTX, --inventory FILE and --sim "
                                         "FIXTURE (they name different clusters)", o.what));
     }
+    // Options of the other kind of world would be ignored: say so rather than unlock elsewhere.
+    if (o.fixture.empty() && (o.scenario || o.seed_given)) {
+      throw run::SetupError(fmt::format("refit unlock {}: --scenario and --seed describe a simulated world: give "
+                                        "its fixture too (--sim FIXTURE), or drop them", o.what));
+    }
+    if (!o.fixture.empty() && !o.kubeconfig.empty()) {
+      throw run::SetupError(fmt::format("refit unlock {}: --kubeconfig reaches real clusters, --sim {} is a "
+                                        "simulated world: drop one", o.what, o.fixture));
+    }
     request.playbook = playbook_name(global, o.what);
   }
-  std::vector<std::string> again = {"refit", "unlock", request.playbook};
-  for (auto& arg : world_args(o)) again.push_back(std::move(arg));
-  again.push_back("--force");
-  request.force_command = exec::display_command(again);
+  request.force_command = run::force_unlock_command(request.playbook, world_args(o));
   request.clock_stands_still = !o.fixture.empty() && !o.sim_state.empty();
 
   run::UnlockReport report = o.fixture.empty() ? unlock_in_real(o, request) : unlock_in_sim(global, o, request);
@@ -194,10 +181,11 @@ void add_unlock(CLI::App& app, GlobalOptions& global, Command& command) {
   sub->add_option("--sim", opts->fixture, "the simulated world (fixture) to unlock");
   sub->add_option("--sim-state", opts->sim_state, "the file the simulated world is kept in (refit apply --sim-state)");
   sub->add_option("--scenario", opts->scenario, "the fault scenario the kept world was built with");
-  sub->add_option("--seed", opts->seed, "the seed the kept world was built with")->default_val(1);
+  auto* seed = sub->add_option("--seed", opts->seed, "the seed the kept world was built with")->default_val(1);
   add_state_dir_option(sub, opts->state_dir);
   sub->add_flag("--force", opts->force, "remove the lease even when its holder still renews it");
-  sub->callback([&global, &command, opts] {
+  sub->callback([&global, &command, opts, seed] {
+    opts->seed_given = seed->count() > 0;
     command.run = [&global, opts] {
       try {
         return unlock(global, *opts);

@@ -1,6 +1,11 @@
 #include "cli/fixture_world.hpp"
 
+#include <filesystem>
+
+#include <fmt/format.h>
+
 #include "run/session.hpp"
+#include "run/sim_state/state_error.hpp"
 
 namespace refit::cli {
 
@@ -15,6 +20,22 @@ void FixtureWorld::load(const std::string& fixture, const std::optional<std::str
   } catch (const sim::FixtureError& e) {
     throw run::SetupError(e.what());
   }
+}
+
+std::unique_ptr<run::simstate::KeptWorld> FixtureWorld::restore(const run::simstate::KeptWorldOptions& kept,
+                                                                const std::string& missing) {
+  std::error_code ec;
+  if (!std::filesystem::exists(kept.path, ec)) {
+    throw run::SetupError(fmt::format("--sim-state {}: no such file: {}", kept.path, missing));
+  }
+  std::unique_ptr<run::simstate::KeptWorld> restored;
+  try {
+    restored = std::make_unique<run::simstate::KeptWorld>(kept, *runtime_);
+  } catch (const run::simstate::StateError& e) {
+    throw run::SetupError(e.what());
+  }
+  for (const auto& warning : restored->warnings()) print_error("warning: " + warning);
+  return restored;
 }
 
 }  // namespace refit::cli

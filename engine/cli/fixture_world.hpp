@@ -9,6 +9,7 @@
 #include "cli/common.hpp"
 #include "cluster/sim/sim_runtime.hpp"
 #include "lua/vm.hpp"
+#include "run/sim_state/kept_world.hpp"
 
 namespace refit::cli {
 
@@ -18,6 +19,13 @@ class FixtureWorld {
 
   // Builds the world from FIXTURE and SCENARIO; a run::SetupError says why it cannot be.
   void load(const std::string& fixture, const std::optional<std::string>& scenario);
+
+  // The world kept in kept.path (docs/sim-state.md), restored onto this one, which `load` built from
+  // kept.fixture; its warnings go to stderr. These commands never start a kept world, so the file must
+  // be there: `missing` says what to give instead when it is not. A run::SetupError says why the world
+  // cannot be restored.
+  std::unique_ptr<run::simstate::KeptWorld> restore(const run::simstate::KeptWorldOptions& kept,
+                                                    const std::string& missing);
 
   sim::World& world() { return world_; }
   sim::SimRuntime& runtime() { return *runtime_; }

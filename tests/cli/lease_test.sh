@@ -174,6 +174,12 @@ expect_err_exact "refit: refit unlock test/lease-holder needs the clusters to un
 run unlock test/lease-holder --context demo --sim tests/scripts/fixtures/minimal.yaml
 expect_code 1 "unlock with two worlds"
 expect_err_exact "refit: refit unlock test/lease-holder: give only one of --context CTX, --inventory FILE and --sim FIXTURE (they name different clusters)" "unlock takes one world"
+run unlock test/lease-holder --context test --kubeconfig "$KC" --seed 7
+expect_code 1 "unlock of real clusters with a simulated world's seed"
+expect_err_exact "refit: refit unlock test/lease-holder: --scenario and --seed describe a simulated world: give its fixture too (--sim FIXTURE), or drop them" "unlock does not ignore --seed"
+run unlock test/lease-holder --sim tests/scripts/fixtures/minimal.yaml --kubeconfig "$KC"
+expect_code 1 "unlock of a simulated world with a kubeconfig"
+expect_err_exact "refit: refit unlock test/lease-holder: --kubeconfig reaches real clusters, --sim tests/scripts/fixtures/minimal.yaml is a simulated world: drop one" "unlock does not ignore --kubeconfig"
 
 # --- in an in-process simulated world (fixtures holding a Lease) ---------------------------------------
 SIM_PB=tests/scripts/playbooks/lease.lua
@@ -194,7 +200,7 @@ expect_code 0 "unlock --sim of an expired lease"
 expect_out "cluster test: removed the expired Lease kube-system/refit-test-lease of run 20251231-230000-dead00 on host ops-2" "unlock --sim removes the expired lease"
 run unlock 20251231-230000 --sim $HELD
 expect_code 1 "unlock RUN with a world"
-expect_err_exact "refit: refit unlock 20251231-230000 finds the run's clusters in its journal: drop --sim, --sim-state, --context and --inventory (they go with refit unlock PLAYBOOK)" "unlock RUN says the world comes from the journal"
+expect_err_exact "refit: refit unlock 20251231-230000 finds the run's clusters in its journal: drop --sim, --sim-state, --scenario, --seed, --context, --inventory and --kubeconfig (they go with refit unlock PLAYBOOK)" "unlock RUN says the world comes from the journal"
 run apply $SIM_PB --sim $HELD --lease-duration 3s
 expect_code 1 "a lease duration under 4s"
 expect_err "--lease-duration: must be a duration of at least 4s, such as 90s, 2m or 1h, got \"3s\"" "names the option and its bounds"
