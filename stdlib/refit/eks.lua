@@ -37,6 +37,26 @@ function M.parse_error(stderr)
   return code, message, op
 end
 
+-- What an operator does about the aws CLI's errors that are theirs to mend, not the cluster's: the
+-- identity or its credentials.
+local FIXES = {
+  AccessDeniedException = "the AWS identity in use (aws sts get-caller-identity) may not do this: grant it the "
+    .. "permission, or use a profile that has it (AWS_PROFILE, or the env of the kubeconfig's exec plugin)",
+  ExpiredTokenException = "the AWS credentials have expired: sign in again (aws sso login, or new keys) and rerun",
+  UnrecognizedClientException = "the AWS credentials are not valid: check the keys of the profile in use "
+    .. "(aws configure list)",
+  InvalidSignatureException = "the AWS secret key does not match its key id, or this machine's clock is off: "
+    .. "check both",
+}
+
+-- The error text of a failed `aws eks OP`: the CLI's code and message, and what to do where that is the
+-- operator's to mend.
+function M.failure(op, code, message)
+  local text = string.format("aws eks %s failed: %s: %s", op, code, message)
+  local fix = FIXES[code]
+  return fix and (text .. "\n" .. fix) or text
+end
+
 -- EKS errors or health issues as one text: "Code: message (resourceIds: a, b); Code2: ...".
 function M.describe_issues(list)
   local lines = {}
@@ -203,7 +223,7 @@ function Client:call(op, args, opts)
     code = code or ("exit " .. tostring(r.code))
     message = message or (r.stderr ~= "" and r.stderr) or r.stdout
     if opts.check == false then return nil, code, message end
-    error(string.format("aws eks %s failed: %s: %s", op, code, message), 0)
+    error(M.failure(op, code, message), 0)
   end
   if r.json == nil then
     error(string.format("aws eks %s: output is not JSON: %s", op, (r.stdout or ""):sub(1, 200)), 0)
@@ -220,7 +240,7 @@ function Client:describe_cluster()
     if code == "ResourceNotFoundException" then
       return nil, string.format("no EKS cluster %q: %s", self.cluster, message)
     end
-    error(string.format("aws eks describe-cluster failed: %s: %s", code, message), 0)
+    error(M.failure("describe-cluster", code, message), 0)
   end
   return out.cluster
 end

@@ -88,7 +88,7 @@ return function(eks, ctx)
   local out, code, message = api:call("describe-cluster", { "--name", api.cluster }, { check = false })
   if not out then
     if code == "ResourceNotFoundException" then error(not_found(ctx, t, message), 0) end
-    error(string.format("aws eks describe-cluster failed: %s: %s", code, message), 0)
+    error(eks.failure("describe-cluster", code, message), 0)
   end
   local cluster = out.cluster
 

@@ -13,6 +13,17 @@ t.case("parse_error reads the aws CLI's error line", function()
   t.eq(eks.parse_error(nil), nil)
 end)
 
+t.case("failure names the aws call and, for the identity's own errors, what to do", function()
+  t.eq(eks.failure("describe-cluster", "AccessDeniedException",
+                   "User: arn:aws:iam::111122223333:user/ci is not authorized to perform: eks:DescribeCluster"),
+       "aws eks describe-cluster failed: AccessDeniedException: User: arn:aws:iam::111122223333:user/ci is not "
+       .. "authorized to perform: eks:DescribeCluster\nthe AWS identity in use (aws sts get-caller-identity) may not "
+       .. "do this: grant it the permission, or use a profile that has it (AWS_PROFILE, or the env of the "
+       .. "kubeconfig's exec plugin)")
+  t.eq(eks.failure("update-nodegroup-version", "ResourceInUseException", "an update is in progress"),
+       "aws eks update-nodegroup-version failed: ResourceInUseException: an update is in progress")
+end)
+
 t.case("describe_issues joins update errors and add-on health issues", function()
   t.eq(eks.describe_issues {
     { errorCode = "PodEvictionFailure", errorMessage = "Reached max retries", resourceIds = { "ip-1", "ip-2" } },
