@@ -1,12 +1,12 @@
 #include "cli/common.hpp"
 
-#include <cctype>
 #include <cstdlib>
 #include <optional>
 #include <limits>
 #include <iostream>
 #include <unistd.h>
 
+#include "report/duration_text.hpp"
 #include "run/journal.hpp"
 #include "run/session.hpp"
 
@@ -41,28 +41,14 @@ bool use_color(const GlobalOptions& options) {
 
 namespace {
 
-// "2m", "90s", "1h30m" or a plain number of seconds: the lease's duration in seconds, or none.
+// "2m", "90s", "1h30m" or a plain number of seconds: the lease's duration in whole seconds, or none.
 std::optional<std::int64_t> duration_seconds(const std::string& text) {
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     return text.size() > 9 ? std::nullopt : std::optional<std::int64_t>(std::stoll(text));
   }
-  std::int64_t total = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t digits = i;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0) ++digits;
-    if (digits == i || digits == text.size() || digits - i > 9) return std::nullopt;
-    std::int64_t n = std::stoll(text.substr(i, digits - i));
-    switch (text[digits]) {
-      case 'h': total += n * 3600; break;
-      case 'm': total += n * 60; break;
-      case 's': total += n; break;
-      default: return std::nullopt;
-    }
-    i = digits + 1;
-  }
-  if (text.empty()) return std::nullopt;
-  return total;
+  std::optional<std::int64_t> ms = report::parse_duration_ms(text);
+  if (!ms) return std::nullopt;
+  return *ms / 1000;
 }
 
 }  // namespace

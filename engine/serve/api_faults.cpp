@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "report/duration_text.hpp"
+
 namespace refit::serve {
 
 namespace {
@@ -85,28 +87,7 @@ class Checker {
   static std::optional<std::int64_t> parse_duration(const Json& v) {
     if (v.is_number_integer()) return v.get<std::int64_t>() < 0 ? std::nullopt : std::optional(v.get<std::int64_t>());
     if (!v.is_string()) return std::nullopt;
-    const std::string s = v.get<std::string>();
-    if (s.empty()) return std::nullopt;
-    std::int64_t total = 0;
-    std::size_t i = 0;
-    while (i < s.size()) {
-      std::size_t digits = i;
-      while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
-      if (digits == i || digits - i > 12) return std::nullopt;
-      std::int64_t n = std::stoll(s.substr(i, digits - i));
-      std::int64_t unit = 0;
-      if (s.compare(digits, 2, "ms") == 0) {
-        unit = 1;
-        i = digits + 2;
-      } else if (digits < s.size() && (s[digits] == 's' || s[digits] == 'm' || s[digits] == 'h')) {
-        unit = s[digits] == 's' ? 1000 : s[digits] == 'm' ? 60'000 : 3'600'000;
-        i = digits + 1;
-      } else {
-        return std::nullopt;
-      }
-      total += n * unit;
-    }
-    return total;
+    return report::parse_duration_ms(v.get_ref<const std::string&>());
   }
 
   std::int64_t duration(const std::string& path, const Json& v) const {

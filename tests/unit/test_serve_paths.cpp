@@ -4,6 +4,7 @@
 #include "serve/api_path.hpp"
 #include "serve/api_request.hpp"
 #include "serve/list_paging.hpp"
+#include "report/duration_text.hpp"
 
 #include <fmt/format.h>
 
@@ -103,6 +104,23 @@ TEST_CASE("Go durations, as clients send ?timeout=", "[serve][paths]") {
   CHECK_FALSE(refit::serve::parse_go_duration("5").has_value());
   CHECK_FALSE(refit::serve::parse_go_duration("5 s").has_value());
   CHECK_FALSE(refit::serve::parse_go_duration("5d").has_value());
+}
+
+TEST_CASE("refit's durations, as fixtures, scenarios and duration options write them", "[serve][paths]") {
+  using refit::report::parse_duration_ms;
+  CHECK(parse_duration_ms("250ms") == 250);
+  CHECK(parse_duration_ms("90s") == 90'000);
+  CHECK(parse_duration_ms("1h30m") == 5'400'000);
+  CHECK(parse_duration_ms("1s500ms") == 1'500);
+  CHECK(parse_duration_ms("0s") == 0);
+  CHECK(parse_duration_ms("999999999999h") == 999'999'999'999LL * 3'600'000);
+  for (const char* bad : {"", "5", "1h30", "1.5s", "-5s", "5 s", "5d", "5sec", "s", "1000000000000s"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration_ms(bad).has_value());
+  }
+  // Every text duration_text writes at or above a second, read back to the same second or minute.
+  CHECK(parse_duration_ms(refit::report::duration_text(185'000)) == 185'000);
+  CHECK(parse_duration_ms(refit::report::duration_text(850)) == 850);
 }
 
 TEST_CASE("continue tokens carry the list's resourceVersion, where the next page starts, and what is left",
