@@ -9,11 +9,14 @@
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
+#include "data/json_fields.hpp"
 #include "lua/embedded_files.hpp"
 #include "lua/json_bridge.hpp"
 #include "run/session.hpp"
 
 namespace refit::cli {
+
+using data::string_member;
 
 namespace {
 
@@ -80,11 +83,6 @@ Answer ask(lua::Vm& vm, const std::string& product, const std::optional<std::pai
   return answer;
 }
 
-std::string text(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::vector<std::string> strings(const nlohmann::json& j, const char* key) {
   std::vector<std::string> out;
   auto it = j.find(key);
@@ -97,11 +95,13 @@ std::vector<std::string> strings(const nlohmann::json& j, const char* key) {
 // "1.20 -> 1.21", padded, then the command that runs the hop when the data names one.
 void print_hops(const nlohmann::json& hops, bool numbered) {
   std::size_t width = 0;
-  for (const auto& h : hops) width = std::max(width, text(h, "from").size() + 4 + text(h, "to").size());
+  for (const auto& h : hops) {
+    width = std::max(width, string_member(h, "from").size() + 4 + string_member(h, "to").size());
+  }
   int i = 0;
   for (const auto& h : hops) {
-    std::string hop = text(h, "from") + " -> " + text(h, "to");
-    std::string command = text(h, "command");
+    std::string hop = string_member(h, "from") + " -> " + string_member(h, "to");
+    std::string command = string_member(h, "command");
     std::string number = numbered ? fmt::format("{}. ", ++i) : "";
     if (command.empty()) std::cout << fmt::format("  {}{}\n", number, hop);
     else std::cout << fmt::format("  {}{:<{}}   {}\n", number, hop, width, command);
@@ -110,15 +110,15 @@ void print_hops(const nlohmann::json& hops, bool numbered) {
 
 void print_route(const nlohmann::json& r) {
   auto hops = r["hops"].size();
-  std::cout << fmt::format("{} {} -> {}: {} hop{}\n", text(r, "name"), text(r, "from"), text(r, "to"), hops,
-                           hops == 1 ? "" : "s");
+  std::cout << fmt::format("{} {} -> {}: {} hop{}\n", string_member(r, "name"), string_member(r, "from"),
+                           string_member(r, "to"), hops, hops == 1 ? "" : "s");
   print_hops(r["hops"], true);
 }
 
 void print_description(const nlohmann::json& d) {
-  std::cout << text(d, "rule") << "\n"
-            << "  source: " << text(d, "document") << "\n"
-            << "  data:   " << text(d, "source") << " (built into refit)\n"
+  std::cout << string_member(d, "rule") << "\n"
+            << "  source: " << string_member(d, "document") << "\n"
+            << "  data:   " << string_member(d, "source") << " (built into refit)\n"
             << "\nVersions\n  " << joined(strings(d, "versions")) << "\n"
             << "\nSupported hops\n";
   print_hops(d["hops"], false);
@@ -149,7 +149,7 @@ int list_products(const GlobalOptions& global, const PathsOptions& opts) {
     try {
       auto d = ask(vm, name, std::nullopt).value;
       if (opts.output == "json") all.push_back(d);
-      else std::cout << fmt::format("{:<{}}  {}\n", name, width, text(d, "rule"));
+      else std::cout << fmt::format("{:<{}}  {}\n", name, width, string_member(d, "rule"));
     } catch (const std::exception& e) {
       print_error(e.what());
       status = 1;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
+#include "data/json_fields.hpp"
 #include "data/sha256.hpp"
 #include "playbook/playbook.hpp"
 #include "report/console_sink.hpp"
@@ -17,6 +18,8 @@
 #include "run/session.hpp"
 
 namespace refit::cli {
+
+using data::string_member;
 
 namespace {
 
@@ -41,11 +44,6 @@ struct Refusal : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string text_of(const Json& record, const char* key) {
-  auto it = record.find(key);
-  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string short_hash(const std::string& hash) { return hash.substr(0, 12); }
 
 // The session that stands on the run's world again, with its playbook and parameters.
@@ -57,7 +55,7 @@ run::SessionOptions rebuild_session(const RunHistory& history, const ContinueOpt
                               "it cannot be {}", history.id, history.path, verb));
   }
   run::SessionOptions session;
-  session.playbook = text_of(*resume, "playbook");
+  session.playbook = string_member(*resume, "playbook");
   session.values = resume->value("values", Json::object());
   session.sets = opts.sets;
   session.values_file = opts.values_file;
@@ -113,7 +111,7 @@ run::SessionOptions rebuild_session(const RunHistory& history, const ContinueOpt
 
   // The journal's steps are the playbook's as it was: another playbook may name other steps, or do
   // other things in them.
-  std::string then = text_of(started, "playbook_sha256");
+  std::string then = string_member(started, "playbook_sha256");
   std::string now;
   try {
     now = data::sha256_hex(playbook::find(session.playbook).content);
@@ -238,7 +236,7 @@ int continue_run(const GlobalOptions& global, const ContinueOptions& opts, const
   if (!journal_session(session, loaded.dir)) return 1;
   if (session.fixture.empty()) {
     std::string what = fmt::format("{} run {} of {}", rollback ? "roll back" : "resume", h.id,
-                                   text_of(h.first_started(), "playbook"));
+                                   string_member(h.first_started(), "playbook"));
     session.confirm = confirmation(opts, what, mode);
   }
 

@@ -7,9 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.hpp"
+#include "data/json_fields.hpp"
 #include "run/journal_reader.hpp"
 
 namespace refit::cli {
+
+using data::string_member;
 
 namespace {
 
@@ -20,15 +23,10 @@ struct RunsOptions {
   std::string output = "text";
 };
 
-std::string text_of(const Json& record, const char* key) {
-  auto it = record.find(key);
-  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // What a run ran against: "sim:<fixture file>", or the target clusters' contexts.
 std::vector<std::string> targets_of(const Json& started) {
-  if (text_of(started, "world") == "sim") {
-    std::string fixture = text_of(started, "fixture");
+  if (string_member(started, "world") == "sim") {
+    std::string fixture = string_member(started, "fixture");
     return {"sim:" + fixture.substr(fixture.find_last_of('/') + 1)};
   }
   std::vector<std::string> out;
@@ -61,14 +59,14 @@ Json describe(const run::journal::RunHistory& h) {
   Json sessions = Json::array();
   for (const auto& s : h.sessions) {
     sessions.push_back({{"mode", s.mode},
-                        {"started", text_of(s.started, "wall")},
-                        {"status", s.finished ? text_of(*s.finished, "status") : std::string()}});
+                        {"started", string_member(s.started, "wall")},
+                        {"status", s.finished ? string_member(*s.finished, "status") : std::string()}});
   }
   return {{"id", h.id},
-          {"playbook", text_of(first, "playbook")},
+          {"playbook", string_member(first, "playbook")},
           {"targets", targets_of(first)},
           {"status", h.status()},
-          {"started", text_of(first, "wall")},
+          {"started", string_member(first, "wall")},
           {"last_step", h.last_step},
           {"changed", h.changed},
           {"sessions", sessions},

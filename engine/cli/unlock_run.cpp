@@ -7,19 +7,17 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "data/json_fields.hpp"
 #include "run/journal.hpp"
 #include "run/journal_reader.hpp"
 
 namespace refit::cli {
 
+using data::string_member;
+
 namespace {
 
 using Json = nlohmann::json;
-
-std::string text_of(const Json& record, const char* key) {
-  auto it = record.find(key);
-  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 }  // namespace
 
@@ -38,11 +36,11 @@ UnlockTarget unlock_target_of_run(const std::string& run, const std::optional<st
   if (resume == started.end() || !resume->is_object() || !resume->contains("world")) {
     throw std::runtime_error(fmt::format(
         "the journal of run {} ({}) does not say where the run ran: name the clusters instead, refit unlock {} "
-        "--context CTX (or --inventory FILE, or --sim FIXTURE)", id, history.path, text_of(started, "playbook")));
+        "--context CTX (or --inventory FILE, or --sim FIXTURE)", id, history.path, string_member(started, "playbook")));
   }
   UnlockTarget target;
   target.run_id = id;
-  target.playbook = text_of(started, "playbook");
+  target.playbook = string_member(started, "playbook");
   target.world = journal::journaled_world_of((*resume)["world"]);
   return target;
 }

@@ -1,3 +1,4 @@
+#include "data/json_fields.hpp"
 #include "run/journal_reader.hpp"
 
 #include <signal.h>
@@ -12,14 +13,11 @@
 
 namespace refit::run::journal {
 
+using data::string_member;
+
 namespace {
 
 using Json = nlohmann::json;
-
-std::string text_of(const Json& record, const char* key) {
-  auto it = record.find(key);
-  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool flag_of(const Json& record, const char* key) {
   auto it = record.find(key);
@@ -29,7 +27,7 @@ bool flag_of(const Json& record, const char* key) {
 bool is_run_started(std::string_view line) {
   try {
     Json record = Json::parse(line);
-    return record.is_object() && text_of(record, "event") == "run_started";
+    return record.is_object() && string_member(record, "event") == "run_started";
   } catch (const Json::exception&) {
     return false;
   }
@@ -40,18 +38,18 @@ class Builder {
   explicit Builder(RunHistory& history) : h_(history) {}
 
   void add(const Json& r) {
-    const std::string event = text_of(r, "event");
-    const std::string step = text_of(r, "step");
-    const std::string phase = text_of(r, "phase");
+    const std::string event = string_member(r, "event");
+    const std::string step = string_member(r, "step");
+    const std::string phase = string_member(r, "phase");
     if (event == "run_started") {
       Session s;
-      s.mode = text_of(r, "mode");
+      s.mode = string_member(r, "mode");
       s.started = r;
       h_.sessions.push_back(std::move(s));
     }
     if (h_.sessions.empty()) return;  // nothing of a run comes before its run_started
     Session& session = h_.sessions.back();
-    session.last_wall = text_of(r, "wall");
+    session.last_wall = string_member(r, "wall");
     if (event == "run_finished") {
       session.finished = r;
       session.locked_out = flag_of(r, "locked");
@@ -61,7 +59,7 @@ class Builder {
     } else if (event == "preflight_finished") {
       if (flag_of(r, "ok")) h_.preflight_passed = true;
     } else if (event == "state_set") {
-      std::string key = text_of(r, "key");
+      std::string key = string_member(r, "key");
       auto value = r.find("value");
       if (!key.empty()) h_.state[key] = value != r.end() ? *value : Json();
     } else if (event == "step_expanded") {
@@ -89,7 +87,7 @@ class Builder {
       h_.last_step = step;
     } else if (event == "step_skipped") {
       StepRecord& s = record(step);
-      std::string reason = text_of(r, "reason");
+      std::string reason = string_member(r, "reason");
       if (reason == "completed") return;  // a resume passing over a step finished before: nothing new
       s.started = true;
       s.finished = true;
@@ -104,7 +102,7 @@ class Builder {
     } else if (event == "step_finished") {
       StepRecord& s = record(step);
       s.finished = true;
-      s.status = text_of(r, "status");
+      s.status = string_member(r, "status");
       if (s.status == "succeeded") s.completed = true;
       if (flag_of(r, "changed")) s.changed = true;
       h_.last_step = step;
@@ -114,7 +112,7 @@ class Builder {
       h_.changed = true;
       if (!step.empty() && (phase == "run" || phase == "verify")) record(step).changed = true;
     } else if (event == "step_rolled_back") {
-      if (text_of(r, "status") == "succeeded") record(step).rolled_back = true;
+      if (string_member(r, "status") == "succeeded") record(step).rolled_back = true;
     } else if (event == "cleanup_finished") {
       record(step).cleaned_up = true;
     }
@@ -175,10 +173,10 @@ const nlohmann::json& RunHistory::first_started() const {
 std::string RunHistory::status() const {
   const Session* last = last_session();
   if (last == nullptr) return "interrupted";  // killed before its first record was whole
-  if (last->finished) return text_of(*last->finished, "status");
+  if (last->finished) return string_member(*last->finished, "status");
   auto pid = last->started.find("pid");
   if (pid != last->started.end() && pid->is_number_integer() &&
-      process_alive(text_of(last->started, "host"), pid->get<std::int64_t>())) {
+      process_alive(string_member(last->started, "host"), pid->get<std::int64_t>())) {
     return "running";
   }
   return "interrupted";
@@ -187,7 +185,7 @@ std::string RunHistory::status() const {
 bool RunHistory::stopped_rolling_back() const {
   const Session* last = last_session();
   if (last == nullptr || !last->rolling_back) return false;
-  return !last->finished || text_of(*last->finished, "status") == "interrupted";
+  return !last->finished || string_member(*last->finished, "status") == "interrupted";
 }
 
 RunHistory parse_history(std::string_view text, const std::string& path, const std::string& id) {
@@ -233,14 +231,14 @@ RunHistory parse_history(std::string_view text, const std::string& path, const s
 JournaledWorld journaled_world_of(const Json& world) {
   JournaledWorld out;
   if (world.contains("sim")) {
-    out.fixture = text_of(world, "sim");
-    out.sim_state = text_of(world, "sim_state");
-    if (auto scenario = text_of(world, "scenario"); !scenario.empty()) out.scenario = scenario;
+    out.fixture = string_member(world, "sim");
+    out.sim_state = string_member(world, "sim_state");
+    if (auto scenario = string_member(world, "scenario"); !scenario.empty()) out.scenario = scenario;
     if (world.contains("seed") && world["seed"].is_number_unsigned()) out.seed = world["seed"].get<std::uint64_t>();
   } else {
-    out.kubeconfig = text_of(world, "kubeconfig");
-    if (world.contains("inventory")) out.inventory = text_of(world, "inventory");
-    else out.context = text_of(world, "context");
+    out.kubeconfig = string_member(world, "kubeconfig");
+    if (world.contains("inventory")) out.inventory = string_member(world, "inventory");
+    else out.context = string_member(world, "context");
   }
   return out;
 }

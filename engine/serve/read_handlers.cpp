@@ -9,18 +9,17 @@
 #include <fmt/format.h>
 
 #include "cluster/selectors.hpp"
+#include "data/json_fields.hpp"
 #include "serve/api_request.hpp"
 #include "serve/json_writer.hpp"
 #include "serve/list_paging.hpp"
 #include "serve/table_view.hpp"
 
 namespace refit::serve {
-namespace {
 
-std::string_view string_at(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view();
-}
+using data::string_member;
+
+namespace {
 
 const Json& metadata_of(const Json& object) {
   static const Json kNone = Json::object();
@@ -68,7 +67,7 @@ PageEnd walk_page(const ApiRequest& request, std::size_t limit, const std::optio
         return !token;
       }
       const Json& metadata = metadata_of(object);
-      std::string_view ns = string_at(metadata, "namespace"), name = string_at(metadata, "name");
+      std::string_view ns = string_member(metadata, "namespace"), name = string_member(metadata, "name");
       if (token && !after_token(*token, ns, name)) return true;
       ++included;
       take(object);
@@ -148,7 +147,7 @@ void handle_get(const ApiRequest& request) {
     }
     std::optional<Json> scratch;
     body = table_body(request, *table, {&request.world.client_view(object, scratch)},
-                      TablePage{std::string(string_at(metadata_of(object), "resourceVersion")), {}, {}});
+                      TablePage{std::string(string_member(metadata_of(object), "resourceVersion")), {}, {}});
   });
   if (!found) throw not_found(request.subject());
   respond_json(request.response, 200, std::move(body));

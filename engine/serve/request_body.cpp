@@ -3,26 +3,20 @@
 #include <fmt/format.h>
 
 #include "cluster/kinds.hpp"
+#include "data/json_fields.hpp"
 
 namespace refit::serve {
-namespace {
 
-std::string string_at(const Json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-}  // namespace
+using data::string_member;
 
 std::string name_of(const Json& object) {
   auto metadata = object.find("metadata");
-  return metadata != object.end() ? string_at(*metadata, "name") : std::string();
+  return metadata != object.end() ? string_member(*metadata, "name") : std::string();
 }
 
 std::string namespace_of(const Json& object) {
   auto metadata = object.find("metadata");
-  return metadata != object.end() ? string_at(*metadata, "namespace") : std::string();
+  return metadata != object.end() ? string_member(*metadata, "namespace") : std::string();
 }
 
 void fit_to_request(Json& object, const ApiRequest& request, std::string_view url_name) {
@@ -30,14 +24,14 @@ void fit_to_request(Json& object, const ApiRequest& request, std::string_view ur
   if (!object.is_object()) {
     throw bad_request(fmt::format("the request body must be a {} object, got {}", resource.kind, object.type_name()));
   }
-  std::string kind = string_at(object, "kind");
+  std::string kind = string_member(object, "kind");
   if (kind.empty()) {
     object["kind"] = resource.kind;
   } else if (kind != resource.kind) {
     throw bad_request(fmt::format("the object's kind {} does not match the resource {} (kind {})", kind,
                                   qualified_resource(resource.plural, resource.group), resource.kind));
   }
-  std::string api_version = string_at(object, "apiVersion");
+  std::string api_version = string_member(object, "apiVersion");
   if (api_version.empty()) {
     object["apiVersion"] = resource.api_version;
   } else if (storage_group_of(group_of(api_version), resource.kind) != storage_group_of(resource.group, resource.kind)) {
@@ -46,7 +40,7 @@ void fit_to_request(Json& object, const ApiRequest& request, std::string_view ur
   }
   Json& metadata = object["metadata"];
   if (!metadata.is_object()) metadata = Json::object();
-  std::string name = string_at(metadata, "name");
+  std::string name = string_member(metadata, "name");
   if (!url_name.empty()) {
     if (name.empty()) {
       metadata["name"] = url_name;
@@ -55,7 +49,7 @@ void fit_to_request(Json& object, const ApiRequest& request, std::string_view ur
     }
   }
   if (resource.namespaced) {
-    std::string ns = string_at(metadata, "namespace");
+    std::string ns = string_member(metadata, "namespace");
     if (ns.empty()) {
       metadata["namespace"] = request.path.ns;
     } else if (ns != request.path.ns) {

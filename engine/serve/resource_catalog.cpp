@@ -7,10 +7,14 @@
 #include <tuple>
 
 #include "cluster/kinds.hpp"
+#include "data/json_fields.hpp"
 #include "serve/api_path.hpp"
 #include "serve/builtin_resources.hpp"
 
 namespace refit::serve {
+
+using data::string_member;
+
 namespace {
 
 std::string key_of(std::string_view group, std::string_view version, std::string_view plural) {
@@ -52,11 +56,6 @@ const Json* member(const Json& object, const char* key) {
   if (!object.is_object()) return nullptr;
   auto it = object.find(key);
   return it == object.end() ? nullptr : &*it;
-}
-
-std::string string_at(const Json& object, const char* key) {
-  const Json* value = member(object, key);
-  return value != nullptr && value->is_string() ? value->get<std::string>() : std::string();
 }
 
 std::vector<std::string> strings_at(const Json& object, const char* key) {
@@ -133,33 +132,36 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
     const Json* spec = member(crd, "spec");
     if (spec == nullptr) return;
     const Json* names = member(*spec, "names");
-    std::string group = string_at(*spec, "group");
-    if (names == nullptr || group.empty() || string_at(*names, "plural").empty() || string_at(*names, "kind").empty()) return;
+    std::string group = string_member(*spec, "group");
+    if (names == nullptr || group.empty() || string_member(*names, "plural").empty() ||
+        string_member(*names, "kind").empty()) {
+      return;
+    }
     auto add_version = [&](const std::string& version_name) {
       ResourceInfo info;
       info.group = group;
       info.version = version_name;
       info.api_version = group_version(group, version_name);
-      info.plural = string_at(*names, "plural");
-      info.kind = string_at(*names, "kind");
-      info.singular = string_at(*names, "singular");
+      info.plural = string_member(*names, "plural");
+      info.kind = string_member(*names, "kind");
+      info.singular = string_member(*names, "singular");
       if (info.singular.empty()) info.singular = lower(info.kind);
-      info.namespaced = string_at(*spec, "scope") != "Cluster";
+      info.namespaced = string_member(*spec, "scope") != "Cluster";
       info.has_status = true;
       info.custom = true;
       info.short_names = strings_at(*names, "shortNames");
       info.categories = strings_at(*names, "categories");
       add(std::move(info));
     };
-    defined.emplace(group, string_at(*names, "kind"));
+    defined.emplace(group, string_member(*names, "kind"));
     if (const Json* versions = member(*spec, "versions"); versions != nullptr && versions->is_array()) {
       for (const Json& v : *versions) {
         const Json* served = member(v, "served");
         if (served != nullptr && served->is_boolean() && !served->get<bool>()) continue;
-        std::string name = string_at(v, "name");
+        std::string name = string_member(v, "name");
         if (!name.empty()) add_version(name);
       }
-    } else if (std::string name = string_at(*spec, "version"); !name.empty()) {
+    } else if (std::string name = string_member(*spec, "version"); !name.empty()) {
       add_version(name);
     }
     if (std::find(group_order_.begin(), group_order_.end(), group) == group_order_.end() &&
@@ -176,9 +178,11 @@ ResourceCatalog::ResourceCatalog(const sim::SimCluster& cluster) {
     std::set<std::string> versions;
     bool namespaced = false;
     cluster.store().list(sim::ListQuery{group_version(entry.group, "v1"), entry.kind, "", "", ""}, [&](const Json& object) {
-      std::string api_version = string_at(object, "apiVersion");
+      std::string api_version = string_member(object, "apiVersion");
       if (group_of(api_version) == entry.group) versions.insert(std::string(version_of(api_version)));
-      if (const Json* metadata = member(object, "metadata")) namespaced = namespaced || !string_at(*metadata, "namespace").empty();
+      if (const Json* metadata = member(object, "metadata")) {
+        namespaced = namespaced || !string_member(*metadata, "namespace").empty();
+      }
     });
     for (const std::string& v : versions) {
       ResourceInfo info;

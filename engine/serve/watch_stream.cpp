@@ -9,12 +9,16 @@
 
 #include "cluster/kinds.hpp"
 #include "cluster/selectors.hpp"
+#include "data/json_fields.hpp"
 #include "serve/api_request.hpp"
 #include "serve/connection_probe.hpp"
 #include "serve/json_writer.hpp"
 #include "serve/table_view.hpp"
 
 namespace refit::serve {
+
+using data::string_member;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -25,12 +29,6 @@ constexpr std::chrono::seconds kDefaultTimeout{1800};
 constexpr std::chrono::milliseconds kProbeInterval{250};
 // How often a stream that allows bookmarks sends one (the API server: about every minute).
 constexpr std::chrono::seconds kBookmarkInterval{60};
-
-std::string_view string_at(const Json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>()) : std::string_view();
-}
 
 const Json& metadata_of(const Json& object) {
   static const Json kNone = Json::object();
@@ -58,7 +56,7 @@ struct EventFormat {
     writer.raw("\",\"object\":");
     if (table_version) {
       const Json& metadata = metadata_of(object);
-      TablePage page{std::string(string_at(metadata, "resourceVersion")), {}, {}};
+      TablePage page{std::string(string_member(metadata, "resourceVersion")), {}, {}};
       writer.raw(table_of(*table_version, kind, {&object}, world_ms, include_object, page).dump());
     } else {
       writer.object(object, api_version);
@@ -76,7 +74,7 @@ struct WatchFilter {
 
   bool matches(const Json& object) const {
     const Json& metadata = metadata_of(object);
-    if (!ns.empty() && string_at(metadata, "namespace") != ns) return false;
+    if (!ns.empty() && string_member(metadata, "namespace") != ns) return false;
     if (!labels.matches_everything()) {
       auto labels_it = metadata.find("labels");
       if (!labels.matches(labels_it != metadata.end() ? *labels_it : Json())) return false;

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
-#include "cluster/kube/json_fields.hpp"
+#include "data/json_fields.hpp"
 
 namespace refit::kube {
+
+using data::string_member;
 
 namespace {
 

@@ -4,10 +4,12 @@
 #include <simdjson.h>
 
 #include "cluster/kinds.hpp"
-#include "cluster/kube/json_fields.hpp"
+#include "data/json_fields.hpp"
 #include "cluster/kube/kubeconfig_view.hpp"
 
 namespace refit::kube {
+
+using data::string_member;
 
 using cluster::ApiError;
 
