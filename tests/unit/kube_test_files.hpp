@@ -9,38 +9,11 @@
 #include <sstream>
 #include <string>
 
+#include "temp_dir.hpp"
+
 namespace refit::kube::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/refit-kube-test-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string path(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& root() const { return path_; }
-
-  // Writes `text` to `name` (creating directories) and returns the file's path.
-  std::string write(const std::string& name, const std::string& text) const {
-    std::filesystem::path file = path(name);
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << text;
-    REQUIRE(out.good());
-    return file.string();
-  }
-
- private:
-  std::string path_;
-};
+using ::refit::testing::TempDir;
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

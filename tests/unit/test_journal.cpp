@@ -15,22 +15,15 @@
 #include "run/interrupt.hpp"
 #include "run/journal.hpp"
 #include "run/journal_reader.hpp"
+#include "temp_dir.hpp"
 
 using namespace refit::run;
 using namespace refit::run::journal;
 namespace fs = std::filesystem;
 
-namespace {
+using refit::testing::TempDir;
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "refit-journal-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = fs::canonical(pattern).string();
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string path;
-};
+namespace {
 
 std::string read(const std::string& path) {
   std::ifstream in(path);
@@ -183,15 +176,15 @@ TEST_CASE("a step a resume found done after its interruption counts as completed
 
 TEST_CASE("the journal sink appends private, synced lines with the session's fields in run_started", "[journal]") {
   TempDir dir;
-  std::string path = journal_path(dir.path + "/state", "20261121-101502-3fa9c1");
+  std::string path = journal_path(dir.path("state"), "20261121-101502-3fa9c1");
   {
     JournalSink sink(path, {{"host", "h"}, {"resume", {{"playbook", "demo"}}}});
     sink.on_event(Event{"run_started", 0, "", "", {{"mode", "apply"}}});
     sink.on_event(Event{"step_started", 4, "a", "", {{"index", 1}}});
   }
   CHECK(mode_of(path) == 0600);
-  CHECK(mode_of(dir.path + "/state") == 0700);
-  CHECK(mode_of(dir.path + "/state/runs") == 0700);
+  CHECK(mode_of(dir.path("state")) == 0700);
+  CHECK(mode_of(dir.path("state/runs")) == 0700);
   std::string text = read(path);
   auto first = nlohmann::json::parse(text.substr(0, text.find('\n')));
   CHECK(first["event"] == "run_started");
@@ -220,18 +213,18 @@ TEST_CASE("run ids sort by time; a unique prefix finds one, others are refused w
   CHECK(id[15] == '-');
   TempDir dir;
   for (const char* run : {"20261121-101502-3fa9c1", "20261121-101502-77aa00", "20261122-090000-000001"})
-    JournalSink(journal_path(dir.path, run), {});
-  CHECK(run_ids(dir.path) == std::vector<std::string>{"20261121-101502-3fa9c1", "20261121-101502-77aa00",
+    JournalSink(journal_path(dir.root(), run), {});
+  CHECK(run_ids(dir.root()) == std::vector<std::string>{"20261121-101502-3fa9c1", "20261121-101502-77aa00",
                                                       "20261122-090000-000001"});
-  CHECK(find_run(dir.path, "20261122") == "20261122-090000-000001");
-  CHECK(find_run(dir.path, "20261121-101502-3") == "20261121-101502-3fa9c1");
-  REQUIRE_THROWS_WITH(find_run(dir.path, "20261121"),
+  CHECK(find_run(dir.root(), "20261122") == "20261122-090000-000001");
+  CHECK(find_run(dir.root(), "20261121-101502-3") == "20261121-101502-3fa9c1");
+  REQUIRE_THROWS_WITH(find_run(dir.root(), "20261121"),
                       "run id 20261121 is ambiguous: it begins 2 runs (20261121-101502-3fa9c1, "
                       "20261121-101502-77aa00): give more of it");
-  REQUIRE_THROWS_WITH(find_run(dir.path, "2025"),
-                      "no run 2025 in " + dir.path + "/runs (refit runs lists the runs there; --state-dir DIR reads "
+  REQUIRE_THROWS_WITH(find_run(dir.root(), "2025"),
+                      "no run 2025 in " + dir.root() + "/runs (refit runs lists the runs there; --state-dir DIR reads "
                       "another state directory)");
-  REQUIRE_THROWS_WITH(find_run(dir.path, "../x"),
+  REQUIRE_THROWS_WITH(find_run(dir.root(), "../x"),
                       "\"../x\" is not a run id (they look like 20261121-101502-3fa9c1; refit runs lists them)");
 }
 

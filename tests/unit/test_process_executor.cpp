@@ -12,9 +12,12 @@
 #include <thread>
 
 #include "exec/process_executor.hpp"
+#include "temp_dir.hpp"
 
 using namespace refit::exec;
 namespace fs = std::filesystem;
+
+using refit::testing::TempDir;
 
 namespace {
 
@@ -28,16 +31,6 @@ Result run_sh(const std::string& script, ProcessExecutorOptions options = {},
   request.timeout_ms = timeout;
   return executor.run(request);
 }
-
-struct TempDir {
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "refit-exec-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = fs::canonical(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
-};
 
 void write_file(const fs::path& p, const std::string& text, fs::perms perms) {
   std::ofstream(p) << text;
@@ -109,16 +102,16 @@ TEST_CASE("process: the environment is ours with the overrides set over it", "[e
 TEST_CASE("process: the working directory, and one that does not exist", "[exec]") {
   TempDir dir;
   ProcessExecutorOptions options;
-  options.working_directory = dir.path.string();
-  CHECK(run_sh("pwd", options).out == dir.path.string() + "\n");
+  options.working_directory = dir.root();
+  CHECK(run_sh("pwd", options).out == dir.root() + "\n");
 
-  options.working_directory = (dir.path / "missing").string();
+  options.working_directory = dir.path("missing");
   CHECK_THROWS_AS(run_sh("pwd", options), SpawnError);
   CHECK_THROWS_WITH(run_sh("pwd", options),
                     "the working directory " + options.working_directory +
                         " cannot be used: No such file or directory");
-  write_file(dir.path / "file", "", fs::perms::owner_read);
-  options.working_directory = (dir.path / "file").string();
+  write_file(dir.path("file"), "", fs::perms::owner_read);
+  options.working_directory = dir.path("file");
   CHECK_THROWS_WITH(run_sh("pwd", options),
                     "the working directory " + options.working_directory + " is not a directory");
 }
@@ -257,10 +250,10 @@ TEST_CASE("process: a program not found is 127, named with the PATH searched", "
 
 TEST_CASE("process: the program is looked up on the child's PATH; a file that is not executable is 126", "[exec]") {
   TempDir dir;
-  write_file(dir.path / "refit-test-tool", "#!/bin/sh\necho \"tool $1\"\n", fs::perms::owner_all);
-  write_file(dir.path / "refit-test-data", "#!/bin/sh\n", fs::perms::owner_read | fs::perms::owner_write);
+  write_file(dir.path("refit-test-tool"), "#!/bin/sh\necho \"tool $1\"\n", fs::perms::owner_all);
+  write_file(dir.path("refit-test-data"), "#!/bin/sh\n", fs::perms::owner_read | fs::perms::owner_write);
   ProcessExecutorOptions options;
-  options.env = {{"PATH", "/nonexistent:" + dir.path.string()}};
+  options.env = {{"PATH", "/nonexistent:" + dir.root()}};
   ProcessExecutor executor(true, options);
   Request request;
   request.argv = {"refit-test-tool", "x"};
@@ -271,13 +264,13 @@ TEST_CASE("process: the program is looked up on the child's PATH; a file that is
   request.argv = {"refit-test-data"};
   Result data = executor.run(request);
   CHECK(data.code == 126);
-  CHECK(data.err == "refit-test-data: found on PATH=/nonexistent:" + dir.path.string() +
+  CHECK(data.err == "refit-test-data: found on PATH=/nonexistent:" + dir.root() +
                         " but not executable (permission denied)\n");
 }
 
 TEST_CASE("process: plan refuses a command marked mutates, before running it", "[exec]") {
   TempDir dir;
-  const fs::path marker = dir.path / "ran";
+  const fs::path marker = dir.path("ran");
   Request request;
   request.argv = sh("touch '" + marker.string() + "'");
   request.mutates = true;

@@ -17,8 +17,8 @@ using refit::serve::Json;
 
 namespace {
 
-struct ServedWorld {
-  explicit ServedWorld(std::size_t watch_history = 10'000) {
+struct ServedApi {
+  explicit ServedApi(std::size_t watch_history = 10'000) {
     refit::run::prepare_vm(vm);
     runtime = std::make_unique<refit::sim::SimRuntime>(vm, world);
     runtime->load("tests/cli/files/serve-kubectl.yaml", std::nullopt);
@@ -29,7 +29,7 @@ struct ServedWorld {
     server->start();
     client = std::make_unique<httplib::Client>("127.0.0.1", server->port());
   }
-  ~ServedWorld() { server->stop(); }
+  ~ServedApi() { server->stop(); }
 
   httplib::Result get(const std::string& path) { return client->Get(("/clusters/demo" + path).c_str()); }
   Json get_json(const std::string& path, int code = 200) {
@@ -94,7 +94,7 @@ std::string config_map(const std::string& name, const std::string& value, const 
 }  // namespace
 
 TEST_CASE("get answers the object, and a Status for what is not there", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json node = w.get_json("/api/v1/nodes/pinned-1");
   CHECK(node["kind"] == "Node");
   CHECK(node["apiVersion"] == "v1");
@@ -126,7 +126,7 @@ TEST_CASE("get answers the object, and a Status for what is not there", "[serve]
 }
 
 TEST_CASE("discovery: the legacy documents kubectl falls back to", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json core = w.get_json("/api");
   CHECK(core["kind"] == "APIVersions");
   CHECK(core["versions"] == Json::array({"v1"}));
@@ -143,7 +143,7 @@ TEST_CASE("discovery: the legacy documents kubectl falls back to", "[serve][api]
 }
 
 TEST_CASE("lists: selectors, paging, resourceVersion, items as the API server sends them", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json nodes = w.get_json("/api/v1/nodes");
   CHECK(nodes["kind"] == "NodeList");
   CHECK(nodes["apiVersion"] == "v1");
@@ -210,7 +210,7 @@ TEST_CASE("lists: selectors, paging, resourceVersion, items as the API server se
 }
 
 TEST_CASE("watches stream the changes after a resourceVersion", "[serve][api][watch]") {
-  ServedWorld w;
+  ServedApi w;
   std::string rv = w.resource_version();
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("a", "1", R"({"team":"blue"})"), kJson, 201);
   w.send("PATCH", "/api/v1/namespaces/shop/configmaps/a", R"({"data":{"value":"2"}})", kMerge, 200);
@@ -239,7 +239,7 @@ TEST_CASE("watches stream the changes after a resourceVersion", "[serve][api][wa
 }
 
 TEST_CASE("a watch with a selector sees objects start and stop matching", "[serve][api][watch]") {
-  ServedWorld w;
+  ServedApi w;
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("a", "1", R"({"team":"blue"})"), kJson, 201);
   std::string rv = w.resource_version();
   w.send("PATCH", "/api/v1/namespaces/shop/configmaps/a", R"({"metadata":{"labels":{"team":"red"}}})", kMerge, 200);
@@ -253,7 +253,7 @@ TEST_CASE("a watch with a selector sees objects start and stop matching", "[serv
 }
 
 TEST_CASE("a watch from a resourceVersion older than the history gets 410 Gone", "[serve][api][watch]") {
-  ServedWorld w(2);
+  ServedApi w(2);
   std::string rv = w.resource_version();
   for (const char* name : {"a", "b", "c"}) {
     w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map(name, "1"), kJson, 201);
@@ -268,7 +268,7 @@ TEST_CASE("a watch from a resourceVersion older than the history gets 410 Gone",
 }
 
 TEST_CASE("dryRun=All answers what would be stored and changes nothing", "[serve][api][dryrun]") {
-  ServedWorld w;
+  ServedApi w;
   std::string rv = w.resource_version();
   Json created = w.send("POST", "/api/v1/namespaces/shop/configmaps?dryRun=All", config_map("dry", "1"), kJson, 201);
   CHECK(created["metadata"]["name"] == "dry");
@@ -290,7 +290,7 @@ TEST_CASE("dryRun=All answers what would be stored and changes nothing", "[serve
 }
 
 TEST_CASE("creates and updates: namespaces, names, conflicts", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json created = w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("c", "1"), kJson, 201);
   CHECK(w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("c", "1"), kJson, 409)["message"] ==
         "configmaps \"c\" already exists");
@@ -319,7 +319,7 @@ TEST_CASE("creates and updates: namespaces, names, conflicts", "[serve][api]") {
 
 TEST_CASE("patches: strategic merges containers by name, merge and JSON patches, server-side apply",
           "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json patched = w.send("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web",
                         R"({"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.26"}]}}}})",
                         kStrategic, 200);
@@ -358,7 +358,7 @@ TEST_CASE("patches: strategic merges containers by name, merge and JSON patches,
 }
 
 TEST_CASE("the status subresource changes .status only", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json ns = w.get_json("/api/v1/namespaces/shop/status");
   Json labels = ns["metadata"].value("labels", Json());
   ns["status"] = {{"phase", "Terminating"}};
@@ -373,7 +373,7 @@ TEST_CASE("the status subresource changes .status only", "[serve][api]") {
 }
 
 TEST_CASE("evictions honour disruption budgets", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   std::string ledger = w.pod_of("ledger");
   std::string eviction = R"({"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":")" + ledger + R"("}})";
   for (const char* dry : {"?dryRun=All", ""}) {
@@ -394,7 +394,7 @@ TEST_CASE("evictions honour disruption budgets", "[serve][api]") {
 }
 
 TEST_CASE("the scale subresource reads and sets spec.replicas", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   Json scale = w.get_json("/apis/apps/v1/namespaces/shop/deployments/web/scale");
   CHECK(scale["kind"] == "Scale");
   CHECK(scale["apiVersion"] == "autoscaling/v1");
@@ -413,7 +413,7 @@ TEST_CASE("the scale subresource reads and sets spec.replicas", "[serve][api]") 
 }
 
 TEST_CASE("deletes: options, preconditions, collections", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("a", "1", R"({"sweep":"yes"})"), kJson, 201);
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("b", "1", R"({"sweep":"yes"})"), kJson, 201);
   w.send("POST", "/api/v1/namespaces/shop/configmaps", config_map("c", "1"), kJson, 201);
@@ -431,7 +431,7 @@ TEST_CASE("deletes: options, preconditions, collections", "[serve][api]") {
 }
 
 TEST_CASE("refit's dump endpoint answers the whole world", "[serve][api]") {
-  ServedWorld w;
+  ServedApi w;
   auto res = w.client->Get("/refit/v1/dump");
   REQUIRE(res);
   CHECK(res->status == 200);

@@ -17,6 +17,9 @@
 #include "run/sim_state/kept_world.hpp"
 #include "run/sim_state/secret_markers.hpp"
 #include "run/sim_state/state_error.hpp"
+#include "temp_dir.hpp"
+
+using refit::testing::TempDir;
 
 namespace {
 
@@ -28,18 +31,6 @@ using refit::run::simstate::StateError;
 const std::string kEksFixture = "examples/clusters/eks-1.20.yaml";
 const std::string kDkpFixture = "examples/clusters/dkp-2.1-fleet.yaml";
 const std::string kMinimalFixture = "tests/scripts/fixtures/minimal.yaml";
-
-// A directory of its own, removed at the end of the test.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "refit-sim-state-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -165,7 +156,7 @@ void check_rebuilt_worlds(const std::string& playbook, const std::string& fixtur
   // First run: which lines are advances of the clock inside a wait with model timers pending.
   std::vector<std::size_t> mid_wait;
   WaitTracker tracker;
-  auto first = apply_options(playbook, fixture, dir.file("first.jsonl"), sets);
+  auto first = apply_options(playbook, fixture, dir.path("first.jsonl"), sets);
   first.sim_state_observer = [&](std::size_t line, const std::string& text, refit::sim::SimRuntime& world) {
     if (tracker.depth > 0 && text.rfind("{\"advance\"", 0) == 0 && world.world().clock().pending() > 0) {
       mid_wait.push_back(line);
@@ -173,24 +164,24 @@ void check_rebuilt_worlds(const std::string& playbook, const std::string& fixtur
   };
   refit::run::run_session(first, {&tracker});
   REQUIRE(tracker.status == "succeeded");
-  const std::vector<std::string> lines = lines_of(read_file(dir.file("first.jsonl")));
+  const std::vector<std::string> lines = lines_of(read_file(dir.path("first.jsonl")));
   const std::set<std::size_t> cuts = cut_points(lines, mid_wait);
 
   // Second run, from scratch: the same lines (a kept run is deterministic), and the world at each cut.
   std::map<std::size_t, Json> worlds;
-  auto second = apply_options(playbook, fixture, dir.file("second.jsonl"), sets);
+  auto second = apply_options(playbook, fixture, dir.path("second.jsonl"), sets);
   second.capture_world = true;
   second.sim_state_observer = [&](std::size_t line, const std::string&, refit::sim::SimRuntime& world) {
     if (cuts.count(line) != 0) worlds[line] = world.dump();
   };
   auto result = refit::run::run_session(second, {});
-  CHECK(read_file(dir.file("second.jsonl")) == read_file(dir.file("first.jsonl")));
+  CHECK(read_file(dir.path("second.jsonl")) == read_file(dir.path("first.jsonl")));
   REQUIRE(worlds.size() == cuts.size());
   CHECK(worlds[lines.size()] == result.world_after);
 
   for (std::size_t cut : cuts) {
     INFO(playbook << " cut after line " << cut << " of " << lines.size() << ": " << lines[cut - 1].substr(0, 200));
-    std::string state = dir.file("cut.jsonl");
+    std::string state = dir.path("cut.jsonl");
     write_file(state, joined(lines, cut));
     Rebuilt rebuilt = rebuild(fixture, state);
     CHECK(rebuilt.replayed == cut - 1);
@@ -208,7 +199,7 @@ TEST_CASE("a world rebuilt from its --sim-state file is the world that wrote it,
 
 TEST_CASE("an apply that continues a kept world finds the work done; plan only reads the file", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   auto options = apply_options("eks/upgrade", kEksFixture, state, {"to=1.21"});
   options.capture_world = true;
   WaitTracker first_events;
@@ -241,13 +232,13 @@ TEST_CASE("an apply that continues a kept world finds the work done; plan only r
 
 TEST_CASE("a torn last line is dropped with a warning, and cut off before the next input is kept", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   auto options = apply_options("eks/upgrade", kEksFixture, state, {"to=1.21"});
   refit::run::run_session(options, {});
   std::vector<std::string> lines = lines_of(read_file(state));
   REQUIRE(lines.size() > 40);
   const std::string whole = joined(lines, 30);
-  std::string reference = dir.file("reference.jsonl");
+  std::string reference = dir.path("reference.jsonl");
   write_file(reference, whole);
   write_file(state, whole + lines[30].substr(0, lines[30].size() / 2));
 
@@ -265,7 +256,7 @@ TEST_CASE("a torn last line is dropped with a warning, and cut off before the ne
 
 TEST_CASE("a header torn as the file was created starts the world over from the fixture", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   write_file(state, "{\"refit_sim_state\":1,\"refit\":");
   Rebuilt plan = rebuild(kMinimalFixture, state);
   REQUIRE(plan.warnings.size() == 1);
@@ -279,7 +270,7 @@ TEST_CASE("a header torn as the file was created starts the world over from the 
 
 TEST_CASE("a kept world that does not fit the run is refused, saying which part and how to go on", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   auto options = apply_options("eks/upgrade", kEksFixture, state, {"to=1.21"});
   refit::run::run_session(options, {});
   const std::vector<std::string> lines = lines_of(read_file(state));
@@ -295,9 +286,9 @@ TEST_CASE("a kept world that does not fit the run is refused, saying which part 
               state + " to start over with seed 7");
   }
   SECTION("another fixture") {
-    std::string changed = dir.file("eks.yaml");
+    std::string changed = dir.path("eks.yaml");
     std::filesystem::copy_file(kEksFixture, changed);
-    std::filesystem::copy_file("examples/clusters/eks-demo-workloads.yaml", dir.file("eks-demo-workloads.yaml"));
+    std::filesystem::copy_file("examples/clusters/eks-demo-workloads.yaml", dir.path("eks-demo-workloads.yaml"));
     write_file(changed, read_file(kEksFixture) + "\n# changed\n");
     std::string sha = refit::data::sha256_hex(read_file(changed)).substr(0, 12);
     CHECK(rebuild_error(changed, state) ==
@@ -306,9 +297,9 @@ TEST_CASE("a kept world that does not fit the run is refused, saying which part 
               ": run with the fixture it was recorded from, or delete " + state + " to start over from this one");
   }
   SECTION("a file the fixture includes changed") {
-    std::string copy = dir.file("eks.yaml");
+    std::string copy = dir.path("eks.yaml");
     std::filesystem::copy_file(kEksFixture, copy);
-    write_file(dir.file("eks-demo-workloads.yaml"),
+    write_file(dir.path("eks-demo-workloads.yaml"),
                read_file("examples/clusters/eks-demo-workloads.yaml") +
                    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: default\n");
     CHECK(rebuild_error(copy, state) ==
@@ -366,7 +357,7 @@ TEST_CASE("a kept world that does not fit the run is refused, saying which part 
 
 TEST_CASE("a write whose outcome comes out otherwise on replay stops the replay at its line", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   auto options = apply_options("tests/scripts/playbooks/secrets.lua", kMinimalFixture, state, {"token=t0ken"});
   refit::run::run_session(options, {});
   std::vector<std::string> lines = lines_of(read_file(state));
@@ -397,10 +388,10 @@ TEST_CASE("a write whose outcome comes out otherwise on replay stops the replay 
 
 TEST_CASE("a write through a handle from ctx:connect is kept too", "[sim-state]") {
   TempDir dir;
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   const std::string fixture = "tests/scripts/fixtures/two-clusters.yaml";
   auto options =
-      apply_options("tests/scripts/playbooks/host_extras.lua", fixture, state, {"path=" + dir.file("out.yaml")});
+      apply_options("tests/scripts/playbooks/host_extras.lua", fixture, state, {"path=" + dir.path("out.yaml")});
   WaitTracker events;
   refit::run::run_session(options, {&events});
   REQUIRE(events.status == "succeeded");
@@ -421,7 +412,7 @@ TEST_CASE("a write through a handle from ctx:connect is kept too", "[sim-state]"
 TEST_CASE("secret parameters' values never reach the file; a replay puts back the values given", "[sim-state]") {
   TempDir dir;
   const std::string token = "s3cr3t-t0ken-value";
-  std::string state = dir.file("world.jsonl");
+  std::string state = dir.path("world.jsonl");
   auto options = apply_options("tests/scripts/playbooks/secrets.lua", kMinimalFixture, state, {"token=" + token});
   refit::run::run_session(options, {});
   std::string text = read_file(state);
