@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/forwarding_cluster.hpp"
 #include "cluster/sim/sim_cluster.hpp"
 #include "cluster/sim/virtual_clock.hpp"
 #include "run/lease.hpp"
@@ -37,35 +38,19 @@ Json stored_lease(refit::sim::SimCluster& c) {
 
 // A cluster whose next `replace` answers 409 Conflict after another writer changed the object, as an
 // API server does when a write comes between a read and an update.
-class InterleavedCluster final : public refit::cluster::Cluster {
+class InterleavedCluster final : public refit::cluster::ForwardingCluster {
  public:
-  explicit InterleavedCluster(refit::sim::SimCluster& inner) : inner_(inner) {}
+  using ForwardingCluster::ForwardingCluster;
   std::function<void()> before_next_replace;
   bool unreachable = false;  // every read fails as when no response comes
-  const std::string& name() const override { return inner_.name(); }
-  refit::cluster::ServerVersion version() const override { return inner_.version(); }
   bool get(const refit::cluster::ObjectRef& r, const std::function<void(const Json&)>& v) override {
     if (unreachable) throw ApiError(0, "", "GET https://demo:6443/...: Connection refused");
-    return inner_.get(r, v);
+    return ForwardingCluster::get(r, v);
   }
-  void list(const refit::cluster::ListQuery& q, const std::function<void(const Json&)>& v) override { inner_.list(q, v); }
-  void create(Json o, const StoredVisitor& s) override { inner_.create(std::move(o), s); }
-  void apply(Json o, const refit::cluster::ApplyOptions& a, const StoredVisitor& s) override { inner_.apply(std::move(o), a, s); }
   void replace(Json o, const StoredVisitor& s) override {
     if (before_next_replace) std::exchange(before_next_replace, nullptr)();
-    inner_.replace(std::move(o), s);
+    ForwardingCluster::replace(std::move(o), s);
   }
-  void merge_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { inner_.merge_patch(r, p, s); }
-  void json_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { inner_.json_patch(r, p, s); }
-  void strategic_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override {
-    inner_.strategic_patch(r, p, s);
-  }
-  void patch_status(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { inner_.patch_status(r, p, s); }
-  bool remove(const refit::cluster::ObjectRef& r, const refit::cluster::DeleteOptions& d) override { return inner_.remove(r, d); }
-  void evict(const refit::cluster::ObjectRef& p) override { inner_.evict(p); }
-
- private:
-  refit::sim::SimCluster& inner_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "cluster/forwarding_cluster.hpp"
 #include "cluster/sim/sim_cluster.hpp"
 #include "cluster/snapshot.hpp"
 
@@ -71,37 +72,16 @@ namespace {
 
 // A cluster that answers a list at the version asked for, as a real API server converts (the
 // simulated cluster it stands on keeps each object's own apiVersion).
-class ConvertingCluster final : public refit::cluster::Cluster {
+class ConvertingCluster final : public refit::cluster::ForwardingCluster {
  public:
-  explicit ConvertingCluster(refit::sim::SimCluster& c) : c_(c) {}
-  const std::string& name() const override { return c_.name(); }
-  refit::cluster::ServerVersion version() const override { return c_.version(); }
-  bool get(const refit::cluster::ObjectRef& ref, const std::function<void(const Json&)>& visit) override {
-    return c_.get(ref, visit);
-  }
+  using ForwardingCluster::ForwardingCluster;
   void list(const refit::cluster::ListQuery& query, const std::function<void(const Json&)>& visit) override {
-    c_.list(query, [&](const Json& object) {
+    inner().list(query, [&](const Json& object) {
       Json converted = object;
       converted["apiVersion"] = query.api_version;
       visit(converted);
     });
   }
-  void create(Json o, const StoredVisitor& s) override { c_.create(std::move(o), s); }
-  void apply(Json o, const refit::cluster::ApplyOptions& a, const StoredVisitor& s) override { c_.apply(std::move(o), a, s); }
-  void replace(Json o, const StoredVisitor& s) override { c_.replace(std::move(o), s); }
-  void merge_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { c_.merge_patch(r, p, s); }
-  void json_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override { c_.json_patch(r, p, s); }
-  void strategic_patch(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override {
-    c_.strategic_patch(r, p, s);
-  }
-  void patch_status(const refit::cluster::ObjectRef& r, const Json& p, const StoredVisitor& s) override {
-    c_.patch_status(r, p, s);
-  }
-  bool remove(const refit::cluster::ObjectRef& r, const refit::cluster::DeleteOptions& o) override { return c_.remove(r, o); }
-  void evict(const refit::cluster::ObjectRef& pod) override { c_.evict(pod); }
-
- private:
-  refit::sim::SimCluster& c_;
 };
 
 }  // namespace

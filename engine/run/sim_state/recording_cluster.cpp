@@ -46,7 +46,7 @@ void RecordingCluster::recorded(Json record, const StoredVisitor& stored, Write&
 void RecordingCluster::create(Json object, const StoredVisitor& stored) {
   Json record = write_record("create", name());
   record["object"] = object;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.create(std::move(object), visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().create(std::move(object), visit); });
 }
 
 void RecordingCluster::apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) {
@@ -54,37 +54,37 @@ void RecordingCluster::apply(Json object, const cluster::ApplyOptions& options, 
   record["object"] = object;
   if (options.force) record["force"] = true;
   recorded(std::move(record), stored,
-           [&](const StoredVisitor& visit) { inner_.apply(std::move(object), options, visit); });
+           [&](const StoredVisitor& visit) { inner().apply(std::move(object), options, visit); });
 }
 
 void RecordingCluster::replace(Json object, const StoredVisitor& stored) {
   Json record = write_record("replace", name());
   record["object"] = object;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.replace(std::move(object), visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().replace(std::move(object), visit); });
 }
 
 void RecordingCluster::merge_patch(const cluster::ObjectRef& ref, const Json& patch, const StoredVisitor& stored) {
   Json record = ref_write("merge_patch", name(), ref);
   record["patch"] = patch;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.merge_patch(ref, patch, visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().merge_patch(ref, patch, visit); });
 }
 
 void RecordingCluster::json_patch(const cluster::ObjectRef& ref, const Json& ops, const StoredVisitor& stored) {
   Json record = ref_write("json_patch", name(), ref);
   record["patch"] = ops;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.json_patch(ref, ops, visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().json_patch(ref, ops, visit); });
 }
 
 void RecordingCluster::strategic_patch(const cluster::ObjectRef& ref, const Json& patch, const StoredVisitor& stored) {
   Json record = ref_write("strategic_patch", name(), ref);
   record["patch"] = patch;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.strategic_patch(ref, patch, visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().strategic_patch(ref, patch, visit); });
 }
 
 void RecordingCluster::patch_status(const cluster::ObjectRef& ref, const Json& patch, const StoredVisitor& stored) {
   Json record = ref_write("patch_status", name(), ref);
   record["patch"] = patch;
-  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner_.patch_status(ref, patch, visit); });
+  recorded(std::move(record), stored, [&](const StoredVisitor& visit) { inner().patch_status(ref, patch, visit); });
 }
 
 bool RecordingCluster::remove(const cluster::ObjectRef& ref, const cluster::DeleteOptions& options) {
@@ -93,7 +93,7 @@ bool RecordingCluster::remove(const cluster::ObjectRef& ref, const cluster::Dele
   if (!options.propagation.empty()) record["propagation"] = options.propagation;
   bool found = false;
   try {
-    found = inner_.remove(ref, options);
+    found = inner().remove(ref, options);
   } catch (const std::exception& e) {
     record["error"] = records::error_json(e);
     recorder_.keep(std::move(record));
@@ -108,7 +108,7 @@ void RecordingCluster::evict(const cluster::ObjectRef& pod) {
   recorder_.check_usable();
   Json record = ref_write("evict", name(), pod);
   try {
-    inner_.evict(pod);
+    inner().evict(pod);
   } catch (const std::exception& e) {
     record["error"] = records::error_json(e);
     recorder_.keep(std::move(record));

@@ -1,26 +1,17 @@
 // A cluster of a kept simulated world as the run sees it: every write goes to the world's cluster
 // and is then kept in FILE with its arguments and outcome (reads pass through: they change nothing).
 #pragma once
-#include "cluster/cluster.hpp"
+#include "cluster/forwarding_cluster.hpp"
 #include "run/sim_state/recorder.hpp"
 
 namespace refit::run::simstate {
 
-class RecordingCluster final : public cluster::Cluster {
+class RecordingCluster final : public cluster::ForwardingCluster {
  public:
   using Json = cluster::Json;
 
-  RecordingCluster(cluster::Cluster& inner, Recorder& recorder) : inner_(inner), recorder_(recorder) {}
+  RecordingCluster(cluster::Cluster& inner, Recorder& recorder) : ForwardingCluster(inner), recorder_(recorder) {}
 
-  const std::string& name() const override { return inner_.name(); }
-  cluster::ServerVersion version() const override { return inner_.version(); }
-  Json kubeconfig() const override { return inner_.kubeconfig(); }
-  bool get(const cluster::ObjectRef& ref, const std::function<void(const Json&)>& visit) override {
-    return inner_.get(ref, visit);
-  }
-  void list(const cluster::ListQuery& query, const std::function<void(const Json&)>& visit) override {
-    inner_.list(query, visit);
-  }
   void create(Json object, const StoredVisitor& stored) override;
   void apply(Json object, const cluster::ApplyOptions& options, const StoredVisitor& stored) override;
   void replace(Json object, const StoredVisitor& stored) override;
@@ -37,7 +28,6 @@ class RecordingCluster final : public cluster::Cluster {
   template <typename Write>
   void recorded(Json record, const StoredVisitor& stored, Write&& write);
 
-  cluster::Cluster& inner_;
   Recorder& recorder_;
 };
 
