@@ -342,17 +342,6 @@ function M.redacted(specs, values)
   return out
 end
 
--- secrets(specs, values) -> the list of secret values given, which reports must never show.
-function M.secrets(specs, values)
-  local out = {}
-  for name, spec in pairs(specs) do
-    local v = values[name]
-    if spec.secret and type(v) == "string" and v ~= "" then out[#out + 1] = v end
-  end
-  table.sort(out)
-  return out
-end
-
 -- named_secrets(specs, values) -> { name = value } of the secret values given: a kept simulated world
 -- (--sim-state) writes each as a marker naming its parameter, never the value.
 function M.named_secrets(specs, values)
@@ -361,6 +350,14 @@ function M.named_secrets(specs, values)
     local v = values[name]
     if spec.secret and type(v) == "string" and v ~= "" then out[name] = v end
   end
+  return out
+end
+
+-- secrets(specs, values) -> the list of secret values given, sorted, which reports must never show.
+function M.secrets(specs, values)
+  local out = {}
+  for _, v in pairs(M.named_secrets(specs, values)) do out[#out + 1] = v end
+  table.sort(out)
   return out
 end
 
