@@ -4,11 +4,6 @@
 DURABLE_PB=tests/cli/playbooks/durable.lua
 DURABLE_FX=examples/clusters/eks-1.20.yaml
 
-# The served world, without what differs between two runs (lib.sh's normalize_world).
-world_now() {
-  served_dump >"$tmp/dump.json" && normalize_world "$tmp/dump.json"
-}
-
 # lease_events JOURNAL SESSION: "event:again:duration" of the lease events of the SESSION-th session.
 lease_events() {
   jq -r --argjson n "$2" -n '[inputs] as $all

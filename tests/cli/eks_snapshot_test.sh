@@ -74,7 +74,6 @@ run plan eks/upgrade --sim $FX --set to=1.21 --set region=us-west-2 -o json
 expect_code 0 "the plan from the fixture"
 expected=$(plan_shape "$out")
 # the served world, without when things happened (its clock runs on)
-world_now() { served_dump >"$tmp/world.json" && normalize_world "$tmp/world.json"; }
 before=$(world_now)
 
 # 1. The plan from the live cluster: the EKS side read through the aws shim, the plan the same.

@@ -95,6 +95,11 @@ normalize_world() {
            else . end' "$1"
 }
 
+# world_now: the served world (served_dump), normalized. Needs $tmp.
+world_now() {
+  served_dump >"$tmp/world-now.json" && normalize_world "$tmp/world-now.json"
+}
+
 # only_run STATE_DIR: the id of the one run journaled there.
 only_run() {
   local files=("$1"/runs/*.jsonl)

@@ -105,13 +105,10 @@ jq -e 'select(.event == "run_finished") | .status == "succeeded"' <<<"$out" >/de
 # refit's own endpoints are not the Kubernetes API: never faulted (the run above made over a hundred
 # tool calls through them; a faulted one would have failed its command).
 KC=$eks_kc
-sed -n 's/^ *certificate-authority-data: //p' "$KC" | head -1 | base64 -d >"$tmp/ca.pem"
-sed -n 's/^ *client-certificate-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.pem"
-sed -n 's/^ *client-key-data: //p' "$KC" | head -1 | base64 -d >"$tmp/client.key"
-tls=(--cacert "$tmp/ca.pem" --cert "$tmp/client.pem" --key "$tmp/client.key")
-statuses=$(for _ in $(seq 40); do served_dump "${tls[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
+served_credentials "$tmp"
+statuses=$(for _ in $(seq 40); do served_dump "${CURL_CREDS[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
 [ "$statuses" = "40x200" ] && pass || fail "refit's dump endpoint is subject to the API faults: $statuses"
-served_dump "${tls[@]}" >"$tmp/eks/served.json"
+served_dump "${CURL_CREDS[@]}" >"$tmp/eks/served.json"
 same_world "$tmp/eks/in-process.json" "$tmp/eks/served.json" "the served world differs from the in-process one"
 
 # --- every kind of write ---

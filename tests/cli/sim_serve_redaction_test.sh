@@ -15,16 +15,14 @@ FX=examples/clusters/eks-1.20.yaml
 mkdir -p "$tmp/token" "$tmp/cert" "$tmp/home/tmp" "$tmp/out"
 export HOME="$tmp/home" TMPDIR="$tmp/home/tmp"
 
-field() { sed -n "s/^ *$1: //p" "$2" | head -1; }
-
 start_sim_serve "$tmp/token" $FX -v --tls --token-auth --speed 600
 servers+=("$SERVE_PID")
 token_kc=$KC
-token=$(field token "$token_kc")
+token=$(kubeconfig_field token)
 start_sim_serve "$tmp/cert" $FX -v --tls --speed 600
 servers+=("$SERVE_PID")
 cert_kc=$KC
-key_data=$(field client-key-data "$cert_kc")
+key_data=$(kubeconfig_field client-key-data)
 key_pem=$(base64 -d <<<"$key_data")
 
 # An exec plugin that hands out the token server's token, in a kubeconfig of its own.

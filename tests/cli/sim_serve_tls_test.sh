@@ -11,7 +11,6 @@ PB=examples/playbooks/restart-coredns.lua
 FX=examples/clusters/eks-1.20.yaml
 NODE=fargate-ip-10-0-32-13.us-west-2.compute.internal
 
-user_field() { sed -n "s/^ *$1: //p" "$KC" | head -1; }
 server_url() { sed -n 's/^ *server: //p' "$KC" | head -1; }
 UNAUTHORIZED='{"apiVersion":"v1","code":401,"kind":"Status","message":"Unauthorized","metadata":{},"reason":"Unauthorized","status":"Failure"}'
 
@@ -34,10 +33,10 @@ grep -qF "clients authenticate with the client certificate in the kubeconfig" "$
   fail "the banner does not say how clients authenticate" "$(cat "$tmp/serve.log")"
 [[ "$(server_url)" == https://127.0.0.1:*/clusters/demo ]] && pass || fail "the server is not https: $(server_url)"
 [ "$(stat -c %a "$KC")" = "600" ] && pass || fail "the kubeconfig holding a client key is not private (0600)"
-[ -z "$(user_field token)" ] && pass || fail "the client-certificate kubeconfig has a token"
-user_field certificate-authority-data | base64 -d >"$tmp/ca.pem"
-user_field client-certificate-data | base64 -d >"$tmp/client.pem"
-user_field client-key-data | base64 -d >"$tmp/client.key"
+[ -z "$(kubeconfig_field token)" ] && pass || fail "the client-certificate kubeconfig has a token"
+kubeconfig_field certificate-authority-data | base64 -d >"$tmp/ca.pem"
+kubeconfig_field client-certificate-data | base64 -d >"$tmp/client.pem"
+kubeconfig_field client-key-data | base64 -d >"$tmp/client.key"
 openssl verify -CAfile "$tmp/ca.pem" -purpose sslclient "$tmp/client.pem" >/dev/null 2>&1 && pass ||
   fail "the kubeconfig's client certificate does not chain to its CA"
 [ "$(openssl x509 -in "$tmp/client.pem" -noout -subject)" = "subject=O = system:masters, CN = refit-admin" ] &&
@@ -71,11 +70,11 @@ stop_sim_serve
 start_sim_serve "$tmp" $FX --tls --token-auth --speed 600
 grep -qF "clients authenticate with a bearer token (in the kubeconfig)" "$tmp/serve.log" && pass ||
   fail "the banner does not say clients use a token" "$(cat "$tmp/serve.log")"
-token=$(user_field token)
+token=$(kubeconfig_field token)
 [[ "$token" =~ ^[0-9a-f]{64}$ ]] && pass || fail "the kubeconfig's token is not 32 random bytes in hex"
-[ -z "$(user_field client-key-data)" ] && pass || fail "the token kubeconfig has a client key"
+[ -z "$(kubeconfig_field client-key-data)" ] && pass || fail "the token kubeconfig has a client key"
 ! grep -qF "$token" "$tmp/serve.log" && pass || fail "the server printed the token"
-user_field certificate-authority-data | base64 -d >"$tmp/ca.pem"
+kubeconfig_field certificate-authority-data | base64 -d >"$tmp/ca.pem"
 [ "$(curl -s --cacert "$tmp/ca.pem" -H "Authorization: Bearer wrong" "$(server_url)/version")" = "$UNAUTHORIZED" ] &&
   pass || fail "a wrong token is not refused with a 401 Status"
 curl -s --cacert "$tmp/ca.pem" -H "Authorization: Bearer $token" "$(server_url)/version" |
@@ -103,7 +102,7 @@ stop_sim_serve
 od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$tmp/token"
 plugin_token=$(cat "$tmp/token")
 start_sim_serve "$tmp" $FX --tls --token-file "$tmp/token" --speed 600
-[ "$(user_field token)" = "$plugin_token" ] && pass || fail "the kubeconfig does not carry the token file's token"
+[ "$(kubeconfig_field token)" = "$plugin_token" ] && pass || fail "the kubeconfig does not carry the token file's token"
 grep -qF "clients authenticate with the bearer token of $tmp/token (in the kubeconfig)" "$tmp/serve.log" && pass ||
   fail "the banner does not name the token file" "$(cat "$tmp/serve.log")"
 # The plugin prints an ExecCredential with the token and counts its runs.
@@ -121,7 +120,7 @@ clusters:
   - name: demo
     cluster:
       server: $(server_url)
-      certificate-authority-data: $(user_field certificate-authority-data)
+      certificate-authority-data: $(kubeconfig_field certificate-authority-data)
       extensions:
         - name: refit.dev/sim
           extension: { speed: 600 }
