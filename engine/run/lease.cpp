@@ -84,6 +84,10 @@ std::string lease_name(const std::string& playbook) {
   return name;
 }
 
+std::string lease_path(const std::string& playbook) {
+  return fmt::format("{}/{}", kLeaseNamespace, lease_name(playbook));
+}
+
 std::string resume_holder_text(const std::string& holder) {
   return fmt::format("resume it with refit resume {}, which takes its lease again (a kept simulated world's clock "
                      "stands still between runs, so the lease of a run that died there never expires)", holder);

@@ -33,6 +33,11 @@ std::string resume_holder_text(const std::string& holder);
 // made `-` ("eks/upgrade" -> "refit-eks-upgrade").
 std::string lease_name(const std::string& playbook);
 cluster::ObjectRef lease_ref(const std::string& playbook);
+// "kube-system/refit-eks-upgrade": the Lease as messages name it.
+std::string lease_path(const std::string& playbook);
+// How often a run renews a Lease of `duration_s`: four times in each duration, so that a renewal or
+// two may fail before it expires.
+inline std::int64_t renew_interval_ms(std::int64_t duration_s) { return duration_s * 1000 / 4; }
 
 // A Lease as read from a cluster.
 struct LeaseState {

@@ -21,7 +21,7 @@ LeaseKeeper::~LeaseKeeper() {
   }
 }
 
-std::string LeaseKeeper::lease_text() const { return fmt::format("{}/{}", kLeaseNamespace, lease_name(options_.playbook)); }
+std::string LeaseKeeper::lease_text() const { return lease_path(options_.playbook); }
 
 std::string LeaseKeeper::held_message(const std::string& cluster, const LeaseState& holder) const {
   return fmt::format("cluster {} is locked by another run of {}: {} holds the Lease {} ({}). Let that run finish; "

@@ -76,7 +76,7 @@ class LeaseKeeper {
   void release();
 
   const NamedClusters& targets() const { return targets_; }
-  std::int64_t renew_interval_ms() const { return options_.duration_s * 1000 / 4; }
+  std::int64_t renew_interval_ms() const { return run::renew_interval_ms(options_.duration_s); }
 
  private:
   struct Target {

@@ -441,7 +441,8 @@ SessionResult run_real(lua::Vm& vm, LoadedRun& loaded, const SessionOptions& opt
   parts.lease_clock = wall_clock_ms;
   // Each request of the renewal thread is bounded by the renewal interval (2 to 15 s), so that the
   // thread stops soon after the run ends, even when a server no longer answers.
-  const std::int64_t renewal_timeout = std::clamp<std::int64_t>(options.lease_duration_s * 1000 / 4, 2'000, 15'000);
+  const std::int64_t renewal_timeout =
+      std::clamp<std::int64_t>(renew_interval_ms(options.lease_duration_s), 2'000, 15'000);
   parts.lease_renewal = renew_from_thread([&world, renewal_timeout](const std::string& name, auto pause) {
     return world->separate_connection(name, std::move(pause), renewal_timeout);
   });

@@ -38,7 +38,7 @@ std::string force_unlock_command(const std::string& playbook, const std::vector<
 }
 
 UnlockReport unlock_leases(const NamedClusters& targets, const UnlockRequest& request, std::int64_t now_ms) {
-  const std::string lease = fmt::format("{}/{}", kLeaseNamespace, lease_name(request.playbook));
+  const std::string lease = lease_path(request.playbook);
   std::vector<Found> found;
   bool refused = false;
   for (const auto& [name, connection] : targets) {
