@@ -95,6 +95,26 @@ normalize_world() {
            else . end' "$1"
 }
 
+# normalize_served_world FILE: normalize_world, and without pods' placement (nodeName, host and pod
+# IPs). Where a rescheduled pod lands in a served world depends on the wall clock (which new node is
+# Ready when the client's eviction reaches the server), so two runs of one playbook, or a served and
+# an in-process run, may place it on different nodes.
+normalize_served_world() {
+  normalize_world "$1" |
+    jq -S 'if .clusters then .clusters[] |= (if .objects then .objects |= with_entries(.value |= (map(
+             if .kind == "Pod" then del(.spec.nodeName, .status.hostIP, .status.hostIPs, .status.podIP, .status.podIPs)
+             else . end) | sort)) else . end) else . end'
+}
+
+# same_served_world IN_PROCESS SERVED WHAT: passes when the world a playbook left in a served world
+# (SERVED, its dump) is the one it left in process (IN_PROCESS, --save-world), as
+# normalize_served_world compares them; else fails WHAT with the start of the difference.
+same_served_world() {
+  normalize_served_world "$1" >"$1.normal"
+  normalize_served_world "$2" >"$2.normal"
+  if diff -u "$1.normal" "$2.normal" >"$2.diff"; then pass; else fail "$3" "$(head -40 "$2.diff")"; fi
+}
+
 # world_now: the served world (served_dump), normalized. Needs $tmp.
 world_now() {
   served_dump >"$tmp/world-now.json" && normalize_world "$tmp/world-now.json"

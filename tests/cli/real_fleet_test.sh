@@ -42,11 +42,7 @@ fleet_apply() {
   served_credentials "$dir"
   served_dump "${CURL_CREDS[@]}" >"$dir/served.json" || fail "$name: no dump of the served world"
   stop_sim_serve
-  normalize_world "$dir/in-process.json" >"$dir/a.json"
-  normalize_world "$dir/served.json" >"$dir/b.json"
-  if diff -u "$dir/a.json" "$dir/b.json" >"$dir/diff"; then pass; else
-    fail "$name: the served world differs from the in-process one" "$(head -40 "$dir/diff")"
-  fi
+  same_served_world "$dir/in-process.json" "$dir/served.json" "$name: the served world differs from the in-process one"
 }
 commands() { jq -r 'select(.event == "command" and .mutates) | .argv | join(" ")' <<<"$out"; }
 step_status() { jq -r --arg step "$1" 'select(.event == "step_finished" and .step == $step) | .status' <<<"$out"; }

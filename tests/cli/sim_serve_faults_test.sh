@@ -13,11 +13,6 @@ trap 'for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/d
 
 mutations() { jq -c 'select(.event == "mutation") | [.verb, .kind, .namespace, .name, .patch]' <<<"$1"; }
 tool_changes() { jq -c 'select(.event == "command" and .mutates) | .argv' <<<"$1"; }
-same_world() {
-  normalize_world "$1" >"$tmp/a.json"
-  normalize_world "$2" >"$tmp/b.json"
-  if diff -u "$tmp/a.json" "$tmp/b.json" >"$tmp/diff"; then pass; else fail "$3" "$(head -40 "$tmp/diff")"; fi
-}
 # The count the server prints when it stops: "API faults: E of R requests answered with an injected
 # error; ...".
 injected_errors() { sed -n 's/^API faults: \([0-9]*\) of [0-9]* requests.*/\1/p' "$1"; }
@@ -109,7 +104,7 @@ served_credentials "$tmp"
 statuses=$(for _ in $(seq 40); do served_dump "${CURL_CREDS[@]}" -o /dev/null -w '%{http_code}\n'; done | sort | uniq -c | awk '{print $1 "x" $2}')
 [ "$statuses" = "40x200" ] && pass || fail "refit's dump endpoint is subject to the API faults: $statuses"
 served_dump "${CURL_CREDS[@]}" >"$tmp/eks/served.json"
-same_world "$tmp/eks/in-process.json" "$tmp/eks/served.json" "the served world differs from the in-process one"
+same_served_world "$tmp/eks/in-process.json" "$tmp/eks/served.json" "the served world differs from the in-process one"
 
 # --- every kind of write ---
 out=$(cat "$tmp/writes/out") err=$(cat "$tmp/writes/err") code=$(cat "$tmp/writes/code")
@@ -118,7 +113,7 @@ expect_code 0 "the writes applied for real despite the API faults"
   fail "the served run's writes differ from the in-process run's" "$(diff <(mutations "$writes_in_process") <(mutations "$out") | head -20)"
 KC=$writes_kc
 served_dump >"$tmp/writes/served.json"
-same_world "$tmp/writes/in-process.json" "$tmp/writes/served.json" "the world written through faults differs from the in-process one"
+same_served_world "$tmp/writes/in-process.json" "$tmp/writes/served.json" "the world written through faults differs from the in-process one"
 finalizers=$(jq -c '.. | objects | select(.kind? == "ConfigMap" and .metadata.name == "ledger") | .metadata.finalizers' "$tmp/writes/served.json")
 [ "$finalizers" = '["refit.dev/round-0","refit.dev/round-1","refit.dev/round-2","refit.dev/round-3","refit.dev/round-4","refit.dev/round-5","refit.dev/round-6","refit.dev/round-7","refit.dev/round-8"]' ] &&
   pass || fail "the JSON patches did not append each round once: $finalizers"

@@ -54,14 +54,10 @@ crash_served_start() {
   CRASH_WORKDIR="$1/bin"
   served_credentials "$1"
 }
-# Where a rescheduled pod lands in a served world depends on the wall clock (which new node is Ready
-# when the client's eviction reaches the server), so two runs of the same playbook may place it on
-# different nodes: served worlds are compared without pods' placement.
+# Served worlds are compared without pods' placement, which depends on the wall clock
+# (normalize_served_world).
 crash_served_dump() {
-  served_dump "${CURL_CREDS[@]}" >"$1.raw" && normalize_world "$1.raw" >"$1.normal" &&
-    jq -S 'if .clusters then .clusters[] |= (if .objects then .objects |= with_entries(.value |= (map(
-             if .kind == "Pod" then del(.spec.nodeName, .status.hostIP, .status.hostIPs, .status.podIP, .status.podIPs)
-             else . end) | sort)) else . end) else . end' "$1.normal" >"$1"
+  served_dump "${CURL_CREDS[@]}" >"$1.raw" && normalize_served_world "$1.raw" >"$1"
 }
 crash_served_stop() { stop_sim_serve; }
 
