@@ -20,6 +20,7 @@
 #include "cli/fixture_world.hpp"
 #include "cluster/sim/sim_runtime.hpp"
 #include "data/yaml.hpp"
+#include "report/duration_text.hpp"
 #include "run/local_file.hpp"
 #include "run/session.hpp"
 #include "serve/api_auth.hpp"
@@ -135,7 +136,16 @@ void print_banner(const ServeCommand& opts, serve::SimServer& server, sim::World
                              c.get() == def ? "  (current context)" : "");
   }
   if (opts.tls) std::cout << access_text(opts) << '\n';
-  if (faults != nullptr) std::cout << fmt::format("API faults from {}: {}\n", *opts.scenario, faults->summary());
+  if (faults != nullptr) {
+    std::cout << fmt::format("API faults from {}: {}\n", *opts.scenario, faults->summary());
+    // A client waits a Retry-After out on the wall clock, while the world's clock runs faster.
+    if (const int retry_after = faults->longest_retry_after_s(); retry_after > 0 && opts.speed > 1) {
+      std::cout << fmt::format("  At --speed {} a Retry-After of {}s is {} of the world's time: a wait with a shorter "
+                               "limit may run out while its client waits (docs/sim-serve.md)\n",
+                               opts.speed, retry_after,
+                               report::duration_text(static_cast<std::int64_t>(retry_after * 1000 * opts.speed)));
+    }
+  }
   std::cout << fmt::format("Kubeconfig: {}\n  kubectl --kubeconfig {} get nodes\n", kubeconfig, kubeconfig);
   std::cout << "Ctrl-C stops the server." << std::endl;
 }

@@ -229,6 +229,12 @@ std::string range_text(const DurationRange& r) {
 
 std::string percent(double share) { return fmt::format("{:g}%", share * 100); }
 
+// Retry-After goes with 429 and 503 only.
+bool sends_retry_after(const ApiFaultsConfig::Errors& e) {
+  return e.retry_after_s > 0 &&
+         std::any_of(e.statuses.begin(), e.statuses.end(), [](int s) { return s == 429 || s == 503; });
+}
+
 template <typename T>
 std::string joined(const std::vector<T>& items) {
   return fmt::format("{}", fmt::join(items, ", "));
@@ -301,14 +307,19 @@ std::optional<std::int64_t> ApiFaults::watch_lifetime() {
   return in_range(w->after, random_value(seed_, kWatchStream, n, 1));
 }
 
+int ApiFaults::longest_retry_after_s() const {
+  int longest = 0;
+  for (const ApiFaultsConfig::Errors& e : config_.errors) {
+    if (e.rate > 0 && sends_retry_after(e)) longest = std::max(longest, e.retry_after_s);
+  }
+  return longest;
+}
+
 std::string ApiFaults::summary() const {
   std::vector<std::string> parts;
   for (const ApiFaultsConfig::Errors& e : config_.errors) {
     std::string s = fmt::format("errors {} ({}", percent(e.rate), joined(e.statuses));
-    // Retry-After goes with 429 and 503 only.
-    bool with_retry_after =
-        std::any_of(e.statuses.begin(), e.statuses.end(), [](int s) { return s == 429 || s == 503; });
-    if (e.retry_after_s > 0 && with_retry_after) s += fmt::format("; Retry-After {}s", e.retry_after_s);
+    if (sends_retry_after(e)) s += fmt::format("; Retry-After {}s", e.retry_after_s);
     s += ")";
     if (!e.verbs.empty()) s += " on " + joined(e.verbs);
     if (!e.resources.empty()) s += " of " + joined(e.resources);

@@ -98,6 +98,8 @@ class ApiFaults {
   // "errors 10% (429, 500, 503; Retry-After 1s) on get, list of pods; latency 5ms-50ms; ...", for
   // the server's start-up message; "none" without faults.
   std::string summary() const;
+  // The longest Retry-After an injected error may carry, in seconds (0: none does).
+  int longest_retry_after_s() const;
 
   struct Counts {
     std::uint64_t requests = 0;  // decisions made

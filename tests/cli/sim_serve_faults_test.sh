@@ -87,6 +87,9 @@ wait "$eks_run" "$writes_run" "$watches_run" "$cut_run"
 
 grep -qxF "API faults from $tmp/api-faults.yaml: errors 10% (429, 503; Retry-After 1s); errors 10% (500) on get, list; latency 0s-5ms; watches: 100% dropped after 200ms-1s; seed 11" "$tmp/eks/serve.log" &&
   pass || fail "the banner does not summarize the faults" "$(cat "$tmp/eks/serve.log")"
+grep -qxF "  At --speed 2000 a Retry-After of 1s is 33m20s of the world's time: a wait with a shorter limit may run out while its client waits (docs/sim-serve.md)" "$tmp/eks/serve.log" &&
+  pass || fail "the banner does not say what a Retry-After costs the world's time" "$(cat "$tmp/eks/serve.log")"
+! grep -q "Retry-After of" "$tmp/watches/serve.log" && pass || fail "a world without Retry-After is warned of it"
 
 # --- eks/upgrade ---
 out=$(cat "$tmp/eks/out") err=$(cat "$tmp/eks/err") code=$(cat "$tmp/eks/code")

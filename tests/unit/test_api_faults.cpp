@@ -269,6 +269,15 @@ watches: { after: { min: 5s, max: 1h30m } }
   CHECK(faults("errors: { rate: 0.05, statuses: [500], retry_after: 0s }").summary() == "errors 5% (500); seed 1");
 }
 
+TEST_CASE("api faults: the longest Retry-After an injected error may carry", "[api_faults]") {
+  CHECK(faults("errors: [{ rate: 0.1, statuses: [429], retry_after: 2s }, { rate: 0.1, statuses: [503] }]")
+            .longest_retry_after_s() == 2);
+  // 500 and 504 carry none; nor does a rule that never fires.
+  CHECK(faults("errors: { rate: 0.1, statuses: [500, 504], retry_after: 5s }").longest_retry_after_s() == 0);
+  CHECK(faults("errors: { rate: 0, statuses: [429], retry_after: 5s }").longest_retry_after_s() == 0);
+  CHECK(faults("latency: 5ms").longest_retry_after_s() == 0);
+}
+
 TEST_CASE("api faults: mistakes name the field and say what is expected", "[api_faults]") {
   CHECK(error_of("[1]") == "s.yaml: api: must be a map, got a list");
   CHECK(error_of("errorz: {}") == "s.yaml: api.errorz: unknown field (known fields: errors, latency, seed, watches)");
