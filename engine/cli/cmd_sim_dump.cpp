@@ -20,6 +20,9 @@ struct SimDumpOptions {
 };
 
 int sim_dump(const GlobalOptions& global, const SimDumpOptions& o) {
+  // A dump never starts a kept world: without FILE there is nothing kept to show.
+  FixtureWorld::require_kept_file(o.sim_state, "no world is kept there (give the file refit apply --sim-state kept "
+                                               "the world in)");
   FixtureWorld built(global, o.seed);
   built.load(o.fixture, o.scenario);
   run::simstate::KeptWorldOptions kept;
@@ -28,8 +31,7 @@ int sim_dump(const GlobalOptions& global, const SimDumpOptions& o) {
   kept.scenario = o.scenario;
   kept.seed = o.seed;
   kept.takes_secrets = false;
-  // A dump never starts a kept world: without FILE there is nothing kept to show.
-  built.restore(kept, "no world is kept there (give the file refit apply --sim-state kept the world in)");
+  built.restore(kept);
   std::cout << built.runtime().dump().dump(1) << std::endl;
   return 0;
 }

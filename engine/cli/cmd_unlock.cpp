@@ -77,15 +77,18 @@ std::vector<std::string> world_args(const UnlockOptions& o) {
 // or the world kept in --sim-state FILE, restored as a run restores it, the lease's removal kept in
 // FILE as the run's inputs are (docs/sim-state.md).
 run::UnlockReport unlock_in_sim(const GlobalOptions& global, const UnlockOptions& o, const run::UnlockRequest& request) {
+  if (!o.sim_state.empty()) {
+    // Unlocking never starts a kept world: without FILE there is no world, and no lease in it.
+    FixtureWorld::require_kept_file(o.sim_state, "no world is kept there, so it holds no lease (give the file the "
+                                                 "run kept its world in, as refit apply --sim-state had it)");
+  }
   FixtureWorld built(global, o.seed);
   built.load(o.fixture, o.scenario);
   sim::World& world = built.world();
   sim::SimRuntime& runtime = built.runtime();
   std::unique_ptr<run::simstate::KeptWorld> kept;
   if (!o.sim_state.empty()) {
-    // Unlocking never starts a kept world: without FILE there is no world, and no lease in it.
-    kept = built.restore(kept_world_options(o), "no world is kept there, so it holds no lease (give the file the "
-                                                "run kept its world in, as refit apply --sim-state had it)");
+    kept = built.restore(kept_world_options(o));
   }
   run::NamedClusters clusters;
   for (const auto& c : world.clusters()) clusters.emplace_back(c->name(), kept ? kept->cluster(c.get()) : c.get());
@@ -149,6 +152,10 @@ int unlock(const GlobalOptions& global, UnlockOptions o) {
                                         "FIXTURE (they name different clusters)", o.what));
     }
     // Options of the other kind of world would be ignored: say so rather than unlock elsewhere.
+    if (o.state_dir) {
+      throw run::SetupError(fmt::format("refit unlock {}: --state-dir names where run journals are, for refit "
+                                        "unlock RUN: drop it, or give the run's id instead of {}", o.what, o.what));
+    }
     if (o.fixture.empty() && (o.scenario || o.seed_given)) {
       throw run::SetupError(fmt::format("refit unlock {}: --scenario and --seed describe a simulated world: give "
                                         "its fixture too (--sim FIXTURE), or drop them", o.what));

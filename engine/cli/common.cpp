@@ -47,7 +47,7 @@ std::optional<std::int64_t> duration_seconds(const std::string& text) {
     return text.size() > 9 ? std::nullopt : std::optional<std::int64_t>(std::stoll(text));
   }
   std::optional<std::int64_t> ms = report::parse_duration_ms(text);
-  if (!ms) return std::nullopt;
+  if (!ms || *ms % 1000 != 0) return std::nullopt;  // a Lease counts whole seconds
   return *ms / 1000;
 }
 

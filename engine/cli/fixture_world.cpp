@@ -22,12 +22,14 @@ void FixtureWorld::load(const std::string& fixture, const std::optional<std::str
   }
 }
 
-std::unique_ptr<run::simstate::KeptWorld> FixtureWorld::restore(const run::simstate::KeptWorldOptions& kept,
-                                                                const std::string& missing) {
+void FixtureWorld::require_kept_file(const std::string& file, const std::string& missing) {
   std::error_code ec;
-  if (!std::filesystem::exists(kept.path, ec)) {
-    throw run::SetupError(fmt::format("--sim-state {}: no such file: {}", kept.path, missing));
+  if (!std::filesystem::exists(file, ec)) {
+    throw run::SetupError(fmt::format("--sim-state {}: no such file: {}", file, missing));
   }
+}
+
+std::unique_ptr<run::simstate::KeptWorld> FixtureWorld::restore(const run::simstate::KeptWorldOptions& kept) {
   std::unique_ptr<run::simstate::KeptWorld> restored;
   try {
     restored = std::make_unique<run::simstate::KeptWorld>(kept, *runtime_);

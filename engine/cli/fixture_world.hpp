@@ -20,12 +20,12 @@ class FixtureWorld {
   // Builds the world from FIXTURE and SCENARIO; a run::SetupError says why it cannot be.
   void load(const std::string& fixture, const std::optional<std::string>& scenario);
 
+  // These commands never start a kept world: a run::SetupError unless FILE is there, with `missing`
+  // saying what to give instead. Before load, so that a mistyped FILE is told at once.
+  static void require_kept_file(const std::string& file, const std::string& missing);
   // The world kept in kept.path (docs/sim-state.md), restored onto this one, which `load` built from
-  // kept.fixture; its warnings go to stderr. These commands never start a kept world, so the file must
-  // be there: `missing` says what to give instead when it is not. A run::SetupError says why the world
-  // cannot be restored.
-  std::unique_ptr<run::simstate::KeptWorld> restore(const run::simstate::KeptWorldOptions& kept,
-                                                    const std::string& missing);
+  // kept.fixture; its warnings go to stderr. A run::SetupError says why it cannot be restored.
+  std::unique_ptr<run::simstate::KeptWorld> restore(const run::simstate::KeptWorldOptions& kept);
 
   sim::World& world() { return world_; }
   sim::SimRuntime& runtime() { return *runtime_; }

@@ -6,13 +6,13 @@
 #include <fmt/format.h>
 
 #include <cstdint>
-#include <ctime>
 #include <map>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "cluster/kube/base64.hpp"
+#include "run/utc_time.hpp"
 #include "serve/status.hpp"
 
 namespace refit::serve {
@@ -155,15 +155,6 @@ bool valid_utf8(std::string_view s) {
   }
 }
 
-std::string rfc3339(std::int64_t seconds) {
-  std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // Reads one message's bytes; `base` is where they start in the whole body, for messages.
 class Reader {
  public:
@@ -284,7 +275,7 @@ void read_field(Reader& reader, int wire, const Field& field, Json& object, std:
         if ((tag >> 3) == 1 && (tag & 7) == kVarint) seconds = static_cast<std::int64_t>(time.varint());
         else time.skip(static_cast<int>(tag & 7));
       }
-      if (seconds != 0) object[field.name] = rfc3339(seconds);  // the zero time is JSON's null: left out
+      if (seconds != 0) object[field.name] = run::utc_seconds_text(seconds * 1000);  // the zero time is JSON's null: left out
       return;
     }
     case Type::Message: {

@@ -77,11 +77,13 @@ std::optional<std::string> ServedSecrets::served_value(const std::string& value,
     auto known = served_of_.find(key);
     if (known != served_of_.end()) return known->second;
   }
-  // Values that are not served otherwise are remembered too: each read of a Secret asks again.
+  // Only the kubeconfigs are remembered: any other value is let go at the cheap checks of
+  // served_kubeconfig, and remembering each (every revision of every Secret) would only grow.
   std::optional<std::string> served = rewritten_value(value, base64);
+  if (!served) return std::nullopt;
   std::lock_guard lock(mutex_);
-  served_of_.emplace(key, served);
-  if (served) stored_of_.emplace(memo_key(*served, base64), value);
+  served_of_.emplace(key, *served);
+  stored_of_.emplace(memo_key(*served, base64), value);
   return served;
 }
 

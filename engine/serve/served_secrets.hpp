@@ -59,9 +59,8 @@ class ServedSecrets {
   double speed_ = 1.0;
   ClientAccess access_;
   mutable std::mutex mutex_;
-  // 'b' or 's' (base64 or not) + value -> served value (none: served as stored), and back for the
-  // values that are rewritten.
-  mutable std::map<std::string, std::optional<std::string>, std::less<>> served_of_;
+  // 'b' or 's' (base64 or not) + a kubeconfig value -> its served value, and back.
+  mutable std::map<std::string, std::string, std::less<>> served_of_;
   mutable std::map<std::string, std::string, std::less<>> stored_of_;
 };
 

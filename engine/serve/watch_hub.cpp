@@ -4,8 +4,12 @@
 #include <charconv>
 
 #include "cluster/kinds.hpp"
+#include "data/json_fields.hpp"
 
 namespace refit::serve {
+
+using data::string_member;
+
 namespace {
 
 std::uint64_t resource_version_of(const Json& object) {
@@ -17,11 +21,6 @@ std::uint64_t resource_version_of(const Json& object) {
   std::uint64_t value = 0;
   std::from_chars(text.data(), text.data() + text.size(), value);
   return value;
-}
-
-std::string string_member(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 }  // namespace

@@ -343,7 +343,7 @@ function Client:describe_nodegroup(name)
     if code == "ResourceNotFoundException" then
       return nil, string.format("no node group %q in cluster %q: %s", name, self.cluster, message)
     end
-    error(string.format("aws eks describe-nodegroup failed: %s: %s", code, message), 0)
+    error(M.failure("describe-nodegroup", code, message), 0)
   end
   return out.nodegroup
 end
@@ -373,7 +373,7 @@ function Client:describe_addon(name)
     if code == "ResourceNotFoundException" then
       return nil, string.format("add-on %s is not managed by EKS in cluster %q: %s", name, self.cluster, message)
     end
-    error(string.format("aws eks describe-addon failed: %s: %s", code, message), 0)
+    error(M.failure("describe-addon", code, message), 0)
   end
   return out.addon
 end

@@ -177,6 +177,9 @@ expect_err_exact "refit: refit unlock test/lease-holder: give only one of --cont
 run unlock test/lease-holder --context test --kubeconfig "$KC" --seed 7
 expect_code 1 "unlock of real clusters with a simulated world's seed"
 expect_err_exact "refit: refit unlock test/lease-holder: --scenario and --seed describe a simulated world: give its fixture too (--sim FIXTURE), or drop them" "unlock does not ignore --seed"
+run unlock test/lease-holder --context test --kubeconfig "$KC" --state-dir "$tmp/state"
+expect_code 1 "unlock of a playbook with a state directory"
+expect_err_exact "refit: refit unlock test/lease-holder: --state-dir names where run journals are, for refit unlock RUN: drop it, or give the run's id instead of test/lease-holder" "unlock does not ignore --state-dir"
 run unlock test/lease-holder --sim tests/scripts/fixtures/minimal.yaml --kubeconfig "$KC"
 expect_code 1 "unlock of a simulated world with a kubeconfig"
 expect_err_exact "refit: refit unlock test/lease-holder: --kubeconfig reaches real clusters, --sim tests/scripts/fixtures/minimal.yaml is a simulated world: drop one" "unlock does not ignore --kubeconfig"
@@ -204,5 +207,8 @@ expect_err_exact "refit: refit unlock 20251231-230000 finds the run's clusters i
 run apply $SIM_PB --sim $HELD --lease-duration 3s
 expect_code 1 "a lease duration under 4s"
 expect_err "--lease-duration: must be a duration of at least 4s, such as 90s, 2m or 1h, got \"3s\"" "names the option and its bounds"
+run apply $SIM_PB --sim $HELD --lease-duration 4500ms
+expect_code 1 "a lease duration that is not whole seconds"
+expect_err "--lease-duration: must be a duration of at least 4s, such as 90s, 2m or 1h, got \"4500ms\"" "a Lease counts whole seconds"
 
 finish

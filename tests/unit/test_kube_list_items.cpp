@@ -43,12 +43,24 @@ const std::map<std::string, std::string> kPages = {
       {"apiVersion":"v0","kind":"Old","metadata":{"name":"n4"},"status":{"past_max":9223372036854775808}}]})"},
 };
 
-void serve_pages(FakeApiServer& server, const std::map<std::string, std::string>& pages) {
+// Serves `pages` at /api/v1/nodes, each after the first `later` late.
+void serve_pages(FakeApiServer& server, const std::map<std::string, std::string>& pages,
+                 std::chrono::milliseconds later = std::chrono::milliseconds(0)) {
   server.serve_discovery();
-  server.routes().Get("/api/v1/nodes", [pages](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(pages.at(req.get_param_value("continue")), "application/json");
+  server.routes().Get("/api/v1/nodes", [pages, later](const httplib::Request& req, httplib::Response& res) {
+    const std::string page = req.get_param_value("continue");
+    if (!page.empty()) std::this_thread::sleep_for(later);
+    res.set_content(pages.at(page), "application/json");
   });
   server.start();
+}
+
+// A Pod for the requests made while a list's read-ahead is in flight.
+void serve_pod(FakeApiServer& server) {
+  server.routes().Get("/api/v1/namespaces/default/pods/web-1", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"default"}})",
+                    "application/json");
+  });
 }
 
 }  // namespace
@@ -232,12 +244,10 @@ TEST_CASE("kube list items: a visit that fails leaves the read-ahead to the next
   // A Lua error in the caller's conversion (out of memory) leaves list_items by a longjmp, with the next
   // page still being fetched: a C++ exception leaves it the same way. The next request waits for that
   // fetch before it uses the connection.
+  // The second page comes late, so that the get would overtake it if it did not wait.
   FakeApiServer server;
-  serve_pages(server, kPages);
-  server.routes().Get("/api/v1/namespaces/default/pods/web-1", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-1","namespace":"default"}})",
-                    "application/json");
-  });
+  serve_pod(server);
+  serve_pages(server, kPages, std::chrono::milliseconds(200));
   KubeCluster cluster("prod", test_endpoint(server.url()));
   CHECK_THROWS_WITH(cluster.list_items({"", "Node", "", "", ""},
                                        [](const refit::cluster::ListItem&) { throw std::runtime_error("no memory"); }),
@@ -248,4 +258,25 @@ TEST_CASE("kube list items: a visit that fails leaves the read-ahead to the next
   CHECK(server.requests() == std::vector<std::string>{"GET /api/v1", "GET /api/v1/nodes?limit=500",
                                                       "GET /api/v1/nodes?continue=p2&limit=500",
                                                       "GET /api/v1/namespaces/default/pods/web-1"});
+}
+
+TEST_CASE("kube list items: a visit that reads the cluster waits for the read-ahead and leaves it to the list",
+          "[kube][list-items]") {
+  // A request made while the list visits (a Lua finalizer that reads the cluster) waits for the page
+  // being fetched, which its list then reads as it would have.
+  FakeApiServer server;
+  serve_pod(server);
+  serve_pages(server, kPages, std::chrono::milliseconds(200));
+  KubeCluster cluster("prod", test_endpoint(server.url()));
+  int visited = 0;
+  std::string name;
+  cluster.list_items({"", "Node", "", "", ""}, [&](const refit::cluster::ListItem&) {
+    if (visited++ == 0) cluster.get({"v1", "Pod", "default", "web-1"}, [&](const Json& pod) { name = pod["metadata"]["name"]; });
+  });
+  CHECK(visited == 5);
+  CHECK(name == "web-1");
+  CHECK(server.requests() == std::vector<std::string>{"GET /api/v1", "GET /api/v1/nodes?limit=500",
+                                                      "GET /api/v1/nodes?continue=p2&limit=500",
+                                                      "GET /api/v1/namespaces/default/pods/web-1",
+                                                      "GET /api/v1/nodes?continue=p3&limit=500"});
 }

@@ -52,13 +52,13 @@ struct Script {
   }
 };
 
-struct Fixture {
+struct RetryFixture {
   FakeApiServer server;
   FakeRetryClock clock;
   Script script;
   std::unique_ptr<KubeCluster> cluster;
 
-  Fixture() {
+  RetryFixture() {
     server.serve_discovery();
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { script.answer(req, res); };
     server.routes()
@@ -84,7 +84,7 @@ Json configmap() {
 
 const refit::kube::ObjectRef kSettings{"v1", "ConfigMap", "default", "settings"};
 
-void ignore(const Json&) {}
+void ignore_stored(const Json&) {}
 
 }  // namespace
 
@@ -120,35 +120,35 @@ TEST_CASE("kube retry: exponential pauses with jitter, capped; Retry-After as gi
 }
 
 TEST_CASE("kube retry: a 429 repeats even a create, after the Retry-After pause", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {429, 429};
   f.script.retry_after = "2";
-  f.cluster->create(configmap(), ignore);
+  f.cluster->create(configmap(), ignore_stored);
   CHECK(f.count("POST /api/v1/namespaces/default/configmaps") == 3);
   CHECK(f.clock.sleeps == std::vector<std::int64_t>{2000, 2000});
 }
 
 TEST_CASE("kube retry: a 429 without Retry-After repeats a create after backoff", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {429};
-  f.cluster->create(configmap(), ignore);
+  f.cluster->create(configmap(), ignore_stored);
   CHECK(f.count("POST ") == 2);
   CHECK(f.clock.sleeps == std::vector<std::int64_t>{187});
 }
 
 TEST_CASE("kube retry: a 503 with Retry-After repeats a create", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {503};
   f.script.retry_after = "1";
-  f.cluster->create(configmap(), ignore);
+  f.cluster->create(configmap(), ignore_stored);
   CHECK(f.count("POST ") == 2);
   CHECK(f.clock.sleeps == std::vector<std::int64_t>{1000});
 }
 
 TEST_CASE("kube retry: a 5xx without Retry-After never repeats a create", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {500};
-  auto error = api_error_of([&] { f.cluster->create(configmap(), ignore); });
+  auto error = api_error_of([&] { f.cluster->create(configmap(), ignore_stored); });
   CHECK(error.status == 500);
   CHECK(f.count("POST ") == 1);
   CHECK(f.clock.sleeps.empty());
@@ -157,30 +157,30 @@ TEST_CASE("kube retry: a 5xx without Retry-After never repeats a create", "[kube
 }
 
 TEST_CASE("kube retry: a 5xx without Retry-After repeats idempotent requests", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {503, 500};
 
   SECTION("get") {
-    CHECK(f.cluster->get(kSettings, ignore));
+    CHECK(f.cluster->get(kSettings, ignore_stored));
     CHECK(f.count("GET /api/v1/namespaces/default/configmaps/settings") == 3);
     CHECK(f.clock.sleeps == std::vector<std::int64_t>{187, 375});
   }
   SECTION("merge patch") {
-    f.cluster->merge_patch(kSettings, {{"data", {{"a", "2"}}}}, ignore);
+    f.cluster->merge_patch(kSettings, {{"data", {{"a", "2"}}}}, ignore_stored);
     CHECK(f.count("PATCH ") == 3);
   }
   SECTION("strategic-merge patch") {
-    f.cluster->strategic_patch(kSettings, {{"data", {{"a", "2"}}}}, ignore);
+    f.cluster->strategic_patch(kSettings, {{"data", {{"a", "2"}}}}, ignore_stored);
     CHECK(f.count("PATCH ") == 3);
   }
   SECTION("server-side apply") {
-    f.cluster->apply(configmap(), {}, ignore);
+    f.cluster->apply(configmap(), {}, ignore_stored);
     CHECK(f.count("PATCH ") == 3);
   }
   SECTION("a replace with a resourceVersion") {
     Json object = configmap();
     object["metadata"]["resourceVersion"] = "41";
-    f.cluster->replace(object, ignore);
+    f.cluster->replace(object, ignore_stored);
     CHECK(f.count("PUT ") == 3);
   }
   SECTION("delete: the 404 after a failed attempt counts as deleted") {
@@ -192,25 +192,25 @@ TEST_CASE("kube retry: a 5xx without Retry-After repeats idempotent requests", "
 
 TEST_CASE("kube retry: a 5xx without Retry-After does not repeat a JSON patch nor an unversioned replace",
           "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {503};
   SECTION("json patch") {
     Json ops = Json::array({{{"op", "add"}, {"path", "/data/b"}, {"value", "2"}}});
-    CHECK(api_error_of([&] { f.cluster->json_patch(kSettings, ops, ignore); }).status == 503);
+    CHECK(api_error_of([&] { f.cluster->json_patch(kSettings, ops, ignore_stored); }).status == 503);
     CHECK(f.count("PATCH ") == 1);
   }
   SECTION("replace without resourceVersion") {
-    CHECK(api_error_of([&] { f.cluster->replace(configmap(), ignore); }).status == 503);
+    CHECK(api_error_of([&] { f.cluster->replace(configmap(), ignore_stored); }).status == 503);
     CHECK(f.count("PUT ") == 1);
   }
 }
 
 TEST_CASE("kube retry: attempts are bounded in number and in time", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = std::vector<int>(20, 503);
 
   SECTION("six attempts at most") {
-    auto error = api_error_of([&] { f.cluster->get(kSettings, ignore); });
+    auto error = api_error_of([&] { f.cluster->get(kSettings, ignore_stored); });
     CHECK(error.status == 503);
     CHECK(f.count("GET /api/v1/namespaces/default/configmaps/settings") == 6);
     CHECK(f.clock.sleeps.size() == 5);
@@ -218,7 +218,7 @@ TEST_CASE("kube retry: attempts are bounded in number and in time", "[kube][kube
   }
   SECTION("a Retry-After beyond the time bound ends the retries") {
     f.script.retry_after = "120";
-    auto error = api_error_of([&] { f.cluster->create(configmap(), ignore); });
+    auto error = api_error_of([&] { f.cluster->create(configmap(), ignore_stored); });
     CHECK(error.status == 503);
     CHECK(f.count("POST ") == 1);
     CHECK(f.clock.sleeps.empty());
@@ -226,7 +226,7 @@ TEST_CASE("kube retry: attempts are bounded in number and in time", "[kube][kube
 }
 
 TEST_CASE("kube retry: an eviction refused by a disruption budget is answered at once", "[kube][kube-retry]") {
-  Fixture f;
+  RetryFixture f;
   f.script.statuses = {429};
   refit::kube::ObjectRef pod{"v1", "Pod", "default", "web-1"};
   auto error = api_error_of([&] { f.cluster->evict(pod); });

@@ -68,9 +68,10 @@ Exchange KubeCluster::call(HttpRequest request, const SendRules& rules, const Re
 }
 
 void KubeCluster::finish_read_ahead() {
-  if (!read_ahead_.valid()) return;
-  read_ahead_.wait();
-  read_ahead_ = {};  // its answer, or its failure, belonged to a list that is over
+  // Only waits: the page stays for its list to collect, when the request is made from inside that
+  // list's visit (a Lua finalizer reading the cluster); a list that was left keeps a finished future
+  // until the next read-ahead replaces it.
+  if (read_ahead_.valid()) read_ahead_.wait();
 }
 
 Exchange KubeCluster::send(HttpRequest request, const SendRules& rules, const RequestSubject& subject) {

@@ -92,8 +92,9 @@ class KubeCluster final : public cluster::Cluster {
   // error status other than 404.
   Exchange call(HttpRequest request, const SendRules& rules, const RequestSubject& subject);
   Exchange send(HttpRequest request, const SendRules& rules, const RequestSubject& subject);
-  // A list's read-ahead that its list_items did not collect (a Lua error took the caller past it):
-  // waits for it to end, so that the connection is used by one thread at a time.
+  // Waits for a list's read-ahead to end (one that list_items' visit is still converting the page
+  // before, or that it did not collect because a Lua error took the caller past it), so that the
+  // connection is used by one thread at a time.
   void finish_read_ahead();
   Json parse(const HttpResponse& response, const RequestSubject& subject) const;
   void write(Target& target, HttpRequest request, const SendRules& rules, const StoredVisitor& stored);
